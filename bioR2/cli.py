@@ -1,0 +1,116 @@
+"""The ``bior2`` command line: a thin layer over the Python API.
+
+Each domain contributes its subcommands from ``bioR2/<domain>/cli.py`` through a pair of
+functions, ``add_<hook>_arguments(parser)`` and ``run_<hook>(args) -> int``. A domain module
+that does not exist yet gives a subcommand that says so and exits non-zero. Domain CLI
+modules import only argparse-level code at the top; heavy imports happen inside ``run_*``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import Callable, List, Optional, Sequence, Tuple
+
+from . import __version__
+
+__all__ = ["main", "build_parser"]
+
+# (command, subcommand or None) -> (module, hook name)
+HOOKS: List[Tuple[str, Optional[str], str, str, str]] = [
+    # command, sub, module, hook, one-line help
+    ("pretrain", "dna", "bioR2.dna.cli", "pretrain", "pretrain a nucleotide model on FASTA"),
+    ("pretrain", "sc", "bioR2.sc.cli", "pretrain", "pretrain an expression encoder on an .h5ad"),
+    ("pretrain", "vision", "bioR2.vision.cli", "pretrain", "pretrain a ViT-MAE on images"),
+    ("pretrain", "text", "bioR2.text.cli", "pretrain", "pretrain a RoBERTa-style masked LM on text"),
+    ("score-variants", None, "bioR2.dna.cli", "score_variants", "score SNVs zero-shot with a DNA model"),
+    ("embed", None, "bioR2.sc.cli", "embed", "embed cells: writes obsm['X_r2mae']"),
+    ("annotate", None, "bioR2.sc.cli", "annotate", "annotate query cells from a labelled reference"),
+    ("benchmark", "dna", "bioR2.dna.cli", "benchmark", "regulatory-variant AUPRC benchmark"),
+    ("benchmark", "sc", "bioR2.sc.cli", "benchmark", "cell-type annotation benchmark"),
+    ("benchmark", "vision", "bioR2.vision.cli", "benchmark", "linear-probe benchmark on digits/MNIST"),
+    ("benchmark", "text", "bioR2.text.cli", "benchmark", "linear-probe benchmark on BBC news"),
+    ("benchmark", "theory", "bioR2.theory.cli", "benchmark", "reproduce the paper's linear-model figures"),
+    ("theory", None, "bioR2.theory.cli", "theory", "test risk of masked ridgeless regression"),
+    ("demo", None, "bioR2.demo", "demo", "run the main job end to end on bundled data"),
+]
+
+COMMAND_HELP = {
+    "pretrain": "pretrain a model with R²MAE masking",
+    "score-variants": "score variants with a pretrained DNA model",
+    "embed": "embed cells with a pretrained single-cell model",
+    "annotate": "annotate cell types with a pretrained single-cell model",
+    "benchmark": "run a quality benchmark; writes results.json and results.md",
+    "theory": "the paper's linear-model theory of masking",
+    "demo": "install check: the main job on bundled data",
+}
+
+
+def _load_hook(module_name: str, hook: str) -> Tuple[Optional[Callable], Optional[Callable]]:
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            return None, None
+        raise
+    return getattr(module, f"add_{hook}_arguments", None), getattr(module, f"run_{hook}", None)
+
+
+def _not_built(what: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        print(f"bior2: '{what}' is not built yet in bioR2 {__version__}.", file=sys.stderr)
+        return 2
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bior2",
+        description="Pretrain biological foundation models with R²MAE masking and use them downstream.",
+    )
+    parser.add_argument("--version", action="version", version=f"bior2 {__version__}")
+    parser.add_argument("--traceback", action="store_true", help="show the full traceback on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    groups = {}
+    for command, sub, module, hook, help_text in HOOKS:
+        if sub is None:
+            target = commands.add_parser(command, help=COMMAND_HELP[command], description=help_text)
+        else:
+            if command not in groups:
+                p = commands.add_parser(command, help=COMMAND_HELP[command], description=COMMAND_HELP[command])
+                groups[command] = p.add_subparsers(dest="domain", metavar="DOMAIN")
+                groups[command].required = True
+            target = groups[command].add_parser(sub, help=help_text, description=help_text)
+        add, run = _load_hook(module, hook)
+        what = f"{command} {sub}" if sub else command
+        if add is None or run is None:
+            target.description = f"{help_text} (not built yet)"
+            target.set_defaults(func=_not_built(what))
+        else:
+            add(target)
+            target.set_defaults(func=run)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("bior2: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, PermissionError,
+            RuntimeError, KeyError) as exc:
+        if args.traceback or os.environ.get("BIOR2_TRACEBACK"):
+            raise
+        print(f"bior2: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

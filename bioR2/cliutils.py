@@ -1,0 +1,111 @@
+"""Options shared by every ``bior2`` subcommand and the config resolution behind them.
+
+Domain CLI modules (``bioR2/<domain>/cli.py``) use :func:`add_run_options` and
+:func:`add_train_options`, then :func:`resolve_config` to merge defaults, ``--config``,
+``--set`` and explicit flags into one nested dict, and :func:`train_config` to get a
+:class:`~bioR2.train.TrainConfig`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Dict, Mapping, Optional
+
+from .config import apply_overrides, dataclass_from_dict, deep_update, load_config_file
+from .masking import parse_mask_ratio
+
+__all__ = ["add_run_options", "add_train_options", "resolve_config", "train_config", "TRAIN_FLAGS"]
+
+
+def _ratio_arg(text: str) -> str:
+    try:
+        return parse_mask_ratio(text, "--mask-ratio").to_config()
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_run_options(parser: argparse.ArgumentParser, default_ratio: Optional[str] = None,
+                    out_required: bool = True) -> None:
+    """``--config``, ``--set``, ``--seed``, ``--out``, ``--mask-ratio``, ``--resume``, ``--overwrite``."""
+    g = parser.add_argument_group("run")
+    g.add_argument("--config", metavar="YAML", help="YAML config file (sections: train, model, data, ...)")
+    g.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.lr=3e-4 (repeatable)")
+    g.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    g.add_argument("--out", required=out_required, metavar="DIR", help="output folder")
+    if default_ratio is not None:
+        g.add_argument("--mask-ratio", type=_ratio_arg, default=None, metavar="P|LOW-HIGH",
+                       help=f"masking ratio: 0.15 (fixed) or 0.05-0.3 (R²MAE range); default {default_ratio}")
+
+
+def add_train_options(parser: argparse.ArgumentParser) -> None:
+    """The trainer's options (each maps to ``train.<name>``)."""
+    g = parser.add_argument_group("training")
+    g.add_argument("--steps", type=int, default=None, help="optimizer steps")
+    g.add_argument("--batch-size", type=int, default=None, help="global examples per optimizer step")
+    g.add_argument("--grad-accum", type=int, default=None, help="micro-batches per optimizer step")
+    g.add_argument("--lr", type=float, default=None, help="peak learning rate (AdamW)")
+    g.add_argument("--warmup-steps", type=int, default=None, help="linear warm-up steps (default 5%% of steps)")
+    g.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None,
+                   help="autocast precision (bf16/fp16 on CUDA; fp16 needs CUDA)")
+    g.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N")
+    g.add_argument("--num-workers", type=int, default=None, help="DataLoader worker processes")
+    g.add_argument("--save-every", type=int, default=None, help="checkpoint every N steps (0: at the end)")
+    g.add_argument("--eval-every", type=int, default=None, help="validate every N steps (0: at the end)")
+    g.add_argument("--log-every", type=int, default=None, help="write a log record every N steps")
+    g.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    g.add_argument("--overwrite", action="store_true", help="start again in an --out that already holds a run")
+    g.add_argument("--progress", dest="progress", action="store_true", default=None, help="always show a progress bar")
+    g.add_argument("--no-progress", dest="progress", action="store_false", help="never show a progress bar")
+
+
+TRAIN_FLAGS = {
+    "steps": "train.steps",
+    "batch_size": "train.batch_size",
+    "grad_accum": "train.grad_accum",
+    "lr": "train.lr",
+    "warmup_steps": "train.warmup_steps",
+    "precision": "train.precision",
+    "device": "train.device",
+    "num_workers": "train.num_workers",
+    "save_every": "train.save_every",
+    "eval_every": "train.eval_every",
+    "log_every": "train.log_every",
+    "progress": "train.progress",
+    "seed": "train.seed",
+    "mask_ratio": "train.mask_ratio",
+}
+
+
+def resolve_config(args: argparse.Namespace, defaults: Mapping[str, Any],
+                   flag_keys: Mapping[str, str] = TRAIN_FLAGS) -> Dict[str, Any]:
+    """defaults <- ``--config`` file <- ``--set`` <- flags given on the command line.
+
+    ``flag_keys`` maps argparse destinations to dotted config keys; a flag whose value is
+    ``None`` (not given) does not override anything.
+    """
+    config = deep_update({}, defaults)
+    if getattr(args, "config", None):
+        config = deep_update(config, load_config_file(args.config))
+    config = apply_overrides(config, getattr(args, "overrides", []) or [])
+    explicit = []
+    for dest, key in flag_keys.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            explicit.append(f"{key}={_yaml_scalar(value)}")
+    return apply_overrides(config, explicit)
+
+
+def _yaml_scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace('"', '\\"') + '"'
+    return repr(value)
+
+
+def train_config(config: Mapping[str, Any]):
+    """The :class:`~bioR2.train.TrainConfig` of a resolved config's ``train`` section."""
+    from .train import TrainConfig
+
+    return dataclass_from_dict(TrainConfig, config.get("train", {}), "train")

@@ -1,0 +1,45 @@
+"""The one masking core of bioR2: ratio samplers and the maskers every domain uses.
+
+Nothing outside this package builds a mask. Ratios come from :func:`parse_mask_ratio`
+(``0.15`` fixed, ``0.05-0.3`` R²MAE); masks from :func:`mask_tokens` (masked LM),
+:func:`mask_patches` (MAE) and :func:`mask_expression` (single-cell), each driven by a
+:class:`MaskRNG` (deterministic across ranks and resumes) or a plain ``torch.Generator``.
+"""
+
+from .expression import ExpressionMasking, mask_expression
+from .noise import MaskRNG, RNGLike, uniform_like
+from .patches import PatchMasking, keep_patches, mask_patches, num_kept, restore_patches
+from .ratio import (
+    FixedRatio,
+    MaskRatio,
+    MaskRatioError,
+    UniformRatio,
+    mdlm_ratio,
+    parse_mask_ratio,
+)
+from .select import masked_count, select_positions
+from .tokens import IGNORE_INDEX, TokenMasking, mask_tokens
+
+__all__ = [
+    "MaskRatio",
+    "FixedRatio",
+    "UniformRatio",
+    "MaskRatioError",
+    "parse_mask_ratio",
+    "mdlm_ratio",
+    "MaskRNG",
+    "RNGLike",
+    "uniform_like",
+    "select_positions",
+    "masked_count",
+    "mask_tokens",
+    "TokenMasking",
+    "IGNORE_INDEX",
+    "mask_patches",
+    "PatchMasking",
+    "num_kept",
+    "keep_patches",
+    "restore_patches",
+    "mask_expression",
+    "ExpressionMasking",
+]

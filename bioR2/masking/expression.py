@@ -1,0 +1,56 @@
+"""Expression-vector masking for masked-expression models (scGPT / Geneformer style)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from .noise import RNGLike, uniform_like
+from .select import CountMode, select_positions
+
+__all__ = ["ExpressionMasking", "mask_expression"]
+
+
+@dataclass
+class ExpressionMasking:
+    """Result of :func:`mask_expression`.
+
+    x_masked: the input with masked entries set to ``mask_value``.
+    mask: bool ``(cells, genes)``, ``True`` where a value was hidden and must be reconstructed.
+    """
+
+    x_masked: torch.Tensor
+    mask: torch.Tensor
+
+
+def mask_expression(
+    x: torch.Tensor,
+    ratio: float,
+    *,
+    only_nonzero: bool = False,
+    mask_value: float = 0.0,
+    eligible: Optional[torch.Tensor] = None,
+    count: CountMode = "exact",
+    min_one: bool = True,
+    rng: RNGLike = None,
+) -> ExpressionMasking:
+    """Hide a ``ratio`` fraction of each cell's genes.
+
+    ``only_nonzero=True`` draws only among the cell's nonzero genes (so the ratio is a fraction
+    of detected genes, as in scGPT); otherwise among all genes. ``eligible`` can restrict further
+    (e.g. genes absent from a query dataset). The corrupted value is ``mask_value``; models that
+    need to tell a masked zero from a measured zero should also take ``mask`` as input.
+    """
+    if x.dim() != 2:
+        raise ValueError(f"expression must be (cells, genes), got shape {tuple(x.shape)}")
+    allowed = torch.ones_like(x, dtype=torch.bool)
+    if only_nonzero:
+        allowed &= x != 0
+    if eligible is not None:
+        allowed &= eligible.to(device=x.device, dtype=torch.bool)
+    noise = uniform_like(tuple(x.shape), rng, "expression.select", x.device)
+    mask = select_positions(allowed, ratio, noise, count=count, min_one=min_one)
+    x_masked = x.masked_fill(mask, mask_value)
+    return ExpressionMasking(x_masked=x_masked, mask=mask)

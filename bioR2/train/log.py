@@ -1,0 +1,57 @@
+"""The per-step JSON-lines log and the rank-0 progress bar."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from ..utils.io import atomic_write_text
+
+__all__ = ["JsonlLog", "make_progress"]
+
+
+class JsonlLog:
+    """Appends one JSON object per line to ``path`` (only where ``enabled``: rank 0).
+
+    On resume, records after the checkpoint's step are dropped first, so the log reads as one
+    continuous run with no duplicated steps.
+    """
+
+    def __init__(self, path: Path, enabled: bool, resume_step: Optional[int] = None):
+        self.path = Path(path)
+        self.enabled = enabled
+        self._fh = None
+        if not enabled:
+            return
+        if resume_step is not None and self.path.exists():
+            kept = []
+            for line in self.path.read_text().splitlines():
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue  # a line cut by the kill
+                if rec.get("step", -1) <= resume_step:
+                    kept.append(line)
+            atomic_write_text(self.path, "".join(k + "\n" for k in kept))
+        self._fh = open(self.path, "a", buffering=1)
+
+    def write(self, record: Dict[str, Any]) -> None:
+        if self._fh is not None:
+            self._fh.write(json.dumps(record) + "\n")
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def make_progress(total: int, initial: int, enabled: Optional[bool], is_main: bool):
+    """A tqdm bar on rank 0 when interactive (or when asked); ``None`` otherwise."""
+    show = is_main and (enabled if enabled is not None else sys.stderr.isatty())
+    if not show:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)

@@ -1,0 +1,57 @@
+"""The task interface: the only thing a domain writes to use the shared trainer.
+
+A task is an ``nn.Module`` that owns the model being pretrained (``task.model``) and turns a
+batch plus the step's masking ratio into a loss::
+
+    class MyTask(Task):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, batch, mask_ratio, rng):
+            masked = mask_expression(batch["x"], mask_ratio, rng=rng)  # from bioR2.masking
+            recon = self.model(masked.x_masked, masked.mask)
+            loss = ((recon - batch["x"]) ** 2)[masked.mask].mean()
+            return TaskOutput(loss=loss, n_examples=batch["x"].shape[0])
+
+``rng`` is a :class:`bioR2.masking.MaskRNG` keyed by the rows' dataset indices, so masks are
+identical on any number of ranks and after a resume. The trainer handles devices, DDP,
+precision, accumulation, the schedule, logging and checkpoints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Union
+
+import torch
+from torch import nn
+
+from ..masking import MaskRNG
+
+__all__ = ["Task", "TaskOutput"]
+
+
+@dataclass
+class TaskOutput:
+    """What a task returns for one (micro-)batch.
+
+    loss: scalar tensor to minimise (a mean over the batch's loss items).
+    n_examples: rows in the batch (for examples/s).
+    n_tokens: positions processed (tokens, bases, patches or genes; for tokens/s).
+    metrics: extra scalars to log (averaged over micro-batches and ranks).
+    """
+
+    loss: torch.Tensor
+    n_examples: int
+    n_tokens: int = 0
+    metrics: Dict[str, Union[float, torch.Tensor]] = field(default_factory=dict)
+
+
+class Task(nn.Module):
+    """Base class for trainable tasks; subclasses set ``self.model`` and define ``forward``."""
+
+    model: nn.Module
+
+    def forward(self, batch: Any, mask_ratio: float, rng: MaskRNG) -> TaskOutput:  # pragma: no cover
+        raise NotImplementedError

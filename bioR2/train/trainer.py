@@ -1,0 +1,435 @@
+"""The one training loop every domain uses.
+
+AdamW with warm-up + cosine, gradient clipping and accumulation, optional bf16/fp16 autocast,
+DDP under ``torchrun`` (gloo on CPU, nccl on CUDA), a ratio per optimizer step from the run's
+:class:`~bioR2.masking.MaskRatio`, validation at a fixed ratio, a JSON-lines log, atomic
+checkpoints and exact resume.
+
+Example::
+
+    trainer = Trainer(task, train_set, TrainConfig(steps=500, mask_ratio="0.05-0.3"),
+                      out_dir="runs/demo", val_dataset=val_set)
+    result = trainer.fit()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from ..masking import MaskRNG, parse_mask_ratio
+from ..utils.io import atomic_write_json
+from .checkpoint import (
+    CheckpointError,
+    latest_checkpoint,
+    load_train_state,
+    load_weights,
+    save_checkpoint,
+    save_model,
+)
+from .config import TrainConfig
+from .distributed import DistContext, all_reduce_sum, setup_distributed
+from .log import JsonlLog, make_progress
+from .sampler import IndexedDataset, ResumableDistributedSampler
+from .schedule import warmup_cosine_lr
+from .task import Task, TaskOutput
+
+__all__ = ["Trainer", "TrainResult", "EVAL_MASK_SEED"]
+
+# Validation masks use this seed whatever the run's seed, so every run is scored on the same
+# masked positions and validation losses compare across runs and masking schemes.
+EVAL_MASK_SEED = 20250921
+
+SamplerFactory = Callable[[Any, int, int, bool, int], Any]
+
+
+@dataclass
+class TrainResult:
+    """What :meth:`Trainer.fit` returns."""
+
+    out_dir: Path
+    steps: int
+    last_loss: float
+    val_loss: Optional[float]
+    resumed_from: Optional[int]
+
+
+def _to_device(obj: Any, device: torch.device) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device, non_blocking=True)
+    if isinstance(obj, dict):
+        return {k: _to_device(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_device(v, device) for v in obj)
+    return obj
+
+
+class Trainer:
+    """Train a :class:`~bioR2.train.Task` on a map-style dataset.
+
+    Parameters
+    ----------
+    task
+        Module with ``task.model`` (saved at the end) and ``forward(batch, ratio, rng)``.
+    train_dataset, val_dataset
+        Map-style datasets; items are collated by ``collate_fn`` (default: torch's).
+    config
+        :class:`TrainConfig`.
+    out_dir
+        Run folder (written by rank 0 only). ``None`` trains without writing anything.
+    resume
+        Continue from ``out_dir``'s latest checkpoint when there is one.
+    overwrite
+        Allow starting a fresh run in a folder that already holds one.
+    sampler_factory
+        ``f(dataset, num_replicas, rank, shuffle, seed)`` returning a sampler with
+        ``set_epoch`` and ``set_start`` (e.g. chunk-shuffled reads of a backed AnnData).
+    callbacks
+        Called on every rank after each optimizer step with the step's record.
+    """
+
+    def __init__(
+        self,
+        task: Task,
+        train_dataset: Any,
+        config: TrainConfig,
+        out_dir: Optional[str | Path] = None,
+        *,
+        val_dataset: Any = None,
+        collate_fn: Optional[Callable] = None,
+        resume: bool = False,
+        overwrite: bool = False,
+        sampler_factory: Optional[SamplerFactory] = None,
+        callbacks: Optional[List[Callable[[Dict[str, Any]], None]]] = None,
+    ) -> None:
+        if not hasattr(task, "model"):
+            raise TypeError("a Task must set self.model (the module that gets saved)")
+        self.task = task
+        self.config = config
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.train_data = IndexedDataset(train_dataset, collate_fn)
+        self.val_data = IndexedDataset(val_dataset, collate_fn) if val_dataset is not None else None
+        self.resume = resume
+        self.overwrite = overwrite
+        self.sampler_factory = sampler_factory or _default_sampler
+        self.callbacks = list(callbacks or [])
+        self.ratio = parse_mask_ratio(config.mask_ratio, "train.mask_ratio")
+
+    # ------------------------------------------------------------------ set-up
+    def _micro_batch_size(self, ctx: DistContext) -> int:
+        c = self.config
+        per_step = ctx.world_size * c.grad_accum
+        if c.batch_size % per_step != 0:
+            raise ValueError(
+                f"train.batch_size ({c.batch_size}) must be divisible by world_size x grad_accum "
+                f"({ctx.world_size} x {c.grad_accum})"
+            )
+        micro = c.batch_size // per_step
+        if len(self.train_data) < micro * ctx.world_size:
+            raise ValueError(
+                f"the training set has {len(self.train_data)} examples, fewer than one global "
+                f"micro-batch ({micro} x {ctx.world_size} ranks)"
+            )
+        return micro
+
+    def _check_out_dir(self) -> None:
+        if self.out_dir is None:
+            return
+        existing = (self.out_dir / "checkpoints").exists() or (self.out_dir / "model.safetensors").exists()
+        if existing and not self.resume and not self.overwrite:
+            raise FileExistsError(
+                f"{self.out_dir}: already holds a run; pass resume=True (--resume) to continue it "
+                "or overwrite=True (--overwrite) to start again"
+            )
+
+    def _autocast(self, device: torch.device):
+        precision = self.config.precision
+        if precision == "fp32":
+            return contextlib.nullcontext()
+        if precision == "fp16" and device.type != "cuda":
+            raise ValueError("train.precision=fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+        return torch.autocast(device_type=device.type, dtype=dtype)
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self) -> TrainResult:
+        """Run training to ``config.steps`` (from the latest checkpoint when resuming)."""
+        c = self.config
+        ctx = setup_distributed(c.device)
+        try:
+            return self._fit(ctx)
+        finally:
+            ctx.close()
+
+    def _fit(self, ctx: DistContext) -> TrainResult:
+        c = self.config
+        if ctx.is_main:
+            self._check_out_dir()
+        micro_bs = self._micro_batch_size(ctx)
+        torch.manual_seed(c.seed + ctx.rank)
+        np.random.seed((c.seed + ctx.rank) % (2**32))
+        random.seed(c.seed + ctx.rank)
+
+        task = self.task.to(ctx.device)
+        decay, no_decay = [], []
+        for name, param in task.named_parameters():
+            if param.requires_grad:
+                # Biases, norms and embeddings-as-vectors are not decayed (standard AdamW practice).
+                (no_decay if param.ndim < 2 else decay).append(param)
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": c.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=c.lr, betas=tuple(c.betas), fused=ctx.device.type == "cuda",
+        )
+        scaler = torch.amp.GradScaler("cuda", enabled=c.precision == "fp16" and ctx.device.type == "cuda")
+
+        step, epoch, batches_in_epoch, resumed_from = 0, 0, 0, None
+        ckpt = latest_checkpoint(self.out_dir) if (self.out_dir is not None and self.resume) else None
+        if ckpt is not None:
+            state = load_train_state(ckpt)
+            self._restore(state, ckpt, task, optimizer, scaler, ctx)
+            step, epoch, batches_in_epoch = state["step"], state["epoch"], state["batches_in_epoch"]
+            resumed_from = step
+
+        model = task
+        if ctx.distributed:
+            model = DistributedDataParallel(
+                task, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
+                find_unused_parameters=c.find_unused_parameters,
+            )
+
+        sampler = self.sampler_factory(self.train_data, ctx.world_size, ctx.rank, c.shuffle, c.seed)
+        loader_kwargs = dict(
+            batch_size=micro_bs, sampler=sampler, collate_fn=self.train_data.collate,
+            num_workers=c.num_workers, drop_last=True, pin_memory=ctx.device.type == "cuda",
+            persistent_workers=False,
+        )
+
+        def new_iterator():
+            sampler.set_epoch(epoch)
+            sampler.set_start(batches_in_epoch * micro_bs)
+            if hasattr(self.train_data.dataset, "set_epoch"):
+                self.train_data.dataset.set_epoch(epoch)
+            # A private generator: creating an iterator must not consume the global RNG, or a
+            # resumed run (which creates one mid-epoch) would drift from an uninterrupted one.
+            workers_seed = torch.Generator().manual_seed(c.seed * 1000003 + epoch)
+            return iter(DataLoader(self.train_data, generator=workers_seed, **loader_kwargs))
+
+        if ctx.is_main and self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(self.out_dir / "train_config.json", c.to_dict())
+        log = JsonlLog(self.out_dir / "log.jsonl", ctx.is_main, resume_step=resumed_from) if self.out_dir else None
+        progress = make_progress(c.steps, step, c.progress, ctx.is_main)
+
+        iterator = new_iterator()
+        last_loss, val_loss = float("nan"), None
+        window_start, window_examples, window_tokens = time.perf_counter(), 0.0, 0.0
+        task.train()
+        while step < c.steps:
+            ratio = self.ratio.sample(c.seed, step)
+            lr = warmup_cosine_lr(step, base_lr=c.lr, total_steps=c.steps,
+                                  warmup_steps=c.resolved_warmup, min_lr_ratio=c.min_lr_ratio)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+
+            loss_sum, n_examples, n_tokens = 0.0, 0, 0
+            metric_sums: Dict[str, float] = {}
+            for micro in range(c.grad_accum):
+                try:
+                    indices, batch = next(iterator)
+                except StopIteration:
+                    epoch, batches_in_epoch = epoch + 1, 0
+                    iterator = new_iterator()
+                    indices, batch = next(iterator)
+                batches_in_epoch += 1
+                batch = _to_device(batch, ctx.device)
+                rng = MaskRNG(c.seed, step, indices.to(ctx.device))
+                sync = micro == c.grad_accum - 1
+                no_sync = model.no_sync() if (ctx.distributed and not sync) else contextlib.nullcontext()
+                with no_sync:
+                    with self._autocast(ctx.device):
+                        out: TaskOutput = model(batch, ratio, rng)
+                    if not torch.isfinite(out.loss):
+                        raise FloatingPointError(
+                            f"non-finite loss {out.loss.item()} at step {step} (mask ratio {ratio:.4f}); "
+                            "lower train.lr or use train.precision=fp32"
+                        )
+                    scaler.scale(out.loss / c.grad_accum).backward()
+                loss_sum += float(out.loss.detach())
+                n_examples += int(out.n_examples)
+                n_tokens += int(out.n_tokens)
+                for key, value in out.metrics.items():
+                    metric_sums[key] = metric_sums.get(key, 0.0) + float(value)
+
+            scaler.unscale_(optimizer)
+            grad_norm = None
+            if c.clip_grad_norm > 0:
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(task.parameters(), c.clip_grad_norm))
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+
+            keys = sorted(metric_sums)
+            reduced = all_reduce_sum([loss_sum, n_examples, n_tokens] + [metric_sums[k] for k in keys], ctx)
+            denom = c.grad_accum * ctx.world_size
+            last_loss = reduced[0] / denom
+            window_examples += reduced[1]
+            window_tokens += reduced[2]
+            record: Dict[str, Any] = {"step": step, "loss": last_loss, "mask_ratio": ratio, "lr": lr}
+            if grad_norm is not None:
+                record["grad_norm"] = grad_norm
+            record.update({k: v / denom for k, v in zip(keys, reduced[3:])})
+            if step % c.log_every == 0 or step == c.steps:
+                elapsed = max(time.perf_counter() - window_start, 1e-9)
+                record["examples_per_s"] = window_examples / elapsed
+                record["tokens_per_s"] = window_tokens / elapsed
+                record["epoch"] = epoch
+                if log is not None:
+                    log.write(record)
+                window_start, window_examples, window_tokens = time.perf_counter(), 0.0, 0.0
+            for callback in self.callbacks:
+                callback(dict(record, rank=ctx.rank))
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix(loss=f"{last_loss:.4f}", p=f"{ratio:.3f}")
+
+            if self.val_data is not None and c.eval_every > 0 and step % c.eval_every == 0 and step < c.steps:
+                val_loss = self._evaluate(model, task, ctx, micro_bs, step, log)
+            if self.out_dir is not None and c.save_every > 0 and step % c.save_every == 0 and step < c.steps:
+                self._save(ctx, task, optimizer, scaler, step, epoch, batches_in_epoch)
+
+        if self.val_data is not None:
+            val_loss = self._evaluate(model, task, ctx, micro_bs, step, log)
+        if self.out_dir is not None:
+            self._save(ctx, task, optimizer, scaler, step, epoch, batches_in_epoch)
+            if ctx.is_main:
+                save_model(self.out_dir, task.model)
+        if progress is not None:
+            progress.close()
+        if log is not None:
+            log.close()
+        return TrainResult(self.out_dir or Path("."), step, last_loss, val_loss, resumed_from)
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def _evaluate(self, model: nn.Module, task: Task, ctx: DistContext, micro_bs: int, step: int,
+                  log: Optional[JsonlLog]) -> float:
+        """Mean validation loss at the fixed evaluation ratio, with run-independent masks."""
+        c = self.config
+        ratio = c.resolved_eval_ratio
+        if len(self.val_data) < ctx.world_size:
+            raise ValueError(f"the validation set has {len(self.val_data)} examples, fewer than the {ctx.world_size} ranks")
+        sampler = ResumableDistributedSampler(self.val_data, ctx.world_size, ctx.rank, shuffle=False, seed=0)
+        loader = DataLoader(self.val_data, batch_size=micro_bs, sampler=sampler,
+                            collate_fn=self.val_data.collate, num_workers=c.num_workers)
+        task.eval()
+        total, count = 0.0, 0.0
+        for i, (indices, batch) in enumerate(loader):
+            if i >= c.eval_batches:
+                break
+            batch = _to_device(batch, ctx.device)
+            with self._autocast(ctx.device):
+                out = task(batch, ratio, MaskRNG(EVAL_MASK_SEED, 0, indices.to(ctx.device)))
+            total += float(out.loss) * out.n_examples
+            count += out.n_examples
+        task.train()
+        total, count = all_reduce_sum([total, count], ctx)
+        val_loss = total / max(count, 1.0)
+        if log is not None:
+            log.write({"step": step, "val_loss": val_loss, "val_mask_ratio": ratio})
+        return val_loss
+
+    # ------------------------------------------------------------------ checkpoints
+    def _save(self, ctx: DistContext, task: Task, optimizer, scaler, step: int, epoch: int,
+              batches_in_epoch: int) -> None:
+        rng_state = _rng_state()
+        if ctx.distributed:
+            gathered: List[Any] = [None] * ctx.world_size
+            torch.distributed.all_gather_object(gathered, rng_state)
+        else:
+            gathered = [rng_state]
+        if ctx.is_main:
+            extra = {k: v.detach().cpu() for k, v in task.state_dict().items() if not k.startswith("model.")}
+            state = {
+                "step": step,
+                "epoch": epoch,
+                "batches_in_epoch": batches_in_epoch,
+                "world_size": ctx.world_size,
+                "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict() if scaler.is_enabled() else {},
+                "rng": gathered,
+                "task_extra": extra,
+                "train_config_json": json.dumps(self.config.to_dict()),
+            }
+            save_checkpoint(self.out_dir, step, task.model, state, keep=self.config.keep_checkpoints)
+        ctx.barrier()
+
+    def _restore(self, state: Dict[str, Any], ckpt: Path, task: Task, optimizer, scaler, ctx: DistContext) -> None:
+        saved_cfg = json.loads(state.get("train_config_json", "{}"))
+        for key in ("batch_size", "mask_ratio", "seed", "steps", "grad_accum"):
+            if key in saved_cfg and saved_cfg[key] != getattr(self.config, key):
+                warnings.warn(
+                    f"resuming {ckpt} with train.{key}={getattr(self.config, key)!r}, but the run was "
+                    f"started with {saved_cfg[key]!r}: the continuation will not match an uninterrupted run"
+                )
+        load_weights(task.model, ckpt, map_location=str(ctx.device))
+        try:
+            if state.get("task_extra"):
+                task.load_state_dict(state["task_extra"], strict=False)
+            optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise CheckpointError(f"{ckpt}: does not match the model being trained ({exc})") from None
+        if state.get("scaler") and scaler.is_enabled():
+            scaler.load_state_dict(state["scaler"])
+        rng = state.get("rng") or []
+        if state.get("world_size") == ctx.world_size and len(rng) > ctx.rank:
+            _set_rng_state(rng[ctx.rank])
+        else:
+            warnings.warn(
+                f"{ckpt} was written by {state.get('world_size')} processes and this run has "
+                f"{ctx.world_size}: data order and masks continue, dropout RNG is re-seeded"
+            )
+
+
+def _default_sampler(dataset, num_replicas: int, rank: int, shuffle: bool, seed: int):
+    return ResumableDistributedSampler(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed)
+
+
+def _rng_state() -> Dict[str, Any]:
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]),
+                  int(np_state[3]), float(np_state[4])],
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: Dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    random.setstate(_as_tuple(state["python"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuple(obj: Any) -> Any:
+    if isinstance(obj, (list, tuple)):
+        return tuple(_as_tuple(x) for x in obj)
+    return obj
