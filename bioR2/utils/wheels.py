@@ -38,7 +38,7 @@ def _normalise(name: str) -> str:
 def _find_wheel(folder: Path, package: str, version: str) -> Optional[Path]:
     prefix = f"{_normalise(package)}-{version}-"
     for path in sorted(folder.glob("*.whl")):
-        if _normalise(path.name).startswith(prefix):
+        if path.name.lower().startswith(prefix):
             return path
     return None
 
