@@ -21,7 +21,7 @@ from bioR2.masking import (
     restore_patches,
     select_positions,
 )
-from bioR2.masking.noise import _mix32, _mix32_int
+from bioR2.masking.noise import _mix32, _mix32_i32, _mix32_int, _to_i32
 
 PAD, MASK, CLS = 0, 1, 2
 VOCAB = 12
@@ -42,8 +42,43 @@ def _rng(batch, seed=0, step=0):
 
 def test_hash_matches_python_reference():
     xs = [0, 1, 2, 12345, 2**31 - 1, 2**31, 2**32 - 1, 0xDEADBEEF]
-    got = _mix32(torch.tensor(xs, dtype=torch.int64)).tolist()
-    assert got == [_mix32_int(x) for x in xs]
+    xs += torch.randint(0, 2**32, (2000,), generator=torch.Generator().manual_seed(0)).tolist()
+    expected = [_mix32_int(x) for x in xs]
+    assert _mix32(torch.tensor(xs, dtype=torch.int64)).tolist() == expected
+    as_i32 = _mix32_i32(_to_i32(torch.tensor(xs, dtype=torch.int64)))
+    assert [v & 0xFFFFFFFF for v in as_i32.tolist()] == expected
+
+
+def test_dense_and_sparse_noise_agree():
+    rng = MaskRNG(3, 7, torch.tensor([5, 900, 2**33 + 1]))
+    dense = rng.uniform((50,), "s")
+    rows = torch.tensor([0, 0, 1, 2, 2])
+    cols = torch.tensor([0, 49, 7, 3, 30])
+    assert torch.equal(rng.uniform_at(rows, cols, "s"), dense[rows, cols])
+    assert 0.0 <= dense.min() and dense.max() < 1.0
+    # roughly uniform: mean and variance of U(0, 1) within 5 standard errors
+    big = MaskRNG(0, 0, torch.arange(200)).uniform((500,), "t").flatten()
+    n = big.numel()
+    assert abs(big.mean().item() - 0.5) < 5 * (1 / 12 / n) ** 0.5
+    assert abs(big.var().item() - 1 / 12) < 0.002
+
+
+@pytest.mark.parametrize("count", ["exact", "bernoulli"])
+def test_sparse_and_dense_selection_paths_agree(count):
+    # few eligible entries -> sparse path; the same entries inside a dense eligibility -> dense path
+    g = torch.Generator().manual_seed(1)
+    sparse_elig = torch.rand(64, 300, generator=g) < 0.1
+    rng = MaskRNG(0, 3, torch.arange(64))
+    sparse = select_positions(sparse_elig, 0.3, rng, "x", count=count)
+    assert not (sparse & ~sparse_elig).any()
+    # force the dense path on the same problem by padding with many eligible columns
+    wide = torch.cat([sparse_elig, torch.ones(64, 2000, dtype=torch.bool)], dim=1)
+    restricted = select_positions(wide, 0.3, rng, "x", count=count)
+    if count == "bernoulli":  # per-entry decisions only depend on the entry's own noise
+        assert torch.equal(restricted[:, :300] & sparse_elig, sparse)
+    k = masked_count(sparse_elig.sum(1), 0.3)
+    if count == "exact":
+        assert torch.equal(sparse.sum(1), k)
 
 
 @pytest.mark.parametrize("p", [0.05, 0.15, 0.3, 0.5])
@@ -243,12 +278,24 @@ def test_expression_bernoulli_fraction():
     assert abs(out.mask.float().mean().item() - p) < 5 * math.sqrt(p * (1 - p) / n)
 
 
-def test_select_positions_rejects_unknown_mode_and_shape_mismatch():
+def test_select_positions_rejects_unknown_mode_and_bad_shape():
     e = torch.ones(2, 3, dtype=torch.bool)
     with pytest.raises(ValueError):
-        select_positions(e, 0.5, torch.rand(2, 3), count="poisson")
+        select_positions(e, 0.5, None, "s", count="poisson")
     with pytest.raises(ValueError):
-        select_positions(e, 0.5, torch.rand(2, 4))
+        select_positions(torch.ones(3, dtype=torch.bool), 0.5, None, "s")
+
+
+def test_exact_selection_with_tied_noise_still_counts_exactly(monkeypatch):
+    import bioR2.masking.select as select_module
+
+    # noise with only two distinct values: the threshold shortcut over-selects, the repair fixes it
+    tied = lambda shape, rng, stream, device: (torch.arange(shape[1]) % 2).float().repeat(shape[0], 1) * 0.5
+    monkeypatch.setattr(select_module, "uniform_like", tied)
+    e = torch.ones(8, 10, dtype=torch.bool)
+    m = select_positions(e, 0.3, None, "s")
+    assert (m.sum(1) == 3).all()
+    assert not m[:, 1::2].any()  # the chosen ones are among the lowest-noise entries
 
 
 def test_mask_rng_refuses_mismatched_batch():
