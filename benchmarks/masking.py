@@ -120,15 +120,16 @@ class TransformerMLM(nn.Module):
 
 # ------------------------------------------------------------------ expression workload
 class ExpressionWorkload(Workload):
-    def __init__(self, batch_size=256, genes=2000):
+    def __init__(self, batch_size=256, genes=2000, count="exact"):
         model = nn.Sequential(nn.Linear(2 * genes, 512), nn.GELU(), nn.Linear(512, 128), nn.GELU(),
                               nn.Linear(128, 512), nn.GELU(), nn.Linear(512, genes))
         super().__init__(model, batch_size)
         x = torch.rand(batch_size, genes)
         self.x = torch.log1p(x * (torch.rand(batch_size, genes) < 0.1) * 20)
+        self.count = count
 
     def make_mask(self, ratio, rng):
-        return mask_expression(self.x, ratio, only_nonzero=True, rng=rng)
+        return mask_expression(self.x, ratio, only_nonzero=True, count=self.count, rng=rng)
 
     def loss(self, masked):
         recon = self.model(torch.cat([masked.x_masked, masked.mask.float()], dim=1))
@@ -171,7 +172,10 @@ class PatchWorkload(Workload):
 SHAPES: List[Shape] = [
     Shape("DNA 64x512 tokens, dilated CNN", UniformRatio(0.05, 0.3),
           lambda: TokenWorkload(DilatedConvMLM(), 64, 512, 7, special=[0, 1, 2], random_ids=[3, 4, 5, 6])),
-    Shape("single-cell 256x2000 genes, MLP", UniformRatio(0.1, 0.5), lambda: ExpressionWorkload(256, 2000)),
+    Shape("single-cell 256x2000 genes (10% nonzero), MLP, exact count", UniformRatio(0.1, 0.5),
+          lambda: ExpressionWorkload(256, 2000, "exact")),
+    Shape("single-cell 256x2000 genes (10% nonzero), MLP, Bernoulli count", UniformRatio(0.1, 0.5),
+          lambda: ExpressionWorkload(256, 2000, "bernoulli")),
     Shape("vision 256x16 patches (8x8 digits)", UniformRatio(0.6, 0.9), lambda: PatchWorkload(256, 16, 4)),
     Shape("vision 128x49 patches (28x28 MNIST)", UniformRatio(0.6, 0.9), lambda: PatchWorkload(128, 49, 16)),
     Shape("text 32x128 tokens, 4-layer transformer", UniformRatio(0.15, 0.4),

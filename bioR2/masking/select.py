@@ -101,10 +101,11 @@ def _select_sparse(eligible, n_eligible, ratio, rng, stream, count, min_one) -> 
     if count == "bernoulli":
         chosen = u < ratio
         if min_one:
-            has_any = torch.zeros(batch, dtype=torch.bool, device=rows.device)
-            has_any[rows[chosen]] = True
-            row_min = torch.full((batch,), 2.0, device=u.device).scatter_reduce(0, rows, u, reduce="amin")
-            chosen |= (~has_any[rows]) & (u == row_min[rows])
+            per_row = torch.bincount(rows[chosen], minlength=batch)
+            empty = (per_row == 0) & (n_eligible > 0)
+            if bool(empty.any()):  # rare at useful ratios: only then find those rows' minima
+                row_min = torch.full((batch,), 2.0, device=u.device).scatter_reduce(0, rows, u, reduce="amin")
+                chosen |= empty[rows] & (u == row_min[rows])
     else:
         k = masked_count(n_eligible, ratio, min_one)
         # Segmented selection: order entries by (row, noise); an entry's rank inside its row
