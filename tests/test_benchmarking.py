@@ -1,0 +1,38 @@
+"""The shared helpers of masking-scheme benchmarks (method names, summaries, curves)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bioR2.benchmarking import downsample_curve, method_key, paired_against, plot_loss_curves, summarize_methods
+
+
+def test_method_keys_follow_the_results_schema():
+    assert method_key("0.15") == "fixed_0.15"
+    assert method_key(0.75) == "fixed_0.75"
+    assert method_key("0-1") == "uniform_0-1"
+    assert method_key("0.15-0.4") == "uniform_0.15-0.4"
+    assert method_key("0.15-0.4", r2mae_range="0.15-0.4") == "r2mae"
+    assert method_key("0.15", r2mae_range="0.15-0.4") == "fixed_0.15"
+
+
+def test_summaries_and_paired_differences():
+    values = {"r2mae": {"accuracy": [0.9, 0.8, 0.7]}, "fixed_0.15": {"accuracy": [0.8, 0.8, 0.6]},
+              "short": {"accuracy": [0.5]}}
+    summary = summarize_methods(values)
+    assert summary["r2mae"]["accuracy"]["mean"] == pytest.approx(0.8)
+    assert summary["r2mae"]["accuracy"]["sd"] == pytest.approx(0.1)
+    paired = paired_against(values, "r2mae", "accuracy")
+    assert set(paired) == {"fixed_0.15"}  # a method with fewer seeds cannot be paired
+    assert paired["fixed_0.15"]["mean"] == pytest.approx((0.1 + 0.0 + 0.1) / 3)
+
+
+def test_downsample_keeps_last_step_and_means(tmp_path):
+    curve = [(i + 1, float(i), 0.5) for i in range(1000)]
+    small = downsample_curve(curve, max_points=10)
+    assert len(small) == 10
+    assert small[-1][0] == 1000
+    assert small[0][1] == pytest.approx(sum(range(100)) / 100)
+    assert downsample_curve(curve[:5], 10) == [list(map(float, r)) for r in curve[:5]]
+    path = plot_loss_curves({"a": [curve, curve]}, tmp_path / "loss.png")
+    assert path.exists() and path.stat().st_size > 0
