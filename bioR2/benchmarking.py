@@ -5,11 +5,13 @@
 - :func:`summarize_methods` turns per-seed values into the ``{"mean", "sd", "values"}``
   entries of the shared schema, and :func:`paired_against` gives paired differences against a
   reference method (seed by seed, so the seed-to-seed spread that both share cancels).
+- :func:`linear_probe`: logistic regression on frozen features, held-out top-1 accuracy.
 - :func:`downsample_curve` and :func:`plot_loss_curves` draw pretraining loss curves.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
@@ -18,7 +20,7 @@ import numpy as np
 from .masking import FixedRatio, MaskRatio, UniformRatio, parse_mask_ratio
 from .metrics import paired_difference, summarize
 
-__all__ = ["method_key", "summarize_methods", "paired_against", "downsample_curve", "plot_loss_curves"]
+__all__ = ["ProbeResult", "linear_probe", "method_key", "summarize_methods", "paired_against", "downsample_curve", "plot_loss_curves"]
 
 
 def method_key(ratio: Union[MaskRatio, str, float], r2mae_range: Optional[Union[MaskRatio, str]] = None) -> str:
@@ -106,3 +108,39 @@ def plot_loss_curves(curves: Mapping[str, Sequence[Sequence[Sequence[float]]]], 
         fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return path
+
+
+@dataclass
+class ProbeResult:
+    """Held-out top-1 accuracy and macro-F1 of a linear probe."""
+
+    accuracy: float
+    macro_f1: float
+    n_train: int
+    n_test: int
+    n_features: int
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
+                 C: float = 1.0, max_iter: int = 2000) -> ProbeResult:
+    """Fit a logistic regression on standardised ``train_x`` (scaler fit on train only)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if train_y is None or test_y is None:
+        raise ValueError("a linear probe needs labels (e.g. class folders)")
+    if len(np.unique(train_y)) < 2:
+        raise ValueError("a linear probe needs at least two classes in the training split")
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
+    clf.fit(train_x, train_y)
+    pred = clf.predict(test_x)
+    return ProbeResult(
+        accuracy=float(accuracy_score(test_y, pred)),
+        macro_f1=float(f1_score(test_y, pred, average="macro", zero_division=0)),
+        n_train=int(len(train_y)), n_test=int(len(test_y)), n_features=int(train_x.shape[1]),
+    )

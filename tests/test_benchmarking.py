@@ -36,3 +36,19 @@ def test_downsample_keeps_last_step_and_means(tmp_path):
     assert downsample_curve(curve[:5], 10) == [list(map(float, r)) for r in curve[:5]]
     path = plot_loss_curves({"a": [curve, curve]}, tmp_path / "loss.png")
     assert path.exists() and path.stat().st_size > 0
+
+
+def test_linear_probe_separates_separable_classes_and_rejects_bad_labels():
+    import numpy as np
+
+    from bioR2.benchmarking import linear_probe
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 40)
+    x = rng.normal(size=(120, 5)) + 4 * np.eye(5)[y]
+    res = linear_probe(x[::2], y[::2], x[1::2], y[1::2])
+    assert res.accuracy > 0.95 and res.n_test == 60 and res.n_features == 5
+    noise = linear_probe(rng.normal(size=(60, 5)), y[::2], rng.normal(size=(60, 5)), y[1::2])
+    assert noise.accuracy < 0.6
+    with pytest.raises(ValueError, match="at least two classes"):
+        linear_probe(x[:10], np.zeros(10), x[:10], np.zeros(10))
