@@ -20,7 +20,7 @@ import numpy as np
 from .masking import FixedRatio, MaskRatio, UniformRatio, parse_mask_ratio
 from .metrics import paired_difference, summarize
 
-__all__ = ["ProbeResult", "linear_probe", "method_key", "summarize_methods", "paired_against", "downsample_curve", "plot_loss_curves"]
+__all__ = ["ProbeResult", "linear_probe", "method_key", "summarize_methods", "paired_against", "describe_standing", "downsample_curve", "plot_loss_curves"]
 
 
 def method_key(ratio: Union[MaskRatio, str, float], r2mae_range: Optional[Union[MaskRatio, str]] = None) -> str:
@@ -144,3 +144,31 @@ def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, t
         macro_f1=float(f1_score(test_y, pred, average="macro", zero_division=0)),
         n_train=int(len(train_y)), n_test=int(len(test_y)), n_features=int(train_x.shape[1]),
     )
+
+
+def describe_standing(methods: Mapping[str, Any], paired: Mapping[str, Any], metric: str,
+                      references: Mapping[str, str]) -> str:
+    """Plain-words standing of ``r2mae`` among the masking schemes (``methods`` minus the
+    ``references``, which are named baselines): its rank by mean ``metric``, each seed-paired
+    difference called "within noise" when it is within 2 standard errors, and how it compares
+    with each reference."""
+    masked = {k: v[metric]["mean"] for k, v in methods.items() if k not in references and metric in v}
+    if "r2mae" not in masked:
+        return "R²MAE was not among the schemes run."
+    ranked = sorted(masked, key=masked.get, reverse=True)
+    best = ranked[0]
+    lines = [f"R²MAE ranks {ranked.index('r2mae') + 1} of {len(ranked)} masking schemes by mean {metric} "
+             f"(best: {best}, {masked[best]:.4f}; R²MAE {masked['r2mae']:.4f})."]
+    for name, d in paired.items():
+        if name in references:
+            continue
+        se = d["se"] if np.isfinite(d["se"]) else 0.0
+        verdict = "within noise" if abs(d["mean"]) <= 2 * se else ("R²MAE higher" if d["mean"] > 0 else "R²MAE lower")
+        lines.append(f"- vs {name}: {d['mean']:+.4f} ± {d['se']:.4f} (R²MAE minus it, paired over seeds; {verdict})")
+    for name, words in references.items():
+        ref = methods.get(name, {}).get(metric, {}).get("mean")
+        if ref is not None:
+            beats = masked["r2mae"] > ref
+            lines.append(f"- {words} ({name}) scores {ref:.4f}: R²MAE pretraining "
+                         + ("beats it." if beats else "does NOT beat it at this budget."))
+    return "\n".join(lines)

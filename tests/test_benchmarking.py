@@ -52,3 +52,13 @@ def test_linear_probe_separates_separable_classes_and_rejects_bad_labels():
     assert noise.accuracy < 0.6
     with pytest.raises(ValueError, match="at least two classes"):
         linear_probe(x[:10], np.zeros(10), x[:10], np.zeros(10))
+
+
+def test_describe_standing_says_where_r2mae_does_not_win():
+    from bioR2.benchmarking import describe_standing
+
+    values = {"r2mae": {"accuracy": [0.80, 0.82, 0.81]}, "fixed_0.15": {"accuracy": [0.85, 0.86, 0.87]},
+              "bow": {"accuracy": [0.95]}}
+    text = describe_standing(summarize_methods(values), paired_against(values, "r2mae", "accuracy"),
+                             "accuracy", {"bow": "bag of tokens"})
+    assert "ranks 2 of 2" in text and "R²MAE lower" in text and "does NOT beat it" in text
