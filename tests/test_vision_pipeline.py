@@ -75,7 +75,6 @@ def test_benchmark_writes_the_shared_schema(tmp_path):
 
 @pytest.mark.slow
 def test_pretraining_beats_a_random_encoder_on_digits():
-    torch.set_num_threads(2)
     train, test = split_images(load_digits(), 0.2, seed=0)
     cfg = MAEModelConfig(width=32, depth=2, heads=2, decoder_width=32, decoder_depth=2, decoder_heads=2)
     torch.manual_seed(0)

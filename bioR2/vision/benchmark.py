@@ -22,7 +22,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from ..benchmarking import downsample_curve, method_key, paired_against, plot_loss_curves, summarize_methods
+from ..benchmarking import (
+    describe_standing,
+    downsample_curve,
+    method_key,
+    paired_against,
+    plot_loss_curves,
+    summarize_methods,
+)
 from ..masking import mask_patches
 from ..results import build_results, methods_table, write_results
 from ..utils.io import atomic_path
@@ -35,6 +42,7 @@ __all__ = ["VisionBenchmarkConfig", "QUICK", "FULL", "run_benchmark", "DEFAULT_R
 # R²MAE's range first; then MAE's default 0.75, the ends of the range, and MDLM's U(0, 1).
 DEFAULT_RATIOS = (VISION_DEFAULT_RATIO, "0.75", "0.6", "0.9", "0-1")
 RECON_RATIO = 0.75
+REFERENCES = {"random_init": "a randomly initialised encoder", "pixels": "raw pixels"}
 
 
 @dataclass
@@ -64,7 +72,6 @@ FULL = VisionBenchmarkConfig(
 def _one_run(args: Tuple[Tuple[ImageSet, ImageSet], str, int, VisionBenchmarkConfig]) -> Dict[str, Any]:
     """One pretrain + probe (runs in a worker process with one thread)."""
     split, ratio, seed, cfg = args
-    torch.set_num_threads(1)
     run = pretrain_and_probe(split, mask_ratio=ratio, width=cfg.model.width, seed=seed, steps=cfg.steps,
                              batch_size=cfg.batch_size, lr=cfg.lr, model_config=cfg.model,
                              eval_mask_ratio=RECON_RATIO, keep_model=True)
@@ -160,7 +167,8 @@ def run_benchmark(out_dir: Union[str, Path], *, quick: bool = False, data: Optio
     if jobs > 1:
         import multiprocessing as mp
 
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
+                                 initializer=torch.set_num_threads, initargs=(1,)) as pool:
             runs = list(pool.map(_one_run, tasks))
     else:
         runs = [_one_run(t) for t in tasks]
@@ -202,28 +210,6 @@ def run_benchmark(out_dir: Union[str, Path], *, quick: bool = False, data: Optio
     return results
 
 
-def _standing(methods: Dict[str, Any], paired: Dict[str, Any]) -> str:
-    masked = {k: v["accuracy"]["mean"] for k, v in methods.items() if k not in ("random_init", "pixels")}
-    if "r2mae" not in masked:
-        return "R²MAE was not among the schemes run."
-    best = max(masked, key=masked.get)
-    ranked = sorted(masked, key=masked.get, reverse=True)
-    lines = [f"R²MAE ranks {ranked.index('r2mae') + 1} of {len(ranked)} masking schemes by mean accuracy "
-             f"(best: {best}, {masked[best]:.3f})."]
-    for name, d in paired.items():
-        if name in ("random_init", "pixels"):
-            continue
-        verdict = ("within noise" if abs(d["mean"]) <= 2 * (d["se"] if np.isfinite(d["se"]) else 0)
-                   else ("R²MAE higher" if d["mean"] > 0 else "R²MAE lower"))
-        lines.append(f"- vs {name}: {d['mean']:+.4f} ± {d['se']:.4f} (paired over seeds; {verdict})")
-    rnd = methods.get("random_init", {}).get("accuracy", {}).get("mean")
-    if rnd is not None:
-        lines.append(f"- a randomly initialised encoder scores {rnd:.3f}: "
-                     + ("R²MAE pretraining beats it." if methods["r2mae"]["accuracy"]["mean"] > rnd
-                        else "R²MAE pretraining does NOT beat it at this budget."))
-    return "\n".join(lines)
-
-
 def _markdown(results: Dict[str, Any], cfg: VisionBenchmarkConfig, n_train: int, n_test: int) -> str:
     methods = results["methods"]
     m = cfg.model
@@ -243,7 +229,7 @@ Probe: logistic regression on standardised mean-pooled encoder features (no mask
 
 ## R²MAE's standing
 
-{_standing(methods, results.get('paired_accuracy_vs_r2mae', {}))}
+{describe_standing(methods, results.get('paired_accuracy_vs_r2mae', {}), 'accuracy', REFERENCES)}
 
 Figures: `loss_curves.png` (training loss; each scheme at its own ratios, so levels differ by
 design), `reconstructions.png` (held-out images, 75% of patches hidden).

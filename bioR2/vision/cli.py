@@ -108,7 +108,8 @@ def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=int, default=None, help="encoder width")
     parser.add_argument("--ratios", nargs="+", default=None, metavar="P|LOW-HIGH",
                         help="masking schemes to compare (default: 0.6-0.9 0.75 0.6 0.9 0-1)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--jobs", type=int, default=None, help="runs in parallel, one thread each (default: cores)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads when --jobs 1")
 
 
 def run_benchmark(args: argparse.Namespace) -> int:
@@ -119,6 +120,6 @@ def run_benchmark(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     results = _run(args.out, quick=args.quick, data=args.data, seeds=args.seeds, steps=args.steps,
-                   width=args.width, ratios=args.ratios)
+                   width=args.width, ratios=args.ratios, jobs=args.jobs)
     print(f"bior2: wrote {args.out}/results.json and results.md ({results['elapsed_s']:.0f} s)")
     return 0
