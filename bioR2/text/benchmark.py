@@ -50,18 +50,19 @@ class TextBenchmarkConfig:
     data: str = "bbc"
     seeds: Tuple[int, ...] = (0, 1, 2)
     ratios: Tuple[str, ...] = DEFAULT_RATIOS
-    steps: int = 300
+    steps: int = 400
     batch_size: int = 32
-    lr: float = 1.0e-3
+    lr: float = 3.0e-3
     model: TextModelConfig = field(default_factory=lambda: TextModelConfig(
-        vocab_size=4096, max_len=64, width=64, depth=2, heads=4))
+        vocab_size=2048, max_len=64, width=64, depth=2, heads=4))
     test_fraction: float = 0.2
     split_seed: int = 0
     jobs: int = 0  # parallel runs, one thread each; 0: one per CPU core (at most 4)
 
 
 QUICK = TextBenchmarkConfig()
-FULL = TextBenchmarkConfig(steps=2000, model=TextModelConfig(vocab_size=8192, max_len=128, width=128, depth=4, heads=4))
+# The full run trains the same model ~4x longer (a CPU budget; a larger model needs a GPU).
+FULL = TextBenchmarkConfig(steps=1500)
 
 
 def _one_run(args: Tuple[Tuple[TextCorpus, TextCorpus], BPETokenizer, str, int, TextBenchmarkConfig]) -> Dict[str, Any]:

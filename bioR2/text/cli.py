@@ -12,7 +12,7 @@ PRETRAIN_DEFAULTS = {
     "train": {"steps": 1000, "batch_size": 32, "lr": 1.0e-3, "weight_decay": 0.01, "betas": [0.9, 0.98],
               "mask_ratio": DEFAULT_RATIO, "eval_mask_ratio": 0.15, "eval_batches": 10, "log_every": 10},
     "model": {"vocab_size": 4096, "min_frequency": 2, "max_len": 128, "width": 128, "depth": 4, "heads": 4,
-              "mlp_ratio": 4.0, "dropout": 0.1},
+              "mlp_ratio": 4.0, "dropout": 0.0},
     "data": {"source": "bbc", "test_fraction": 0.2, "split_seed": 0},
     "probe": {"enabled": True, "C": 1.0},
 }
