@@ -124,7 +124,11 @@ class ExpressionMAE(PretrainedModule):
         """Embedding of log-normalised ``x``; ``mask`` (bool, True = hidden) hides entries."""
         z = self.standardise(x)
         if mask is None:
-            mask = torch.zeros_like(z, dtype=torch.bool)
+            # No mask: the indicator half of the first layer's input is all zeros, so skip it
+            # (the same result at half the first layer's cost; embedding is mostly this layer).
+            first = self.encoder[0]
+            h = F.linear(z, first.weight[:, : self.n_genes], first.bias)
+            return self.encoder[1:](h)
         z = torch.where(mask, self.mask_value.expand_as(z), z)
         return self.encoder(torch.cat([z, mask.to(z.dtype)], dim=1))
 

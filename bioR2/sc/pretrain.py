@@ -54,8 +54,7 @@ def pretrain_reader(reader: ExpressionReader, *, rows: Optional[Sequence[int]] =
     net = ExpressionMAE(reader.genes, is_log1p=reader.is_log1p, target_sum=reader.target_sum,
                         batch_categories=batch_categories, **options)
     # Standardisation statistics from (a sample of) the training cells only.
-    rng = np.random.default_rng(train.seed)
-    stats_rows = rows_arr if rows_arr.size <= stats_cells else rng.choice(rows_arr, stats_cells, replace=False)
+    stats_rows = _sample_rows(rows_arr, stats_cells, train.seed)
     mean, std = gene_moments(reader, stats_rows)
     net.set_gene_stats(mean, std)
 
@@ -70,6 +69,17 @@ def pretrain_reader(reader: ExpressionReader, *, rows: Optional[Sequence[int]] =
             overwrite=overwrite).fit()
     net.eval()
     return net
+
+
+def _sample_rows(rows: np.ndarray, n: int, seed: int, run: int = 1024) -> np.ndarray:
+    """Up to ``n`` of ``rows`` for statistics: random runs of ``run`` consecutive entries, so a
+    backed file is read in a few contiguous stretches rather than cell by cell."""
+    if rows.size <= n:
+        return rows
+    rng = np.random.default_rng(seed)
+    starts = np.arange(0, rows.size, run)
+    picked = np.sort(rng.choice(starts, max(1, n // run), replace=False))
+    return np.concatenate([rows[s:s + run] for s in picked])
 
 
 def pretrain(data: Any, out: Optional[Union[str, os.PathLike]] = None, *, layer: Optional[str] = None,
