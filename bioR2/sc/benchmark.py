@@ -65,6 +65,7 @@ class BenchmarkConfig:
     finetune_steps: int = 300
     sweep: List[float] = field(default_factory=lambda: list(SWEEP))
     threads: int = 1
+    umap: bool = True
 
     @classmethod
     def preset(cls, dataset: str, quick: bool) -> "BenchmarkConfig":
@@ -264,7 +265,7 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
         "notes": notes,
     }
     results = build_results("sc", config.dataset, config.seeds, methods, time.perf_counter() - t0, command, **extra)
-    figures = _figures(out_dir, umap_emb, labels, reconstruction, config.dataset)
+    figures = _figures(out_dir, umap_emb if config.umap else None, labels, reconstruction, config.dataset)
     results["figures"] = figures
     write_results(out_dir, results, _markdown(results, main))
     return results
