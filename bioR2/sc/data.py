@@ -239,11 +239,9 @@ class H5adSource(CellSource):
             block = matrix[int(uniq[0]): int(uniq[-1]) + 1]
         else:
             block = matrix[uniq]
-        if self._sparse:
-            block = sp.csr_matrix(block)
-        else:
-            block = np.asarray(block)
-        return block[inverse] if not (inverse.size == uniq.size and np.all(inverse == np.arange(uniq.size))) else block
+        block = sp.csr_matrix(block) if self._sparse else np.asarray(block)
+        already_in_order = inverse.size == uniq.size and bool(np.all(np.diff(indices) > 0))
+        return block if already_in_order else block[inverse]
 
     def obs_column(self, key: str) -> pd.Series:
         import h5py
