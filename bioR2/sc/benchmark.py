@@ -293,9 +293,11 @@ def _figures(out_dir: Path, emb: Optional[np.ndarray], labels: np.ndarray, recon
         sc.tl.umap(ad, random_state=0)
         fig, ax = plt.subplots(figsize=(6.5, 5))
         xy = ad.obsm["X_umap"]
-        for name in sorted(set(labels)):
+        names = sorted(set(labels))
+        palette = plt.get_cmap("tab20" if len(names) > 10 else "tab10")  # one colour per class
+        for i, name in enumerate(names):
             sel = labels == name
-            ax.scatter(xy[sel, 0], xy[sel, 1], s=3, label=f"{name} ({sel.sum()})")
+            ax.scatter(xy[sel, 0], xy[sel, 1], s=3, color=palette(i % palette.N), label=f"{name} ({sel.sum()})")
         ax.set_title(f"{dataset}: UMAP of the R²MAE U(0.1, 0.5) embedding (transductive, seed 0)")
         ax.legend(markerscale=4, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
         ax.set_xticks([]), ax.set_yticks([])
