@@ -87,6 +87,9 @@ def pretrain(
     if isinstance(model, DNAMaskedLM):
         net = model
     else:
+        import torch
+
+        torch.manual_seed(train_cfg.seed)  # the initialisation depends on the run's seed only
         net = build_model({**DEFAULTS["model"], **(model or {})}, window)
     train_set = WindowDataset(genome, train_w, reverse_complement=bool(data_cfg["reverse_complement"]),
                               seed=train_cfg.seed)
