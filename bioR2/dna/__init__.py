@@ -19,7 +19,7 @@ from .pretrain import pretrain
 from .scorer import VariantScorer
 from .task import MaskedLMTask
 from .tokenizer import NucleotideTokenizer, reverse_complement
-from .variants import check_variants, read_variants, score_variants, score_variants_file
+from .variants import check_variants, load_model_for_scoring, read_variants, score_variants, score_variants_file
 
 __all__ = [
     "Genome",
@@ -37,4 +37,5 @@ __all__ = [
     "read_variants",
     "score_variants",
     "score_variants_file",
+    "load_model_for_scoring",
 ]

@@ -132,8 +132,9 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir, task: str = "all") -> Dict[str,
 
     windows = _pretrain_windows(genome, data, cfg)
     timings: Dict[str, float] = {}
-    for scheme in cfg.schemes:
-        for seed in cfg.seeds:
+    # seed-major order: a run cut short still has every scheme at the seeds it finished
+    for seed in cfg.seeds:
+        for scheme in cfg.schemes:
             col = f"{scheme}_seed{seed}"
             t = time.perf_counter()
             run = _train_one(genome, windows, scheme, seed, cfg, out)

@@ -45,16 +45,22 @@ def dilation_schedule(layers: int, dilation_max: int = 32, cycle: Optional[int] 
 
 
 class ConvBlock(nn.Module):
-    """``x + LN(GELU(conv(x)))`` then ``x + LN(GELU(W x))``."""
+    """``x + LN(GELU(conv(x)))`` then ``x + LN(GELU(W x))`` (GPN's original ConvNet block).
 
-    def __init__(self, hidden: int, kernel_size: int, dilation: int, dropout: float = 0.0) -> None:
+    With ``ffn_mult > 1`` the feed-forward part is ``LN(W2 GELU(W1 x))`` with a hidden layer
+    ``ffn_mult`` times wider, for models sized like GPN's current ConvNet.
+    """
+
+    def __init__(self, hidden: int, kernel_size: int, dilation: int, dropout: float = 0.0,
+                 ffn_mult: int = 1) -> None:
         super().__init__()
         if kernel_size % 2 != 1:
             raise ValueError(f"kernel_size must be odd, got {kernel_size}")
         self.radius = dilation * (kernel_size - 1) // 2
         self.conv = nn.Conv1d(hidden, hidden, kernel_size, dilation=dilation, padding=self.radius)
         self.conv_norm = nn.LayerNorm(hidden)
-        self.ffn = nn.Linear(hidden, hidden)
+        self.ffn = nn.Linear(hidden, ffn_mult * hidden)
+        self.ffn_out = nn.Linear(ffn_mult * hidden, hidden) if ffn_mult > 1 else None
         self.ffn_norm = nn.LayerNorm(hidden)
         self.dropout = nn.Dropout(dropout)
 
@@ -62,7 +68,10 @@ class ConvBlock(nn.Module):
         # x: (B, L, D); keep: (B, L, 1) float, 0 at [PAD]
         h = self.conv(x.transpose(1, 2)).transpose(1, 2)
         x = x + self.dropout(self.conv_norm(F.gelu(h)))
-        x = x + self.dropout(self.ffn_norm(F.gelu(self.ffn(x))))
+        h = F.gelu(self.ffn(x))
+        if self.ffn_out is not None:
+            h = self.ffn_out(h)
+        x = x + self.dropout(self.ffn_norm(h))
         return x * keep
 
 
@@ -77,6 +86,8 @@ class DNAMaskedLM(PretrainedModule):
         Width and depth.
     kernel_size, dilation_max, dilation_cycle
         Convolution settings (``convnet`` only).
+    conv_ffn_mult
+        Width multiplier of each conv block's feed-forward layer (1: GPN's original block).
     heads, ffn_mult, max_len
         Transformer settings (``max_len`` bounds the window length).
     dropout
@@ -90,7 +101,7 @@ class DNAMaskedLM(PretrainedModule):
     def __init__(self, arch: str = "convnet", hidden: int = 128, layers: int = 6,
                  kernel_size: int = 9, dilation_max: int = 32, dilation_cycle: Optional[int] = None,
                  heads: int = 4, ffn_mult: int = 4, max_len: int = 512, dropout: float = 0.0,
-                 window: int = 512, vocab: Sequence[str] = VOCAB) -> None:
+                 window: int = 512, conv_ffn_mult: int = 1, vocab: Sequence[str] = VOCAB) -> None:
         super().__init__()
         if arch not in ("convnet", "transformer"):
             raise ValueError(f"arch must be 'convnet' or 'transformer', got {arch!r}")
@@ -99,11 +110,12 @@ class DNAMaskedLM(PretrainedModule):
         self.kernel_size, self.dilation_max, self.dilation_cycle = int(kernel_size), int(dilation_max), dilation_cycle
         self.heads, self.ffn_mult, self.max_len, self.dropout = int(heads), int(ffn_mult), int(max_len), float(dropout)
         self.window = int(window)
+        self.conv_ffn_mult = int(conv_ffn_mult)
         V = self.tokenizer.vocab_size
         self.embedding = nn.Embedding(V, hidden, padding_idx=PAD_ID)
         if arch == "convnet":
             self.dilations = dilation_schedule(layers, dilation_max, dilation_cycle)
-            self.blocks = nn.ModuleList(ConvBlock(hidden, kernel_size, d, dropout) for d in self.dilations)
+            self.blocks = nn.ModuleList(ConvBlock(hidden, kernel_size, d, dropout, self.conv_ffn_mult) for d in self.dilations)
         else:
             self.position = nn.Embedding(max_len, hidden)
             layer = nn.TransformerEncoderLayer(hidden, heads, ffn_mult * hidden, dropout,
@@ -116,7 +128,7 @@ class DNAMaskedLM(PretrainedModule):
         return {"arch": self.arch, "hidden": self.hidden, "layers": self.layers,
                 "kernel_size": self.kernel_size, "dilation_max": self.dilation_max,
                 "dilation_cycle": self.dilation_cycle, "heads": self.heads, "ffn_mult": self.ffn_mult,
-                "max_len": self.max_len, "dropout": self.dropout, "window": self.window, "vocab": list(self.tokenizer.vocab)}
+                "max_len": self.max_len, "dropout": self.dropout, "window": self.window, "conv_ffn_mult": self.conv_ffn_mult, "vocab": list(self.tokenizer.vocab)}
 
     @property
     def receptive_radius(self) -> Optional[int]:

@@ -33,6 +33,7 @@ __all__ = [
     "check_variants",
     "score_variants",
     "score_variants_file",
+    "load_model_for_scoring",
 ]
 
 VARIANT_COLUMNS = ("chrom", "pos", "ref", "alt")
@@ -220,15 +221,21 @@ def check_variants(df: pd.DataFrame, genome: Genome, *, skip_mismatch: bool = Fa
 
 
 # ---------------------------------------------------------------------------- scoring
-def _load(model, genome):
+def load_model_for_scoring(model):
+    """A :class:`~bioR2.dna.model.DNAMaskedLM` from a run folder (or the model itself)."""
     from ..train import load_model
     from .model import DNAMaskedLM
 
-    if not isinstance(model, DNAMaskedLM):
-        model = load_model(model)
-        if not isinstance(model, DNAMaskedLM):
-            raise ValueError(f"{model}: not a DNA model (got {type(model).__name__})")
-    return model, open_genome(genome)
+    if isinstance(model, DNAMaskedLM):
+        return model
+    loaded = load_model(model)
+    if not isinstance(loaded, DNAMaskedLM):
+        raise ValueError(f"{model}: not a DNA model (it holds a {type(loaded).__name__})")
+    return loaded
+
+
+def _load(model, genome):
+    return load_model_for_scoring(model), open_genome(genome)
 
 
 def _score_chunk(scorer, df: pd.DataFrame, skip_mismatch: bool, source: str,
