@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -73,22 +74,27 @@ def _pretrain_windows(genome, data, cfg: BenchmarkConfig) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _train_one(genome, windows, scheme: str, seed: int, cfg: BenchmarkConfig, out: Path) -> Path:
+def _train_one(genome, windows, scheme: str, seed: int, cfg: BenchmarkConfig, out: Path):
+    """Pretrain one model (or reuse a finished one); returns ``(run_dir, reused)``."""
     from .pretrain import pretrain
 
     run = out / "models" / f"{scheme}_seed{seed}"
-    done = run / "model.safetensors"
-    if done.exists():
-        saved = json.loads((run / "train_config.json").read_text())
-        if saved.get("steps") == cfg.steps and saved.get("mask_ratio") == SCHEMES[scheme]:
-            return run  # trained by an earlier, interrupted invocation
+    saved_cfg = run / "train_config.json"
+    if saved_cfg.exists():
+        saved = json.loads(saved_cfg.read_text())
+        same = (saved.get("steps"), saved.get("mask_ratio"), saved.get("seed"), saved.get("batch_size")) == (
+            cfg.steps, SCHEMES[scheme], seed, cfg.batch_size)
+        if same and (run / "model.safetensors").exists():
+            return run, True  # trained by an earlier, interrupted invocation
+        if not same:  # a different configuration: never resume from its checkpoints
+            shutil.rmtree(run)
     pretrain(genome, run, model={"hidden": cfg.hidden, "layers": cfg.layers}, windows=windows,
              data={"window": cfg.window},
              train={"steps": cfg.steps, "batch_size": cfg.batch_size, "lr": cfg.lr, "seed": seed,
                     "mask_ratio": SCHEMES[scheme], "log_every": 25, "progress": False,
                     "save_every": max(100, cfg.steps // 5), "device": cfg.device},
              resume=True, overwrite=True)
-    return run
+    return run, False
 
 
 def _metrics(labels, scores, groups, cfg: BenchmarkConfig, seed: int = 0) -> Dict[str, Dict[str, float]]:
@@ -130,6 +136,16 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir, task: str = "all") -> Dict[str,
         df["pwm_oracle"] = pwm_oracle_scores(genome, df, data.pwms) if name == "motif" else sd_oracle_scores(genome, df)
     del train_seqs
 
+    # scores of models an earlier (interrupted) invocation already trained and scored
+    cached: Dict[str, pd.DataFrame] = {}
+    for name, df in frames.items():
+        path = out / f"scores_{name}.tsv"
+        if path.exists():
+            old = pd.read_csv(path, sep="\t")
+            same = len(old) == len(df) and (old[["chrom", "pos", "ref", "alt"]].astype(str).values
+                                            == df[["chrom", "pos", "ref", "alt"]].astype(str).values).all()
+            if same:
+                cached[name] = old
     windows = _pretrain_windows(genome, data, cfg)
     timings: Dict[str, float] = {}
     # seed-major order: a run cut short still has every scheme at the seeds it finished
@@ -137,8 +153,12 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir, task: str = "all") -> Dict[str,
         for scheme in cfg.schemes:
             col = f"{scheme}_seed{seed}"
             t = time.perf_counter()
-            run = _train_one(genome, windows, scheme, seed, cfg, out)
+            run, reused = _train_one(genome, windows, scheme, seed, cfg, out)
             timings[f"train_{col}"] = round(time.perf_counter() - t, 1)
+            if reused and all(name in cached and col in cached[name] for name in frames):
+                for name, df in frames.items():
+                    df[col] = cached[name][col].to_numpy()
+                continue
             t = time.perf_counter()
             model = load_model(run)
             scorer = VariantScorer(model, genome, window=cfg.window, batch_size=cfg.score_batch, device=cfg.device)
