@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -275,12 +274,14 @@ def bench_scoring(args, folder: Path) -> dict:
 
 # ---------------------------------------------------------------------------- memory
 _MEM_CHILD = r"""
-import resource, sys, time, torch
+import sys, time, torch
 torch.set_num_threads(1)
 from bioR2.dna.variants import score_variants_file
 t = time.perf_counter()
 s = score_variants_file(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], chunk_size=50_000, batch_size=512)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - t, s["variants"])
+# VmHWM, not ru_maxrss: the latter keeps the parent's size from before exec
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+print(hwm, time.perf_counter() - t, s["variants"])
 """
 
 
@@ -355,7 +356,14 @@ def main() -> int:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     results["elapsed_s"] = time.perf_counter() - t0
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    previous = out / "results.json"
+    if args.skip and previous.exists():  # a partial rerun updates the sections it measured
+        merged = json.loads(previous.read_text())
+        merged.setdefault("reruns", []).append(results["command"])
+        keep = {"command", "elapsed_s", "matmul_peak_gflops"}  # the peak belongs to the training run
+        merged.update({k: v for k, v in results.items() if k not in keep})
+        results = merged
+    previous.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=1))
     return 0
 
