@@ -61,8 +61,8 @@ class TextBenchmarkConfig:
 
 
 QUICK = TextBenchmarkConfig()
-# The full run trains the same model ~4x longer (a CPU budget; a larger model needs a GPU).
-FULL = TextBenchmarkConfig(steps=1500)
+# The full run trains the same model 3x longer (a CPU budget; a larger model needs a GPU).
+FULL = TextBenchmarkConfig(steps=1200)
 
 
 def _one_run(args: Tuple[Tuple[TextCorpus, TextCorpus], BPETokenizer, str, int, TextBenchmarkConfig]) -> Dict[str, Any]:

@@ -65,7 +65,7 @@ class VisionBenchmarkConfig:
 QUICK = VisionBenchmarkConfig()
 FULL = VisionBenchmarkConfig(
     # 7x7 patches (16 per image) keep a width-64, depth-4 MAE affordable on a CPU.
-    data="mnist", steps=1000, model=MAEModelConfig(width=64, depth=4, heads=4, patch_size=7, decoder_width=64,
+    data="mnist", steps=800, model=MAEModelConfig(width=64, depth=4, heads=4, patch_size=7, decoder_width=64,
                                                    decoder_depth=2, decoder_heads=4),
 )
 
