@@ -5,6 +5,8 @@
 - :func:`summarize_methods` turns per-seed values into the ``{"mean", "sd", "values"}``
   entries of the shared schema, and :func:`paired_against` gives paired differences against a
   reference method (seed by seed, so the seed-to-seed spread that both share cancels).
+- :func:`run_all` runs the (scheme, seed) jobs in worker processes and keeps each finished
+  result on disk, so an interrupted benchmark picks up where it stopped.
 - :func:`linear_probe`: logistic regression on frozen features, held-out top-1 accuracy.
 - :func:`downsample_curve` and :func:`plot_loss_curves` draw pretraining loss curves.
 """
@@ -12,15 +14,16 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+import json
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
 from .masking import FixedRatio, MaskRatio, UniformRatio, parse_mask_ratio
 from .metrics import paired_difference, summarize
 
-__all__ = ["ProbeResult", "linear_probe", "method_key", "summarize_methods", "paired_against", "describe_standing", "downsample_curve", "plot_loss_curves"]
+__all__ = ["ProbeResult", "linear_probe", "run_all", "method_key", "summarize_methods", "paired_against", "describe_standing", "downsample_curve", "plot_loss_curves"]
 
 
 def method_key(ratio: Union[MaskRatio, str, float], r2mae_range: Optional[Union[MaskRatio, str]] = None) -> str:
@@ -172,3 +175,58 @@ def describe_standing(methods: Mapping[str, Any], paired: Mapping[str, Any], met
             lines.append(f"- {words} ({name}) scores {ref:.4f}: R²MAE pretraining "
                          + ("beats it." if beats else "does NOT beat it at this budget."))
     return "\n".join(lines)
+
+
+def _set_one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def run_all(fn: Callable[[Any], Dict[str, Any]], tasks: Sequence[Any], names: Sequence[str],
+            cache_dir: Union[str, Path], fingerprint: Mapping[str, Any], jobs: int = 1) -> List[Dict[str, Any]]:
+    """Run ``fn(task)`` for every task and return the results in task order.
+
+    Each result (a JSON-able dict) is written to ``cache_dir/<name>.json`` as soon as it is
+    done, together with ``fingerprint`` (the settings that produced it). A later call with the
+    same fingerprint reuses it instead of recomputing, so a benchmark killed after hours keeps
+    its finished runs. With ``jobs > 1`` the tasks run in that many spawned processes with one
+    torch thread each (small models run fastest that way); ``fn`` must be importable.
+    """
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from .utils.io import atomic_write_json
+
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    fingerprint = json.loads(json.dumps(fingerprint, default=str))
+    results: List[Optional[Dict[str, Any]]] = [None] * len(tasks)
+    todo = []
+    for i, name in enumerate(names):
+        path = cache_dir / f"{name}.json"
+        if path.exists():
+            try:
+                saved = json.loads(path.read_text())
+            except ValueError:
+                saved = {}
+            if saved.get("fingerprint") == fingerprint:
+                results[i] = saved["result"]
+                continue
+        todo.append(i)
+
+    def keep(i: int, result: Dict[str, Any]) -> None:
+        atomic_write_json(cache_dir / f"{names[i]}.json", {"fingerprint": fingerprint, "result": result})
+        results[i] = result
+
+    if jobs > 1 and len(todo) > 1:
+        import multiprocessing as mp
+
+        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=mp.get_context("spawn"),
+                                 initializer=_set_one_thread) as pool:
+            futures = {pool.submit(fn, tasks[i]): i for i in todo}
+            for future in as_completed(futures):
+                keep(futures[future], future.result())
+    else:
+        for i in todo:
+            keep(i, fn(tasks[i]))
+    return [r for r in results if r is not None]
