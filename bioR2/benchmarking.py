@@ -103,7 +103,7 @@ def plot_loss_curves(curves: Mapping[str, Sequence[Sequence[Sequence[float]]]], 
             ax.fill_between(steps, losses.min(axis=0), losses.max(axis=0), alpha=0.15)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     path = Path(path)

@@ -138,7 +138,7 @@ def run_benchmark(out_dir: Union[str, Path], *, quick: bool = False, data: Optio
     methods = summarize_methods(values)
     paired = paired_against(values, "r2mae", "accuracy") if "r2mae" in values else {}
     plot_loss_curves(curves, out_dir / "loss_curves.png",
-                     title=f"masked-LM pretraining on {corpus.source} (mean over seeds; band = min..max)",
+                     title=f"masked LM on {corpus.source}: mean over seeds, band = min..max",
                      ylabel="MLM cross-entropy (at each run's own ratio)")
     elapsed = time.perf_counter() - start
     results = build_results(

@@ -189,7 +189,7 @@ def run_benchmark(out_dir: Union[str, Path], *, quick: bool = False, data: Optio
     methods = summarize_methods(values)
     paired = paired_against(values, "r2mae", "accuracy") if "r2mae" in values else {}
     plot_loss_curves(curves, out_dir / "loss_curves.png",
-                     title=f"ViT-MAE pretraining on {images.source} (mean over seeds; band = min..max)",
+                     title=f"ViT-MAE on {images.source}: mean over seeds, band = min..max",
                      ylabel="masked-patch MSE (at each run's own ratio)")
     _reconstruction_figure(recon_models, test, out_dir / "reconstructions.png")
 
