@@ -170,10 +170,21 @@ def describe_standing(methods: Mapping[str, Any], paired: Mapping[str, Any], met
         lines.append(f"- vs {name}: {d['mean']:+.4f} ± {d['se']:.4f} (R²MAE minus it, paired over seeds; {verdict})")
     for name, words in references.items():
         ref = methods.get(name, {}).get(metric, {}).get("mean")
-        if ref is not None:
-            beats = masked["r2mae"] > ref
-            lines.append(f"- {words} ({name}) scores {ref:.4f}: R²MAE pretraining "
-                         + ("beats it." if beats else "does NOT beat it at this budget."))
+        if ref is None:
+            continue
+        d = paired.get(name)
+        if d is not None and np.isfinite(d["se"]):
+            # Seed-paired (the reference's seed s is run s's own initialisation): judge against noise.
+            if abs(d["mean"]) <= 2 * d["se"]:
+                verdict = f"R²MAE pretraining is within noise of it ({d['mean']:+.4f} ± {d['se']:.4f}, paired)."
+            elif d["mean"] > 0:
+                verdict = f"R²MAE pretraining beats it ({d['mean']:+.4f} ± {d['se']:.4f}, paired)."
+            else:
+                verdict = f"R²MAE pretraining does NOT beat it ({d['mean']:+.4f} ± {d['se']:.4f}, paired)."
+        else:
+            verdict = ("R²MAE pretraining beats it." if masked["r2mae"] > ref
+                       else "R²MAE pretraining does NOT beat it at this budget.")
+        lines.append(f"- {words} ({name}) scores {ref:.4f}: {verdict}")
     return "\n".join(lines)
 
 

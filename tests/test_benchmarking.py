@@ -80,3 +80,12 @@ def test_run_all_keeps_finished_results_and_reuses_them(tmp_path):
     # ... unless the settings changed.
     changed = run_all(lambda x: {"value": -1}, [1, 2, 3], ["a", "b", "c"], tmp_path, {"steps": 6})
     assert [r["value"] for r in changed] == [-1, -1, -1]
+
+
+def test_describe_standing_judges_a_paired_reference_against_noise():
+    from bioR2.benchmarking import describe_standing
+
+    values = {"r2mae": {"accuracy": [0.50, 0.48, 0.49]}, "random_init": {"accuracy": [0.49, 0.49, 0.48]}}
+    text = describe_standing(summarize_methods(values), paired_against(values, "r2mae", "accuracy"),
+                             "accuracy", {"random_init": "a random encoder"})
+    assert "within noise of it" in text
