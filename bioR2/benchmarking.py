@@ -5,6 +5,8 @@
 - :func:`summarize_methods` turns per-seed values into the ``{"mean", "sd", "values"}``
   entries of the shared schema, and :func:`paired_against` gives paired differences against a
   reference method (seed by seed, so the seed-to-seed spread that both share cancels).
+- :func:`run_all` runs the (scheme, seed) jobs in worker processes and keeps each finished
+  result on disk, so an interrupted benchmark picks up where it stopped.
 - :func:`linear_probe`: logistic regression on frozen features, held-out top-1 accuracy.
 - :func:`downsample_curve` and :func:`plot_loss_curves` draw pretraining loss curves.
 """
@@ -12,15 +14,16 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+import json
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
 from .masking import FixedRatio, MaskRatio, UniformRatio, parse_mask_ratio
 from .metrics import paired_difference, summarize
 
-__all__ = ["ProbeResult", "linear_probe", "method_key", "summarize_methods", "paired_against", "describe_standing", "downsample_curve", "plot_loss_curves"]
+__all__ = ["ProbeResult", "linear_probe", "run_all", "method_key", "summarize_methods", "paired_against", "describe_standing", "downsample_curve", "plot_loss_curves"]
 
 
 def method_key(ratio: Union[MaskRatio, str, float], r2mae_range: Optional[Union[MaskRatio, str]] = None) -> str:
@@ -100,7 +103,7 @@ def plot_loss_curves(curves: Mapping[str, Sequence[Sequence[Sequence[float]]]], 
             ax.fill_between(steps, losses.min(axis=0), losses.max(axis=0), alpha=0.15)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     path = Path(path)
@@ -167,8 +170,74 @@ def describe_standing(methods: Mapping[str, Any], paired: Mapping[str, Any], met
         lines.append(f"- vs {name}: {d['mean']:+.4f} ± {d['se']:.4f} (R²MAE minus it, paired over seeds; {verdict})")
     for name, words in references.items():
         ref = methods.get(name, {}).get(metric, {}).get("mean")
-        if ref is not None:
-            beats = masked["r2mae"] > ref
-            lines.append(f"- {words} ({name}) scores {ref:.4f}: R²MAE pretraining "
-                         + ("beats it." if beats else "does NOT beat it at this budget."))
+        if ref is None:
+            continue
+        d = paired.get(name)
+        if d is not None and np.isfinite(d["se"]):
+            # Seed-paired (the reference's seed s is run s's own initialisation): judge against noise.
+            if abs(d["mean"]) <= 2 * d["se"]:
+                verdict = f"R²MAE pretraining is within noise of it ({d['mean']:+.4f} ± {d['se']:.4f}, paired)."
+            elif d["mean"] > 0:
+                verdict = f"R²MAE pretraining beats it ({d['mean']:+.4f} ± {d['se']:.4f}, paired)."
+            else:
+                verdict = f"R²MAE pretraining does NOT beat it ({d['mean']:+.4f} ± {d['se']:.4f}, paired)."
+        else:
+            verdict = ("R²MAE pretraining beats it." if masked["r2mae"] > ref
+                       else "R²MAE pretraining does NOT beat it at this budget.")
+        lines.append(f"- {words} ({name}) scores {ref:.4f}: {verdict}")
     return "\n".join(lines)
+
+
+def _set_one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def run_all(fn: Callable[[Any], Dict[str, Any]], tasks: Sequence[Any], names: Sequence[str],
+            cache_dir: Union[str, Path], fingerprint: Mapping[str, Any], jobs: int = 1) -> List[Dict[str, Any]]:
+    """Run ``fn(task)`` for every task and return the results in task order.
+
+    Each result (a JSON-able dict) is written to ``cache_dir/<name>.json`` as soon as it is
+    done, together with ``fingerprint`` (the settings that produced it). A later call with the
+    same fingerprint reuses it instead of recomputing, so a benchmark killed after hours keeps
+    its finished runs. With ``jobs > 1`` the tasks run in that many spawned processes with one
+    torch thread each (small models run fastest that way); ``fn`` must be importable.
+    """
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from .utils.io import atomic_write_json
+
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    fingerprint = json.loads(json.dumps(fingerprint, default=str))
+    results: List[Optional[Dict[str, Any]]] = [None] * len(tasks)
+    todo = []
+    for i, name in enumerate(names):
+        path = cache_dir / f"{name}.json"
+        if path.exists():
+            try:
+                saved = json.loads(path.read_text())
+            except ValueError:
+                saved = {}
+            if saved.get("fingerprint") == fingerprint:
+                results[i] = saved["result"]
+                continue
+        todo.append(i)
+
+    def keep(i: int, result: Dict[str, Any]) -> None:
+        atomic_write_json(cache_dir / f"{names[i]}.json", {"fingerprint": fingerprint, "result": result})
+        results[i] = result
+
+    if jobs > 1 and len(todo) > 1:
+        import multiprocessing as mp
+
+        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=mp.get_context("spawn"),
+                                 initializer=_set_one_thread) as pool:
+            futures = {pool.submit(fn, tasks[i]): i for i in todo}
+            for future in as_completed(futures):
+                keep(futures[future], future.result())
+    else:
+        for i in todo:
+            keep(i, fn(tasks[i]))
+    return [r for r in results if r is not None]

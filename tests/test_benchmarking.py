@@ -62,3 +62,30 @@ def test_describe_standing_says_where_r2mae_does_not_win():
     text = describe_standing(summarize_methods(values), paired_against(values, "r2mae", "accuracy"),
                              "accuracy", {"bow": "bag of tokens"})
     assert "ranks 2 of 2" in text and "R²MAE lower" in text and "does NOT beat it" in text
+
+
+def _square(x):
+    return {"value": x * x}
+
+
+def test_run_all_keeps_finished_results_and_reuses_them(tmp_path):
+    from bioR2.benchmarking import run_all
+
+    out = run_all(_square, [1, 2, 3], ["a", "b", "c"], tmp_path, {"steps": 5})
+    assert [r["value"] for r in out] == [1, 4, 9]
+    assert (tmp_path / "b.json").exists()
+    # A cached result is reused (a different function would give different values) ...
+    again = run_all(lambda x: {"value": -1}, [1, 2, 3], ["a", "b", "c"], tmp_path, {"steps": 5})
+    assert [r["value"] for r in again] == [1, 4, 9]
+    # ... unless the settings changed.
+    changed = run_all(lambda x: {"value": -1}, [1, 2, 3], ["a", "b", "c"], tmp_path, {"steps": 6})
+    assert [r["value"] for r in changed] == [-1, -1, -1]
+
+
+def test_describe_standing_judges_a_paired_reference_against_noise():
+    from bioR2.benchmarking import describe_standing
+
+    values = {"r2mae": {"accuracy": [0.50, 0.48, 0.49]}, "random_init": {"accuracy": [0.49, 0.49, 0.48]}}
+    text = describe_standing(summarize_methods(values), paired_against(values, "r2mae", "accuracy"),
+                             "accuracy", {"random_init": "a random encoder"})
+    assert "within noise of it" in text

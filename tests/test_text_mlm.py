@@ -147,3 +147,16 @@ def test_benchmark_writes_the_shared_schema(tmp_path):
     assert len(saved["methods"]["uniform_0-1"]["accuracy"]["values"]) == 2
     assert (tmp_path / "out" / "loss_curves.png").exists()
     assert "R²MAE's standing" in (tmp_path / "out" / "results.md").read_text()
+
+
+def test_cli_resume_keeps_the_runs_tokenizer(tmp_path):
+    folder = _corpus_folder(tmp_path / "corpus")
+    out = tmp_path / "run"
+    args = ["pretrain", "text", "--data", str(folder), "--out", str(out), "--no-probe", "--log-every", "1", *TINY]
+    assert main([*args, "--steps", "2", "--save-every", "1"]) == 0
+    before = json.loads((out / "config.json").read_text())["config"]["tokenizer"]
+    assert main([*args, "--steps", "4", "--resume"]) == 0
+    after = json.loads((out / "config.json").read_text())["config"]["tokenizer"]
+    assert before == after
+    steps = [json.loads(l)["step"] for l in (out / "log.jsonl").read_text().splitlines() if "loss" in l]
+    assert steps == [1, 2, 3, 4]

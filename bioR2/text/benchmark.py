@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -27,6 +26,7 @@ from ..benchmarking import (
     method_key,
     paired_against,
     plot_loss_curves,
+    run_all,
     summarize_methods,
 )
 from ..results import build_results, methods_table, write_results
@@ -61,8 +61,8 @@ class TextBenchmarkConfig:
 
 
 QUICK = TextBenchmarkConfig()
-# The full run trains the same model ~4x longer (a CPU budget; a larger model needs a GPU).
-FULL = TextBenchmarkConfig(steps=1500)
+# The full run trains the same model 3x longer (a CPU budget; a larger model needs a GPU).
+FULL = TextBenchmarkConfig(steps=1200)
 
 
 def _one_run(args: Tuple[Tuple[TextCorpus, TextCorpus], BPETokenizer, str, int, TextBenchmarkConfig]) -> Dict[str, Any]:
@@ -75,18 +75,8 @@ def _one_run(args: Tuple[Tuple[TextCorpus, TextCorpus], BPETokenizer, str, int, 
     return out
 
 
-def _pool_runs(tasks: List[Any], jobs: int) -> List[Dict[str, Any]]:
-    if jobs <= 1:
-        return [_one_run(t) for t in tasks]
-    import multiprocessing as mp
-
-    # Tokenizers travel to workers as their JSON config (Rust objects do not pickle).
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
-                             initializer=torch.set_num_threads, initargs=(1,)) as pool:
-        return list(pool.map(_one_run_json, [(s, t.to_config(), r, seed, c) for s, t, r, seed, c in tasks]))
-
-
 def _one_run_json(args: Tuple[Any, Dict[str, Any], str, int, TextBenchmarkConfig]) -> Dict[str, Any]:
+    """Worker entry: tokenizers travel as their JSON config (Rust objects do not pickle)."""
     split, tok_config, ratio, seed, cfg = args
     return _one_run((split, BPETokenizer(tok_config), ratio, seed, cfg))
 
@@ -118,8 +108,13 @@ def run_benchmark(out_dir: Union[str, Path], *, quick: bool = False, data: Optio
     tokenizer = BPETokenizer.train(train.texts, cfg.model.vocab_size, cfg.model.min_frequency)
 
     jobs = cfg.jobs or min(4, os.cpu_count() or 1)
-    tasks = [((train, test), tokenizer, ratio, seed, cfg) for ratio in cfg.ratios for seed in cfg.seeds]
-    runs = _pool_runs(tasks, jobs)
+    pairs = [(ratio, seed) for ratio in cfg.ratios for seed in cfg.seeds]
+    tasks = [((train, test), tokenizer.to_config(), ratio, seed, cfg) for ratio, seed in pairs]
+    names = [f"{method_key(r, TEXT_DEFAULT_RATIO)}-seed{s}" for r, s in pairs]
+    # Finished runs are kept in out_dir/runs/ and reused when the settings match (resumable).
+    fingerprint = {**asdict(replace(cfg, seeds=(), ratios=(), jobs=0)), "source": corpus.source,
+                   "n_train": len(train), "vocab_size": tokenizer.vocab_size}
+    runs = run_all(_one_run_json, tasks, names, out_dir / "runs", fingerprint, jobs)
 
     values: Dict[str, Dict[str, List[float]]] = {}
     curves: Dict[str, List[List[List[float]]]] = {}
@@ -143,7 +138,7 @@ def run_benchmark(out_dir: Union[str, Path], *, quick: bool = False, data: Optio
     methods = summarize_methods(values)
     paired = paired_against(values, "r2mae", "accuracy") if "r2mae" in values else {}
     plot_loss_curves(curves, out_dir / "loss_curves.png",
-                     title=f"masked-LM pretraining on {corpus.source} (mean over seeds; band = min..max)",
+                     title=f"masked LM on {corpus.source}: mean over seeds, band = min..max",
                      ylabel="MLM cross-entropy (at each run's own ratio)")
     elapsed = time.perf_counter() - start
     results = build_results(

@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import torch
 
 from ..benchmarking import (
@@ -28,10 +26,12 @@ from ..benchmarking import (
     method_key,
     paired_against,
     plot_loss_curves,
+    run_all,
     summarize_methods,
 )
 from ..masking import mask_patches
 from ..results import build_results, methods_table, write_results
+from ..train import load_model, save_model
 from ..utils.io import atomic_path
 from .data import ImageSet, load_images, split_images
 from .pretrain import VISION_DEFAULT_RATIO, MAEModelConfig, build_model, pretrain_and_probe
@@ -65,20 +65,20 @@ class VisionBenchmarkConfig:
 QUICK = VisionBenchmarkConfig()
 FULL = VisionBenchmarkConfig(
     # 7x7 patches (16 per image) keep a width-64, depth-4 MAE affordable on a CPU.
-    data="mnist", steps=1000, model=MAEModelConfig(width=64, depth=4, heads=4, patch_size=7, decoder_width=64,
+    data="mnist", steps=800, model=MAEModelConfig(width=64, depth=4, heads=4, patch_size=7, decoder_width=64,
                                                    decoder_depth=2, decoder_heads=4),
 )
 
 
-def _one_run(args: Tuple[Tuple[ImageSet, ImageSet], str, int, VisionBenchmarkConfig]) -> Dict[str, Any]:
-    """One pretrain + probe (runs in a worker process with one thread)."""
-    split, ratio, seed, cfg = args
+def _one_run(args: Tuple[Tuple[ImageSet, ImageSet], str, int, VisionBenchmarkConfig, str]) -> Dict[str, Any]:
+    """One pretrain + probe (in a worker process); the model is saved to ``model_dir``."""
+    split, ratio, seed, cfg, model_dir = args
     run = pretrain_and_probe(split, mask_ratio=ratio, width=cfg.model.width, seed=seed, steps=cfg.steps,
                              batch_size=cfg.batch_size, lr=cfg.lr, model_config=cfg.model,
                              eval_mask_ratio=RECON_RATIO, keep_model=True)
+    save_model(model_dir, run.model)
     out = run.to_dict()
     out["loss_curve"] = downsample_curve(run.loss_curve, 200)
-    out["state_dict"] = {k: v.detach().clone() for k, v in run.model.state_dict().items()}
     return out
 
 
@@ -164,20 +164,18 @@ def run_benchmark(out_dir: Union[str, Path], *, quick: bool = False, data: Optio
     train, test = split
 
     jobs = cfg.jobs or min(4, os.cpu_count() or 1)
-    tasks = [(split, ratio, seed, cfg) for ratio in cfg.ratios for seed in cfg.seeds]
-    if jobs > 1:
-        import multiprocessing as mp
-
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
-                                 initializer=torch.set_num_threads, initargs=(1,)) as pool:
-            runs = list(pool.map(_one_run, tasks))
-    else:
-        runs = [_one_run(t) for t in tasks]
+    # Finished runs are kept in out_dir/runs/ and reused when the settings match (resumable).
+    runs_dir = out_dir / "runs"
+    names = [f"{method_key(r, VISION_DEFAULT_RATIO)}-seed{s}" for r in cfg.ratios for s in cfg.seeds]
+    tasks = [(split, r, s, cfg, str(runs_dir / n)) for (r, s), n in
+             zip([(r, s) for r in cfg.ratios for s in cfg.seeds], names)]
+    fingerprint = {**asdict(replace(cfg, seeds=(), ratios=(), jobs=0)), "source": images.source, "n_train": len(train)}
+    runs = run_all(_one_run, tasks, names, runs_dir, fingerprint, jobs)
 
     values: Dict[str, Dict[str, List[float]]] = {}
     curves: Dict[str, List[List[List[float]]]] = {}
     recon_models: Dict[str, torch.nn.Module] = {}
-    for (_, ratio, seed, _), run in zip(tasks, runs):
+    for (_, ratio, seed, _, model_dir), run in zip(tasks, runs):
         key = method_key(ratio, VISION_DEFAULT_RATIO)
         entry = values.setdefault(key, {"accuracy": [], "macro_f1": [], "val_loss": []})
         entry["accuracy"].append(run["accuracy"])
@@ -185,15 +183,13 @@ def run_benchmark(out_dir: Union[str, Path], *, quick: bool = False, data: Optio
         entry["val_loss"].append(run["val_loss"])
         curves.setdefault(key, []).append(run["loss_curve"])
         if key not in recon_models:
-            model = build_model(train, cfg.model)
-            model.load_state_dict(run["state_dict"])
-            recon_models[key] = model.eval()
+            recon_models[key] = load_model(model_dir).eval()
     values.update(_reference_runs(split, cfg.seeds, cfg))
 
     methods = summarize_methods(values)
     paired = paired_against(values, "r2mae", "accuracy") if "r2mae" in values else {}
     plot_loss_curves(curves, out_dir / "loss_curves.png",
-                     title=f"ViT-MAE pretraining on {images.source} (mean over seeds; band = min..max)",
+                     title=f"ViT-MAE on {images.source}: mean over seeds, band = min..max",
                      ylabel="masked-patch MSE (at each run's own ratio)")
     _reconstruction_figure(recon_models, test, out_dir / "reconstructions.png")
 
