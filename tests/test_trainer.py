@@ -216,3 +216,23 @@ def test_a_half_written_checkpoint_folder_is_ignored(finished_run):
     (ckpt_root / ".step-00000009.abc.tmp" / "train_state.pt").write_bytes(b"")
     assert latest_checkpoint(finished_run) == latest
     load_train_state(latest)
+
+
+def test_atomic_outputs_get_normal_file_modes(tmp_path):
+    # mkstemp/mkdtemp create 0600/0700 entries; outputs must be readable like any new file
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "new.tsv") as tmp:
+            tmp.write_text("x\n")
+        assert (tmp_path / "new.tsv").stat().st_mode & 0o777 == 0o644
+        kept = tmp_path / "kept.tsv"
+        kept.write_text("old\n")
+        kept.chmod(0o640)
+        with atomic_path(kept) as tmp:
+            tmp.write_text("new\n")
+        assert kept.stat().st_mode & 0o777 == 0o640  # replacing keeps the old file's mode
+        with atomic_dir(tmp_path / "folder") as tmp:
+            (tmp / "a").write_text("a")
+        assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o755
+    finally:
+        os.umask(old)
