@@ -77,6 +77,16 @@ def test_refuses_to_overwrite_an_existing_run(tmp_path):
     assert (tmp_path / "run" / "model.safetensors").read_bytes() == before
 
 
+def test_overwrite_starts_a_new_log_and_drops_the_old_checkpoints(tmp_path):
+    run = tmp_path / "run"
+    Trainer(ToyTask(ToyAutoencoder()), ToyData(), TrainConfig(steps=6, batch_size=8, save_every=3,
+                                                              progress=False), run).fit()
+    Trainer(ToyTask(ToyAutoencoder()), ToyData(), TrainConfig(steps=2, batch_size=8, progress=False),
+            run, overwrite=True).fit()
+    assert [r["step"] for r in _log(run) if "loss" in r] == [1, 2]  # not the old run's 1..6 first
+    assert sorted(p.name for p in (run / "checkpoints").glob("step-*")) == ["step-00000002"]
+
+
 def test_batch_size_must_divide_and_fp16_needs_cuda(tmp_path):
     with pytest.raises(ValueError, match="divisible"):
         Trainer(ToyTask(ToyAutoencoder()), ToyData(), TrainConfig(steps=1, batch_size=9, grad_accum=2)).fit()
