@@ -197,9 +197,11 @@ class Genome:
         if self._fasta is None:
             import pyfaidx
 
+            # rebuild=True: an index older than its FASTA (the file was replaced) is rebuilt;
+            # a stale .fai would silently serve the old file's lengths and offsets.
             try:
                 self._fasta = pyfaidx.Fasta(str(self.fasta_path), sequence_always_upper=False,
-                                            as_raw=True, rebuild=False, build_index=True)
+                                            as_raw=True, rebuild=True, build_index=True)
             except (pyfaidx.FastaIndexingError, pyfaidx.UnsupportedCompressionFormat, ValueError) as exc:
                 raise ValueError(f"{self.fasta_path}: cannot index this FASTA ({exc})") from None
             except OSError as exc:
