@@ -159,6 +159,31 @@ def test_streaming_file_scoring_tsv_and_parquet(tmp_path, fasta, model):
         assert (got["embedding_distance"].dropna() > 0).all()
 
 
+def test_odd_variant_files(tmp_path, fasta, model):
+    import gzip
+
+    header = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+    body = "".join(f"{c}\t{p}\t.\t{r.lower()}\t{a}\t.\tPASS\t.\n" for c, p, r, a in
+                   [snv("1", 4, SEQ1), snv("chrM", 9, SEQ2)])
+    # gnomAD names its bgzip VCFs .vcf.bgz: compressed, whatever the suffix says
+    with gzip.open(tmp_path / "v.vcf.bgz", "wt") as fh:
+        fh.write(header + body)
+    got = score_variants(model, fasta, tmp_path / "v.vcf.bgz", window=32)
+    assert got["status"].tolist() == ["ok", "ok"] and got["score"].notna().all()
+    (tmp_path / "empty.vcf").write_text(header)
+    with pytest.raises(ValueError, match="empty.vcf: no variants"):
+        score_variants_file(model, fasta, tmp_path / "empty.vcf", tmp_path / "o.tsv", window=32)
+    (tmp_path / "short.vcf").write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\nchr1\t4\t.\tA\n")
+    with pytest.raises(ValueError, match="short.vcf: the VCF header line"):
+        read_variants(tmp_path / "short.vcf")
+    # a column empty in the whole first chunk and filled later still writes to parquet
+    rows = [snv("chr1", p, SEQ1) for p in (3, 5, 7, 9)]
+    df = pd.DataFrame(rows, columns=["chrom", "pos", "ref", "alt"]).assign(note=["", "", "x", "y"])
+    df.to_csv(tmp_path / "notes.tsv", sep="\t", index=False)
+    score_variants_file(model, fasta, tmp_path / "notes.tsv", tmp_path / "notes.parquet", window=32, chunk_size=2)
+    assert pd.read_parquet(tmp_path / "notes.parquet")["note"].tolist() == [None, None, "x", "y"]
+
+
 def test_failed_scoring_leaves_no_partial_output(tmp_path, fasta, model):
     out = tmp_path / "out.tsv"
     out.write_text("previous good result\n")
