@@ -92,6 +92,18 @@ def test_cli_pretrain_embed_annotate(tmp_path, capsys):
     assert {"r2mae_label", "r2mae_confidence"} <= set(ann.obs.columns)
     assert (ann.obs["note"] == "keep").all() and (ann.X != query.X).nnz == 0
     np.testing.assert_array_equal(ann.obsm["X_pca"], query.obsm["X_pca"])
+    # A query stored CSC (cannot stream by rows) is read in memory, with the same labels.
+    import scipy.sparse as sp
+
+    csc = query.copy()
+    csc.X = sp.csc_matrix(csc.X)
+    csc.layers["counts"] = sp.csc_matrix(csc.layers["counts"])
+    csc.write_h5ad(tmp_path / "q_csc.h5ad")
+    with pytest.warns(UserWarning, match="stored as CSC"):
+        assert main(["annotate", "--model", str(run), "--reference", str(tmp_path / "ref.h5ad"), "--label-key",
+                     "cell_type", "--query", str(tmp_path / "q_csc.h5ad"), "--layer", "counts",
+                     "--out", str(tmp_path / "q_csc_ann.h5ad")]) == 0
+    np.testing.assert_array_equal(anndata.read_h5ad(tmp_path / "q_csc_ann.h5ad").obs["r2mae_label"], ann.obs["r2mae_label"])
     # A second annotation would overwrite: refused, and the earlier output is untouched.
     assert main(["annotate", "--model", str(run), "--reference", str(tmp_path / "ref.h5ad"), "--label-key", "cell_type",
                  "--query", str(out), "--out", str(tmp_path / "again.h5ad")]) == 1

@@ -122,6 +122,24 @@ def test_backed_equals_in_memory(tmp_path):
     np.testing.assert_array_equal(ExpressionReader(open_cells(tmp_path / "dense.h5ad"), genes).read(idx), mem.read(idx))
 
 
+def test_csc_and_integer_files_read_like_csr(tmp_path):
+    adata = make_counts(n_cells=50)
+    idx = np.array([9, 2, 30])
+    expected = ExpressionReader(open_cells(adata)).read(idx)
+    csc = adata.copy()
+    csc.X = sp.csc_matrix(adata.X)
+    csc.write_h5ad(tmp_path / "csc.h5ad")
+    with pytest.warns(UserWarning, match="csc.h5ad .X: stored as CSC"):
+        source = open_cells(tmp_path / "csc.h5ad")  # cannot stream by rows: loaded in memory
+    np.testing.assert_allclose(ExpressionReader(source).read(idx), expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="csc.h5ad .X: stored as CSC"):
+        open_cells(tmp_path / "csc.h5ad", backed=True)
+    ints = adata.copy()
+    ints.X = adata.X.toarray().astype(np.int64)  # dense integer counts
+    ints.write_h5ad(tmp_path / "int.h5ad")
+    np.testing.assert_allclose(ExpressionReader(open_cells(tmp_path / "int.h5ad")).read(idx), expected, rtol=1e-6)
+
+
 def test_negative_values_hint_at_scaled_data():
     import scanpy as sc
 

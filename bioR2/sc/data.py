@@ -33,6 +33,7 @@ import scipy.sparse as sp
 
 __all__ = [
     "CellSource",
+    "CSCStorageError",
     "open_cells",
     "GeneAlignment",
     "ExpressionReader",
@@ -142,6 +143,10 @@ class MemorySource(CellSource):
         return self._obs.index
 
 
+class CSCStorageError(ValueError):
+    """An ``.h5ad`` matrix stored CSC, which cannot be read row by row from disk."""
+
+
 class H5adSource(CellSource):
     """A :class:`CellSource` that reads rows straight from an ``.h5ad`` file (backed mode).
 
@@ -180,9 +185,10 @@ class H5adSource(CellSource):
                 if isinstance(encoding, bytes):
                     encoding = encoding.decode()
                 if encoding == "csc_matrix":
-                    raise ValueError(
+                    raise CSCStorageError(
                         f"{self.where}: stored as CSC; backed row reads need CSR. Load it in memory "
-                        "or rewrite it: adata.X = adata.X.tocsr(); adata.write_h5ad(...)"
+                        "(backed=False, or --in-memory) or rewrite it: adata.X = adata.X.tocsr(); "
+                        "adata.write_h5ad(...)"
                     )
                 if encoding != "csr_matrix":
                     raise ValueError(f"{self.where}: unsupported matrix encoding {encoding!r}")
@@ -271,21 +277,31 @@ def open_cells(data: Union[str, os.PathLike, AnnDataLike], *, layer: Optional[st
     """A :class:`CellSource` over an AnnData object or an ``.h5ad`` path.
 
     ``backed=None`` reads a path in backed mode (rows on demand) and uses an in-memory AnnData
-    as it is; an AnnData opened with ``backed="r"`` is read from its file.
+    as it is; an AnnData opened with ``backed="r"`` is read from its file. A file whose matrix is
+    stored CSC cannot be read by rows from disk: with ``backed=None`` it is loaded in memory
+    (with a warning), with ``backed=True`` it is an error.
     """
     if isinstance(data, (str, os.PathLike)):
         path = Path(data)
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such .h5ad file")
-        if backed is False:
-            import anndata
-
+        if backed is not False:
             try:
-                adata = anndata.read_h5ad(path)
-            except OSError as exc:
-                raise ValueError(f"{path}: not a readable .h5ad file ({exc})") from None
-            return MemorySource(adata, layer=layer, use_raw=use_raw, where=str(path))
-        return H5adSource(path, layer=layer, use_raw=use_raw)
+                return H5adSource(path, layer=layer, use_raw=use_raw)
+            except CSCStorageError as exc:
+                if backed:
+                    raise
+                import warnings
+
+                warnings.warn(f"{path} {_field_name(layer, use_raw)}: stored as CSC, so the file is loaded "
+                              "in memory (rewrite it as CSR to stream it from disk)", stacklevel=2)
+        import anndata
+
+        try:
+            adata = anndata.read_h5ad(path)
+        except OSError as exc:
+            raise ValueError(f"{path}: not a readable .h5ad file ({exc})") from None
+        return MemorySource(adata, layer=layer, use_raw=use_raw, where=str(path))
     if getattr(data, "isbacked", False):
         return H5adSource(data.filename, layer=layer, use_raw=use_raw)
     if not hasattr(data, "obs") or not hasattr(data, "var_names"):
