@@ -52,6 +52,18 @@ def test_annotate_leaves_query_fields_alone_and_refuses_clobbering():
         annotate(query, model, adata[:60].copy(), "cell_type")
     with pytest.raises(ValueError, match="obs has no column 'missing'"):
         annotate(query, model, adata[:60].copy(), "missing", key_prefix="other")
+    # Unlabelled reference cells (NaN) are left out: the same labels as a reference without them.
+    ref = adata[:60].copy()
+    ref.obs["cell_type"] = ref.obs["cell_type"].astype(object)
+    ref.obs.iloc[:7, ref.obs.columns.get_loc("cell_type")] = np.nan
+    with pytest.warns(UserWarning, match=r"obs\['cell_type'\] is missing for 7 of 60 cells"):
+        partial = annotate(query.copy(), model, ref, "cell_type", overwrite=True)
+    subset = annotate(query.copy(), model, adata[7:60].copy(), "cell_type", overwrite=True)
+    np.testing.assert_array_equal(partial.labels, subset.labels)
+    np.testing.assert_allclose(partial.confidence, subset.confidence, rtol=1e-5)
+    ref.obs["cell_type"] = np.nan
+    with pytest.raises(ValueError, match=r"obs\['cell_type'\] has no labels"):
+        annotate(query.copy(), model, ref, "cell_type", overwrite=True)
 
 
 def test_fine_tune_classifier_saves_and_annotates(tmp_path):

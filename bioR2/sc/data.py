@@ -44,6 +44,7 @@ __all__ = [
     "gene_moments",
     "highly_variable_genes",
     "read_labels",
+    "labelled_rows",
     "DEFAULT_TARGET_SUM",
     "DEFAULT_MIN_OVERLAP",
 ]
@@ -315,6 +316,22 @@ def read_labels(source: CellSource, key: str) -> np.ndarray:
     if column.isna().any():
         raise ValueError(f"{source.where}: obs[{key!r}] has {int(column.isna().sum())} missing label(s)")
     return column.astype(str).to_numpy()
+
+
+def labelled_rows(source: CellSource, key: str) -> Tuple[np.ndarray, np.ndarray]:
+    """``(rows, labels)`` of the cells whose ``obs[key]`` is set: a reference's unlabelled cells
+    (NaN) are left out with a warning; a column with no labels at all is an error."""
+    column = source.obs_column(key)
+    known = column.notna().to_numpy()
+    if not known.any():
+        raise ValueError(f"{source.where}: obs[{key!r}] has no labels (every value is missing)")
+    if not known.all():
+        import warnings
+
+        warnings.warn(f"{source.where}: obs[{key!r}] is missing for {int((~known).sum())} of {known.size} "
+                      "cells; they are left out of the reference", stacklevel=2)
+    rows = np.flatnonzero(known)
+    return rows, column.iloc[rows].astype(str).to_numpy()
 
 
 # --------------------------------------------------------------------------- genes
