@@ -140,6 +140,22 @@ def test_csc_and_integer_files_read_like_csr(tmp_path):
     np.testing.assert_allclose(ExpressionReader(open_cells(tmp_path / "int.h5ad")).read(idx), expected, rtol=1e-6)
 
 
+def test_log_normalised_values_read_as_counts_warn():
+    import warnings
+
+    adata = make_counts()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # whole-number counts: no warning
+        ExpressionReader(open_cells(adata, layer="counts")).read([0, 1])
+    adata.X = adata.X.log1p()  # a log-normalised .X, counts in a layer: the usual mistake
+    reader = ExpressionReader(open_cells(adata))
+    with pytest.warns(UserWarning, match=r"AnnData .X: read as counts, but holds non-integer values"):
+        reader.read([0, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ExpressionReader(open_cells(adata), is_log1p=True).read([0, 1])
+
+
 def test_negative_values_hint_at_scaled_data():
     import scanpy as sc
 

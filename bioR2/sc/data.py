@@ -429,6 +429,19 @@ class ExpressionReader:
         self._dst = np.flatnonzero(present)
         self._src = self.alignment.source_index[present]
         self._identity = self.alignment.is_identity
+        self._counts_checked = self.is_log1p
+
+    def _check_counts(self, values: np.ndarray) -> None:
+        """Warn once when values read as counts are not whole numbers: most likely the matrix
+        is already log-normalised (e.g. ``.X`` while the counts sit in a layer)."""
+        self._counts_checked = True
+        if values.size and not np.array_equal(values, np.round(values)):
+            import warnings
+
+            warnings.warn(
+                f"{self.source.where}: read as counts, but holds non-integer values (e.g. "
+                f"{float(values[values != np.round(values)][0]):g}); if it is already log-normalised pass "
+                "is_log1p=True (--log1p), or point layer= (--layer) at the raw counts", stacklevel=3)
 
     @property
     def genes(self) -> Tuple[str, ...]:
@@ -443,12 +456,16 @@ class ExpressionReader:
         block = self.source.read_rows(np.asarray(indices, dtype=np.int64))
         if sp.issparse(block):
             _check_values(block.data, self.source.where, self.is_log1p)
+            if not self._counts_checked:
+                self._check_counts(block.data)
             if not self._identity:
                 block = block[:, self._src]
             dense = block.toarray().astype(np.float32, copy=False)
         else:
             block = np.asarray(block)
             _check_values(block, self.source.where, self.is_log1p)
+            if not self._counts_checked:
+                self._check_counts(block)
             dense = np.asarray(block if self._identity else block[:, self._src], dtype=np.float32)
         if self._identity:
             return np.ascontiguousarray(dense, dtype=np.float32)
