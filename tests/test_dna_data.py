@@ -162,6 +162,8 @@ def test_windows_stride_n_filter_and_bed(genome, tmp_path):
     with pytest.raises(ValueError, match="no contig 'chr7'"):
         make_windows(genome, window=4, contigs=["chr7"])
     train, held = split_windows(w, ["M"], genome)
+    with pytest.raises(ValueError, match=r"g.fa: no contig 'chr22' \(asked for in held_out\)"):
+        split_windows(w, ["chr22"], genome)  # a typo must not hold out nothing, silently
     assert set(held.chrom) == {"chrM"} and "chrM" not in set(train.chrom)
 
 

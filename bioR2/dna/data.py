@@ -384,12 +384,16 @@ def split_windows(windows: pd.DataFrame, held_out: Iterable[str],
                   genome: Optional[Genome] = None) -> Tuple[pd.DataFrame, pd.DataFrame]:
     """``(train, held_out)`` windows: those on the named contigs go to the second part.
 
-    With ``genome``, names are resolved through its aliases (``chr1`` = ``1``).
+    With ``genome``, names are resolved through its aliases (``chr1`` = ``1``), and a name that
+    is not in the genome is an error (a typo would otherwise hold out nothing, silently).
     """
     names = set()
     for c in held_out:
         name = genome.resolve(c) if genome is not None else c
-        names.add(name if name is not None else c)
+        if name is None:
+            raise ValueError(f"{genome.source}: no contig {c!r} (asked for in held_out); "
+                             f"contigs are {list(genome.contigs)[:10]}")
+        names.add(name)
     held = windows["chrom"].isin(names).to_numpy()
     return windows[~held].reset_index(drop=True), windows[held].reset_index(drop=True)
 
