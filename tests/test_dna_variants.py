@@ -208,3 +208,25 @@ def test_probe_out_of_fold():
     assert auroc(y, p) > 0.9
     with pytest.raises(ValueError, match="both classes"):
         cross_val_probe(X, np.zeros(80))
+
+
+def test_probe_scores_a_labelled_file(tmp_path, fasta, model):
+    from bioR2.dna.probe import score_with_probe
+
+    rows = [snv("chr1", p, SEQ1) + (k % 2,) for k, p in enumerate(range(2, 300, 6))]
+    rows.append(("chr1", 7, "AC", "A", 1))  # an indel: skipped, no probe score
+    df = pd.DataFrame(rows, columns=["chrom", "pos", "ref", "alt", "label"]).assign(group=lambda d: d.index % 3)
+    df.to_csv(tmp_path / "lab.tsv", sep="\t", index=False)
+    summary = score_with_probe(model, fasta, tmp_path / "lab.tsv", tmp_path / "out.tsv", label_column="label",
+                               group_column="group", window=32)
+    assert summary["status_counts"] == {"ok": len(rows) - 1, "skipped: not an SNV (indel or MNV)": 1}
+    out = pd.read_csv(tmp_path / "out.tsv", sep="\t")
+    ok = out["status"] == "ok"
+    assert out.loc[ok, "probe_score"].between(0, 1).all() and out.loc[~ok, "probe_score"].isna().all()
+    np.testing.assert_allclose(out["score"], score_variants(model, fasta, df, window=32)["score"], atol=1e-5)
+    with pytest.raises(ValueError, match="lab.tsv: no label column 'y'"):
+        score_with_probe(model, fasta, tmp_path / "lab.tsv", tmp_path / "out2.tsv", label_column="y", window=32)
+    with pytest.raises(ValueError, match="lab.tsv: column 'chrom' holds one group"):
+        score_with_probe(model, fasta, tmp_path / "lab.tsv", tmp_path / "out2.tsv", label_column="label",
+                         group_column="chrom", window=32)
+    assert not (tmp_path / "out2.tsv").exists()

@@ -90,13 +90,16 @@ def score_with_probe(model, genome, variants: PathLike, out: PathLike, *, label_
     result.loc[ok, "score"] = feats[:, -1]
     result["probe_score"] = np.nan
     groups = sub[group_column].to_numpy() if group_column else None
+    if groups is not None and len(pd.unique(groups)) < 2:
+        raise ValueError(f"{variants}: column {group_column!r} holds one group among the scored variants; "
+                         "grouped folds need at least 2")
     result.loc[ok, "probe_score"] = cross_val_probe(feats, labels.to_numpy(), groups, n_splits=n_splits)
     writer = _TableWriter(Path(out))
+    ok = False
     try:
         writer.write(result)
-        writer.close(True)
-    except BaseException:
-        writer.close(False)
-        raise
+        ok = True
+    finally:
+        writer.close(ok)  # once: closing twice after a failed rename raised a second error
     counts = {str(k): int(v) for k, v in result["status"].value_counts().items()}
     return {"variants": len(result), "status_counts": counts, "out": str(out)}
