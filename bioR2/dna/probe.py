@@ -20,14 +20,11 @@ from ..utils.io import PathLike, atomic_path
 __all__ = ["make_probe", "cross_val_probe", "score_with_probe"]
 
 
-def make_probe(C: float = 1.0, seed: int = 0):
+def make_probe(C: float = 1.0):
     """Standardise, then L2-regularised logistic regression (balanced classes)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from ..benchmarking import standardized_logreg
 
-    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000, class_weight="balanced",
-                                                              random_state=seed))
+    return standardized_logreg(C=C, class_weight="balanced", max_iter=2000)
 
 
 def cross_val_probe(features: np.ndarray, labels: Sequence[int], groups: Optional[Sequence[Any]] = None,
@@ -55,7 +52,7 @@ def cross_val_probe(features: np.ndarray, labels: Sequence[int], groups: Optiona
     for train, test in splits:
         if y[train].min() == y[train].max():
             continue  # a fold whose training part has one class: leave NaN
-        probe = make_probe(C, seed).fit(X[train], y[train])
+        probe = make_probe(C).fit(X[train], y[train])
         out[test] = probe.predict_proba(X[test])[:, 1]
     return out
 

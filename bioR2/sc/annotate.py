@@ -100,12 +100,9 @@ class LinearProbe:
     """Logistic regression on standardised embeddings (fit on the reference only)."""
 
     def __init__(self, C: float = 1.0, class_weight: Optional[str] = None, max_iter: int = 2000) -> None:
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
+        from ..benchmarking import standardized_logreg
 
-        self.pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=C, class_weight=class_weight,
-                                                                           max_iter=max_iter))
+        self.pipeline = standardized_logreg(C=C, class_weight=class_weight, max_iter=max_iter)
 
     def fit(self, features: np.ndarray, labels: Sequence[Any]) -> "LinearProbe":
         self.pipeline.fit(features, np.asarray(labels))

@@ -227,12 +227,10 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
                     emb = embed_reader(reader, model, rows=np.arange(n_lab))
                     _record(stores["train_fold"], scheme, classification_metrics(labels[test], _probe(emb, labels, train, test)))
                     if scheme == "r2mae":
-                        from sklearn.linear_model import LogisticRegression
-                        from sklearn.pipeline import make_pipeline
-                        from sklearn.preprocessing import StandardScaler
+                        from ..benchmarking import standardized_logreg
 
                         both = np.concatenate([x_log, emb], axis=1)
-                        clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000)).fit(both[train], labels[train])
+                        clf = standardized_logreg(max_iter=3000).fit(both[train], labels[train])
                         _record(stores["train_fold"], "r2mae_genes+emb", classification_metrics(labels[test], clf.predict(both[test])))
                         if config.finetune:
                             ft = fine_tune(model, reader, labels[train], rows=train, steps=config.finetune_steps, lr=1e-3, seed=seed)
