@@ -10,8 +10,9 @@ The pieces, from the file to the model:
   are zero-filled, extra genes ignored, and a dataset sharing too few genes is refused with the
   numbers in the message (scvi-tools' rule: never silently misread a query).
 * :class:`ExpressionReader` reads rows, checks them (NaN/inf, negative values), and turns
-  counts into CP10k + log1p (library size over the model's genes, so a query with extra or
-  missing genes is normalised exactly like the matching part of the training data).
+  counts into CP10k + log1p (library size over the model's genes, so a query's extra genes do
+  not change it; a query's missing genes count as zero, so its library size is over the shared
+  genes only and those are scaled up accordingly: the lower the overlap, the larger that shift).
 * :class:`CellDataset` is the map-style dataset the shared trainer consumes; it reads a whole
   batch in one call (``__getitems__``), and :class:`ChunkShuffleSampler` orders indices so that
   every batch comes from one contiguous stretch of the file (shuffled chunks).
