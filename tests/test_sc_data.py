@@ -174,10 +174,14 @@ def test_chunk_sampler_covers_all_and_resumes():
     assert max(first) - min(first) < 64
     s.set_start(100)
     assert list(s) == order[100:]
-    ranks = [ChunkShuffleSampler(1000, 64, 2, r, seed=3) for r in range(2)]
-    for r in ranks:
-        r.set_epoch(2)
-    assert sorted(list(ranks[0]) + list(ranks[1])) == list(range(1000))
+    # Distributed: equal shares that cover every cell, also with fewer chunks than ranks
+    for n, chunk, world in ((1000, 64, 2), (1000, 64, 3), (100, 64, 3)):
+        ranks = [ChunkShuffleSampler(n, chunk, world, r, seed=3) for r in range(world)]
+        for r in ranks:
+            r.set_epoch(2)
+        shares = [list(r) for r in ranks]
+        assert {len(x) for x in shares} == {len(ranks[0])} == {-(-n // world)}, (n, chunk, world)
+        assert set().union(*shares) == set(range(n))
 
 
 def test_dataset_getitems_and_hvg():

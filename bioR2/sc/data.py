@@ -593,9 +593,11 @@ class ChunkShuffleSampler:
 
     Backed reads are fast for contiguous rows and slow for scattered ones; reading the file in
     shuffled chunks of ``chunk_size`` cells keeps every mini-batch inside one stretch of the file
-    while still visiting the whole file in a random order each epoch. Distributed: rank ``r``
-    takes every ``num_replicas``-th chunk. ``set_epoch``/``set_start`` make the order resumable,
-    as the shared trainer requires.
+    while still visiting the whole file in a random order each epoch. Distributed: the epoch's
+    order is cut into ``num_replicas`` consecutive, equal shares (the last padded by wrapping
+    around, as ``DistributedSampler`` pads), so every rank yields the same number of cells and
+    reaches the end of an epoch at the same step, however few chunks there are.
+    ``set_epoch``/``set_start`` make the order resumable, as the shared trainer requires.
     """
 
     def __init__(self, n: int, chunk_size: int = 4096, num_replicas: int = 1, rank: int = 0,
@@ -606,8 +608,7 @@ class ChunkShuffleSampler:
         self.num_replicas, self.rank = int(num_replicas), int(rank)
         self.shuffle, self.seed = shuffle, int(seed)
         self.epoch, self.start = 0, 0
-        n_chunks = math.ceil(self.n / self.chunk_size)
-        self._my_chunks = list(range(self.rank, n_chunks, self.num_replicas))
+        self.per_rank = math.ceil(self.n / self.num_replicas) if self.n else 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -619,19 +620,21 @@ class ChunkShuffleSampler:
         n_chunks = math.ceil(self.n / self.chunk_size)
         rng = np.random.default_rng([self.seed, self.epoch])
         chunks = rng.permutation(n_chunks) if self.shuffle else np.arange(n_chunks)
-        mine = chunks[self.rank::self.num_replicas]
         parts = []
-        for c in mine:
+        for c in chunks:
             idx = np.arange(c * self.chunk_size, min((c + 1) * self.chunk_size, self.n), dtype=np.int64)
             parts.append(rng.permutation(idx) if self.shuffle else idx)
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        order = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        if self.num_replicas == 1:
+            return order
+        padded = np.resize(order, self.per_rank * self.num_replicas)  # wraps around to pad
+        return padded[self.rank * self.per_rank:(self.rank + 1) * self.per_rank]
 
     def __iter__(self) -> Iterator[int]:
         return iter(self._order()[self.start:].tolist())
 
     def __len__(self) -> int:
-        total = sum(min((c + 1) * self.chunk_size, self.n) - c * self.chunk_size for c in self._my_chunks)
-        return max(0, total - self.start)
+        return max(0, self.per_rank - self.start)
 
 
 def chunk_sampler_factory(chunk_size: int = 4096):
