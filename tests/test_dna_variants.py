@@ -97,6 +97,12 @@ def test_ref_mismatch_errors_or_is_marked(fasta, model):
     assert np.isfinite(out["score"].iloc[0]) and np.isnan(out["score"].iloc[1])
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_unavailable_device_is_a_clear_error(fasta, model):
+    with pytest.raises(RuntimeError, match="device='cuda' but CUDA is not available"):
+        VariantScorer(model, Genome(fasta), window=32, device="cuda")
+
+
 def test_contig_edges_are_scored_with_padding(fasta, model):
     df = pd.DataFrame([snv("chr1", 1, SEQ1), snv("chr1", 300, SEQ1), snv("chrM", 2, SEQ2)],
                       columns=["chrom", "pos", "ref", "alt"])
