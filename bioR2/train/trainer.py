@@ -141,7 +141,7 @@ class Trainer:
         if len(self.train_data) < micro * ctx.world_size:
             raise ValueError(
                 f"the training set has {len(self.train_data)} examples, fewer than one global "
-                f"micro-batch ({micro} x {ctx.world_size} ranks)"
+                f"micro-batch ({micro} x {ctx.world_size} ranks); lower train.batch_size (--batch-size)"
             )
         return micro
 
