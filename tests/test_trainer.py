@@ -9,12 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from bioR2.train import (
     CheckpointError,
+    Task,
+    TaskOutput,
     TrainConfig,
     Trainer,
     latest_checkpoint,
@@ -85,6 +88,38 @@ def test_overwrite_starts_a_new_log_and_drops_the_old_checkpoints(tmp_path):
             run, overwrite=True).fit()
     assert [r["step"] for r in _log(run) if "loss" in r] == [1, 2]  # not the old run's 1..6 first
     assert sorted(p.name for p in (run / "checkpoints").glob("step-*")) == ["step-00000002"]
+
+
+def test_validation_loss_is_weighted_by_what_each_batch_scores():
+    class Weighted(Task):
+        """Loss = the batch's mean of ``x``; weight = the sum of ``w`` (0: nothing scored)."""
+
+        def __init__(self):
+            super().__init__()
+            self.model = ToyAutoencoder()
+
+        def forward(self, batch, mask_ratio, rng):
+            x = batch["x"][:, 0]
+            loss = x.mean() + 0.0 * sum(p.sum() for p in self.model.parameters())
+            return TaskOutput(loss=loss, n_examples=len(x), weight=float(batch["w"].sum()))
+
+    class Items(torch.utils.data.Dataset):
+        def __init__(self, x, w):
+            self.x, self.w = torch.tensor(x, dtype=torch.float32), torch.tensor(w, dtype=torch.float32)
+
+        def __len__(self):
+            return len(self.x)
+
+        def __getitem__(self, i):
+            return {"x": self.x[i:i + 1].expand(16), "w": self.w[i]}
+
+    cfg = TrainConfig(steps=1, batch_size=2, progress=False)
+    # batches of 2: mean x 1 (weight 4), 5 (weight 0: must not count), 3 (weight 2)
+    val = Items([1, 1, 5, 5, 3, 3], [2, 2, 0, 0, 1, 1])
+    result = Trainer(Weighted(), Items([0, 0], [1, 1]), cfg, val_dataset=val).fit()
+    assert result.val_loss == pytest.approx((1 * 4 + 3 * 2) / 6)
+    result = Trainer(Weighted(), Items([0, 0], [1, 1]), cfg, val_dataset=Items([5, 5], [0, 0])).fit()
+    assert np.isnan(result.val_loss)  # nothing scored: no number
 
 
 def test_batch_size_must_divide_and_fp16_needs_cuda(tmp_path):

@@ -345,11 +345,12 @@ class Trainer:
             batch = _to_device(batch, ctx.device)
             with self._autocast(ctx.device):
                 out = task(batch, ratio, MaskRNG(EVAL_MASK_SEED, 0, indices.to(ctx.device)))
-            total += float(out.loss) * out.n_examples
-            count += out.n_examples
+            weight = float(out.n_examples if out.weight is None else out.weight)
+            total += float(out.loss) * weight
+            count += weight
         task.train()
         total, count = all_reduce_sum([total, count], ctx)
-        val_loss = total / max(count, 1.0)
+        val_loss = total / count if count > 0 else float("nan")  # nothing scored: no loss to report
         if log is not None:
             log.write({"step": step, "val_loss": val_loss, "val_mask_ratio": ratio})
         return val_loss
