@@ -23,7 +23,8 @@ import numpy as np
 from .masking import FixedRatio, MaskRatio, UniformRatio, parse_mask_ratio
 from .metrics import paired_difference, summarize
 
-__all__ = ["ProbeResult", "linear_probe", "run_all", "method_key", "summarize_methods", "paired_against", "describe_standing", "downsample_curve", "plot_loss_curves"]
+__all__ = ["ProbeResult", "linear_probe", "standardized_logreg", "run_all", "method_key", "summarize_methods",
+           "paired_against", "describe_standing", "downsample_curve", "plot_loss_curves"]
 
 
 def method_key(ratio: Union[MaskRatio, str, float], r2mae_range: Optional[Union[MaskRatio, str]] = None) -> str:
@@ -127,19 +128,26 @@ class ProbeResult:
         return asdict(self)
 
 
+def standardized_logreg(C: float = 1.0, class_weight: Optional[str] = None, max_iter: int = 2000):
+    """The linear probe every domain uses: a scikit-learn pipeline that z-scores the features
+    (scaler fit on the training data only) and fits an L2 logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, class_weight=class_weight, max_iter=max_iter))
+
+
 def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
                  C: float = 1.0, max_iter: int = 2000) -> ProbeResult:
     """Fit a logistic regression on standardised ``train_x`` (scaler fit on train only)."""
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, f1_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     if train_y is None or test_y is None:
         raise ValueError("a linear probe needs labels (e.g. class folders)")
     if len(np.unique(train_y)) < 2:
         raise ValueError("a linear probe needs at least two classes in the training split")
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
+    clf = standardized_logreg(C=C, max_iter=max_iter)
     clf.fit(train_x, train_y)
     pred = clf.predict(test_x)
     return ProbeResult(

@@ -9,9 +9,10 @@ Domain CLI modules (``bioR2/<domain>/cli.py``) use :func:`add_run_options` and
 from __future__ import annotations
 
 import argparse
+import copy
 from typing import Any, Dict, Mapping, Optional
 
-from .config import apply_overrides, dataclass_from_dict, deep_update, load_config_file
+from .config import ConfigError, apply_overrides, dataclass_from_dict, deep_update, load_config_file
 from .masking import parse_mask_ratio
 
 __all__ = ["add_run_options", "add_train_options", "resolve_config", "train_config", "TRAIN_FLAGS"]
@@ -88,20 +89,24 @@ def resolve_config(args: argparse.Namespace, defaults: Mapping[str, Any],
     if getattr(args, "config", None):
         config = deep_update(config, load_config_file(args.config))
     config = apply_overrides(config, getattr(args, "overrides", []) or [])
-    explicit = []
     for dest, key in flag_keys.items():
         value = getattr(args, dest, None)
         if value is not None:
-            explicit.append(f"{key}={_yaml_scalar(value)}")
-    return apply_overrides(config, explicit)
+            # argparse already typed the value: set it as is (a YAML round trip would read a
+            # backslash in a path as an escape).
+            _set_dotted(config, key, copy.deepcopy(value))
+    return config
 
 
-def _yaml_scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace('"', '\\"') + '"'
-    return repr(value)
+def _set_dotted(config: Dict[str, Any], key: str, value: Any) -> None:
+    *sections, last = key.split(".")
+    node = config
+    for part in sections:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{key}: {part!r} is not a section")
+        node = child
+    node[last] = value
 
 
 def train_config(config: Mapping[str, Any]):

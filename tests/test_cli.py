@@ -61,6 +61,10 @@ def test_config_precedence(tmp_path):
     assert resolved["train"]["mask_ratio"] == "0.1-0.4"
     tc = train_config(resolved)
     assert isinstance(tc, TrainConfig) and tc.steps == 90 and tc.batch_size == 32
+    # flag values arrive as argparse typed them: a path with a backslash or YAML-ish text stays as given
+    args.bed, args.contigs = "runs\\tss: 1.bed", ["1", "chr\\x"]
+    resolved = resolve_config(args, {}, {"bed": "data.bed", "contigs": "data.contigs"})
+    assert resolved["data"] == {"bed": "runs\\tss: 1.bed", "contigs": ["1", "chr\\x"]}
 
 
 def test_bad_mask_ratio_flag_is_a_usage_error(capsys):

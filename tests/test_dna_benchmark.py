@@ -102,3 +102,23 @@ def test_evaluate_and_markdown_tables():
     assert "| r2mae |" in md and "What it does not measure" in md and "r2mae - fixed_0.15" in md
     with pytest.raises(ValueError, match="unknown masking scheme"):
         BenchmarkConfig.make(schemes=["r2mae", "nope"])
+
+
+def test_a_finished_model_is_reused_only_at_the_same_size(tmp_path):
+    import dataclasses
+
+    from bioR2.dna.benchmark import BenchmarkConfig, _train_one
+    from bioR2.dna.data import Genome, make_windows
+    from bioR2.train import load_model
+
+    rng = np.random.default_rng(0)
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(">a\n" + "".join(rng.choice(list("ACGT"), 400)) + "\n")
+    genome = Genome(fasta)
+    windows = make_windows(genome, window=32)
+    cfg = BenchmarkConfig(steps=2, hidden=8, layers=1, window=32, batch_size=4, seeds=[0])
+    assert _train_one(genome, windows, "r2mae", 0, cfg, tmp_path)[1] is False
+    assert _train_one(genome, windows, "r2mae", 0, cfg, tmp_path)[1] is True  # same run: reused
+    bigger = dataclasses.replace(cfg, hidden=16)  # same steps, seed and ratio, another size
+    run, reused = _train_one(genome, windows, "r2mae", 0, bigger, tmp_path)
+    assert reused is False and load_model(run).hidden == 16

@@ -95,6 +95,22 @@ def test_missing_empty_and_not_fasta(tmp_path):
         Genome(bad)
 
 
+def test_a_stale_index_is_rebuilt(tmp_path):
+    import os
+    import warnings
+
+    path = write_fasta(tmp_path / "g.fa", {"chr1": "ACGTACGT"})
+    assert Genome(path).fetch("chr1", 0, 8) == "ACGTACGT"  # writes g.fa.fai
+    write_fasta(path, {"chr1": "TTTTGGGGCCCC", "chr2": "AAAA"}, width=5)
+    stamp = os.stat(tmp_path / "g.fa.fai").st_mtime + 10
+    os.utime(path, (stamp, stamp))  # the FASTA is newer than its index
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = Genome(path)
+    assert g.contigs == {"chr1": 12, "chr2": 4}
+    assert g.fetch("chr1", 0, 12) == "TTTTGGGGCCCC"
+
+
 def test_plain_gzip_is_refused_bgzip_is_read(tmp_path):
     text = ">chr1\nACGTACGTAC\n"
     gz = tmp_path / "g.fa.gz"
@@ -146,6 +162,8 @@ def test_windows_stride_n_filter_and_bed(genome, tmp_path):
     with pytest.raises(ValueError, match="no contig 'chr7'"):
         make_windows(genome, window=4, contigs=["chr7"])
     train, held = split_windows(w, ["M"], genome)
+    with pytest.raises(ValueError, match=r"g.fa: no contig 'chr22' \(asked for in held_out\)"):
+        split_windows(w, ["chr22"], genome)  # a typo must not hold out nothing, silently
     assert set(held.chrom) == {"chrM"} and "chrM" not in set(train.chrom)
 
 

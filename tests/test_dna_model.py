@@ -76,7 +76,10 @@ def test_task_masks_only_nucleotides_and_weights_soft_bases():
     train_loss = task({"input_ids": ids, "soft_mask": all_soft}, 0.3, rng).loss
     torch.testing.assert_close(train_loss, out.loss)
     task.eval()
-    assert float(task({"input_ids": ids, "soft_mask": all_soft}, 0.3, rng).loss.detach()) == 0.0
+    evaluated = task({"input_ids": ids, "soft_mask": all_soft}, 0.3, rng)
+    assert float(evaluated.loss.detach()) == 0.0
+    assert evaluated.weight == 0.0  # nothing scored: the trainer's validation mean skips it
+    assert task({"input_ids": ids, "soft_mask": soft}, 0.3, rng).weight == pytest.approx(0.3 * 40 * 4)  # masked bases
     # half soft: the uppercase half dominates by 10x
     task.train()
     half = soft.clone()

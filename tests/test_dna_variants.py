@@ -97,6 +97,12 @@ def test_ref_mismatch_errors_or_is_marked(fasta, model):
     assert np.isfinite(out["score"].iloc[0]) and np.isnan(out["score"].iloc[1])
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_unavailable_device_is_a_clear_error(fasta, model):
+    with pytest.raises(RuntimeError, match="device='cuda' but CUDA is not available"):
+        VariantScorer(model, Genome(fasta), window=32, device="cuda")
+
+
 def test_contig_edges_are_scored_with_padding(fasta, model):
     df = pd.DataFrame([snv("chr1", 1, SEQ1), snv("chr1", 300, SEQ1), snv("chrM", 2, SEQ2)],
                       columns=["chrom", "pos", "ref", "alt"])
@@ -159,6 +165,31 @@ def test_streaming_file_scoring_tsv_and_parquet(tmp_path, fasta, model):
         assert (got["embedding_distance"].dropna() > 0).all()
 
 
+def test_odd_variant_files(tmp_path, fasta, model):
+    import gzip
+
+    header = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+    body = "".join(f"{c}\t{p}\t.\t{r.lower()}\t{a}\t.\tPASS\t.\n" for c, p, r, a in
+                   [snv("1", 4, SEQ1), snv("chrM", 9, SEQ2)])
+    # gnomAD names its bgzip VCFs .vcf.bgz: compressed, whatever the suffix says
+    with gzip.open(tmp_path / "v.vcf.bgz", "wt") as fh:
+        fh.write(header + body)
+    got = score_variants(model, fasta, tmp_path / "v.vcf.bgz", window=32)
+    assert got["status"].tolist() == ["ok", "ok"] and got["score"].notna().all()
+    (tmp_path / "empty.vcf").write_text(header)
+    with pytest.raises(ValueError, match="empty.vcf: no variants"):
+        score_variants_file(model, fasta, tmp_path / "empty.vcf", tmp_path / "o.tsv", window=32)
+    (tmp_path / "short.vcf").write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\nchr1\t4\t.\tA\n")
+    with pytest.raises(ValueError, match="short.vcf: the VCF header line"):
+        read_variants(tmp_path / "short.vcf")
+    # a column empty in the whole first chunk and filled later still writes to parquet
+    rows = [snv("chr1", p, SEQ1) for p in (3, 5, 7, 9)]
+    df = pd.DataFrame(rows, columns=["chrom", "pos", "ref", "alt"]).assign(note=["", "", "x", "y"])
+    df.to_csv(tmp_path / "notes.tsv", sep="\t", index=False)
+    score_variants_file(model, fasta, tmp_path / "notes.tsv", tmp_path / "notes.parquet", window=32, chunk_size=2)
+    assert pd.read_parquet(tmp_path / "notes.parquet")["note"].tolist() == [None, None, "x", "y"]
+
+
 def test_failed_scoring_leaves_no_partial_output(tmp_path, fasta, model):
     out = tmp_path / "out.tsv"
     out.write_text("previous good result\n")
@@ -183,3 +214,25 @@ def test_probe_out_of_fold():
     assert auroc(y, p) > 0.9
     with pytest.raises(ValueError, match="both classes"):
         cross_val_probe(X, np.zeros(80))
+
+
+def test_probe_scores_a_labelled_file(tmp_path, fasta, model):
+    from bioR2.dna.probe import score_with_probe
+
+    rows = [snv("chr1", p, SEQ1) + (k % 2,) for k, p in enumerate(range(2, 300, 6))]
+    rows.append(("chr1", 7, "AC", "A", 1))  # an indel: skipped, no probe score
+    df = pd.DataFrame(rows, columns=["chrom", "pos", "ref", "alt", "label"]).assign(group=lambda d: d.index % 3)
+    df.to_csv(tmp_path / "lab.tsv", sep="\t", index=False)
+    summary = score_with_probe(model, fasta, tmp_path / "lab.tsv", tmp_path / "out.tsv", label_column="label",
+                               group_column="group", window=32)
+    assert summary["status_counts"] == {"ok": len(rows) - 1, "skipped: not an SNV (indel or MNV)": 1}
+    out = pd.read_csv(tmp_path / "out.tsv", sep="\t")
+    ok = out["status"] == "ok"
+    assert out.loc[ok, "probe_score"].between(0, 1).all() and out.loc[~ok, "probe_score"].isna().all()
+    np.testing.assert_allclose(out["score"], score_variants(model, fasta, df, window=32)["score"], atol=1e-5)
+    with pytest.raises(ValueError, match="lab.tsv: no label column 'y'"):
+        score_with_probe(model, fasta, tmp_path / "lab.tsv", tmp_path / "out2.tsv", label_column="y", window=32)
+    with pytest.raises(ValueError, match="lab.tsv: column 'chrom' holds one group"):
+        score_with_probe(model, fasta, tmp_path / "lab.tsv", tmp_path / "out2.tsv", label_column="label",
+                         group_column="chrom", window=32)
+    assert not (tmp_path / "out2.tsv").exists()

@@ -22,6 +22,8 @@ from bioR2.masking import FixedRatio, MaskRatioError, UniformRatio, mdlm_ratio, 
         (0, FixedRatio(0.0)),
         ("0.05-0.3", UniformRatio(0.05, 0.3)),
         ("0-1", UniformRatio(0.0, 1.0)),
+        ("5e-2", FixedRatio(0.05)),  # an exponent's '-' is not a range separator
+        ("1e-2-3e-1", UniformRatio(0.01, 0.3)),
         ({"low": 0.1, "high": 0.5}, UniformRatio(0.1, 0.5)),
         ({"fixed": 0.75}, FixedRatio(0.75)),
         ({"p": 0.4}, FixedRatio(0.4)),

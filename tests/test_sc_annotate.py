@@ -52,6 +52,18 @@ def test_annotate_leaves_query_fields_alone_and_refuses_clobbering():
         annotate(query, model, adata[:60].copy(), "cell_type")
     with pytest.raises(ValueError, match="obs has no column 'missing'"):
         annotate(query, model, adata[:60].copy(), "missing", key_prefix="other")
+    # Unlabelled reference cells (NaN) are left out: the same labels as a reference without them.
+    ref = adata[:60].copy()
+    ref.obs["cell_type"] = ref.obs["cell_type"].astype(object)
+    ref.obs.iloc[:7, ref.obs.columns.get_loc("cell_type")] = np.nan
+    with pytest.warns(UserWarning, match=r"obs\['cell_type'\] is missing for 7 of 60 cells"):
+        partial = annotate(query.copy(), model, ref, "cell_type", overwrite=True)
+    subset = annotate(query.copy(), model, adata[7:60].copy(), "cell_type", overwrite=True)
+    np.testing.assert_array_equal(partial.labels, subset.labels)
+    np.testing.assert_allclose(partial.confidence, subset.confidence, rtol=1e-5)
+    ref.obs["cell_type"] = np.nan
+    with pytest.raises(ValueError, match=r"obs\['cell_type'\] has no labels"):
+        annotate(query.copy(), model, ref, "cell_type", overwrite=True)
 
 
 def test_fine_tune_classifier_saves_and_annotates(tmp_path):
@@ -92,6 +104,18 @@ def test_cli_pretrain_embed_annotate(tmp_path, capsys):
     assert {"r2mae_label", "r2mae_confidence"} <= set(ann.obs.columns)
     assert (ann.obs["note"] == "keep").all() and (ann.X != query.X).nnz == 0
     np.testing.assert_array_equal(ann.obsm["X_pca"], query.obsm["X_pca"])
+    # A query stored CSC (cannot stream by rows) is read in memory, with the same labels.
+    import scipy.sparse as sp
+
+    csc = query.copy()
+    csc.X = sp.csc_matrix(csc.X)
+    csc.layers["counts"] = sp.csc_matrix(csc.layers["counts"])
+    csc.write_h5ad(tmp_path / "q_csc.h5ad")
+    with pytest.warns(UserWarning, match="stored as CSC"):
+        assert main(["annotate", "--model", str(run), "--reference", str(tmp_path / "ref.h5ad"), "--label-key",
+                     "cell_type", "--query", str(tmp_path / "q_csc.h5ad"), "--layer", "counts",
+                     "--out", str(tmp_path / "q_csc_ann.h5ad")]) == 0
+    np.testing.assert_array_equal(anndata.read_h5ad(tmp_path / "q_csc_ann.h5ad").obs["r2mae_label"], ann.obs["r2mae_label"])
     # A second annotation would overwrite: refused, and the earlier output is untouched.
     assert main(["annotate", "--model", str(run), "--reference", str(tmp_path / "ref.h5ad"), "--label-key", "cell_type",
                  "--query", str(out), "--out", str(tmp_path / "again.h5ad")]) == 1

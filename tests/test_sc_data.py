@@ -122,6 +122,40 @@ def test_backed_equals_in_memory(tmp_path):
     np.testing.assert_array_equal(ExpressionReader(open_cells(tmp_path / "dense.h5ad"), genes).read(idx), mem.read(idx))
 
 
+def test_csc_and_integer_files_read_like_csr(tmp_path):
+    adata = make_counts(n_cells=50)
+    idx = np.array([9, 2, 30])
+    expected = ExpressionReader(open_cells(adata)).read(idx)
+    csc = adata.copy()
+    csc.X = sp.csc_matrix(adata.X)
+    csc.write_h5ad(tmp_path / "csc.h5ad")
+    with pytest.warns(UserWarning, match="csc.h5ad .X: stored as CSC"):
+        source = open_cells(tmp_path / "csc.h5ad")  # cannot stream by rows: loaded in memory
+    np.testing.assert_allclose(ExpressionReader(source).read(idx), expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="csc.h5ad .X: stored as CSC"):
+        open_cells(tmp_path / "csc.h5ad", backed=True)
+    ints = adata.copy()
+    ints.X = adata.X.toarray().astype(np.int64)  # dense integer counts
+    ints.write_h5ad(tmp_path / "int.h5ad")
+    np.testing.assert_allclose(ExpressionReader(open_cells(tmp_path / "int.h5ad")).read(idx), expected, rtol=1e-6)
+
+
+def test_log_normalised_values_read_as_counts_warn():
+    import warnings
+
+    adata = make_counts()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # whole-number counts: no warning
+        ExpressionReader(open_cells(adata, layer="counts")).read([0, 1])
+    adata.X = adata.X.log1p()  # a log-normalised .X, counts in a layer: the usual mistake
+    reader = ExpressionReader(open_cells(adata))
+    with pytest.warns(UserWarning, match=r"AnnData .X: read as counts, but holds non-integer values"):
+        reader.read([0, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ExpressionReader(open_cells(adata), is_log1p=True).read([0, 1])
+
+
 def test_negative_values_hint_at_scaled_data():
     import scanpy as sc
 
@@ -140,10 +174,14 @@ def test_chunk_sampler_covers_all_and_resumes():
     assert max(first) - min(first) < 64
     s.set_start(100)
     assert list(s) == order[100:]
-    ranks = [ChunkShuffleSampler(1000, 64, 2, r, seed=3) for r in range(2)]
-    for r in ranks:
-        r.set_epoch(2)
-    assert sorted(list(ranks[0]) + list(ranks[1])) == list(range(1000))
+    # Distributed: equal shares that cover every cell, also with fewer chunks than ranks
+    for n, chunk, world in ((1000, 64, 2), (1000, 64, 3), (100, 64, 3)):
+        ranks = [ChunkShuffleSampler(n, chunk, world, r, seed=3) for r in range(world)]
+        for r in ranks:
+            r.set_epoch(2)
+        shares = [list(r) for r in ranks]
+        assert {len(x) for x in shares} == {len(ranks[0])} == {-(-n // world)}, (n, chunk, world)
+        assert set().union(*shares) == set(range(n))
 
 
 def test_dataset_getitems_and_hvg():

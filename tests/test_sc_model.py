@@ -90,7 +90,8 @@ def test_query_with_permuted_missing_extra_genes_embeds_like_aligned_original():
 def test_nb_loss_and_batch_covariate_train():
     adata = make_counts(n_cells=64, n_genes=20)
     model = pretrain(adata, steps=3, batch_size=16, progress=False, batch_key="batch",
-                     model={"hidden": [16], "latent": 4, "loss": "nb"}, only_nonzero=True, count="bernoulli")
+                     model={"hidden": [16], "latent": 4, "loss": "nb"}, only_nonzero=True, count="bernoulli",
+                     mask_ratio={"low": 0.2, "high": 0.4})  # the config-file form of a range
     assert model.batch_categories == ["a", "b"]
     x = torch.from_numpy(reader_for(adata, model).read(np.arange(4)))
     recon = model.reconstruct(x, torch.zeros_like(x, dtype=torch.bool))

@@ -9,12 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from bioR2.train import (
     CheckpointError,
+    Task,
+    TaskOutput,
     TrainConfig,
     Trainer,
     latest_checkpoint,
@@ -75,6 +78,48 @@ def test_refuses_to_overwrite_an_existing_run(tmp_path):
     with pytest.raises(FileExistsError, match="--resume"):
         Trainer(ToyTask(ToyAutoencoder()), ToyData(), cfg, tmp_path / "run").fit()
     assert (tmp_path / "run" / "model.safetensors").read_bytes() == before
+
+
+def test_overwrite_starts_a_new_log_and_drops_the_old_checkpoints(tmp_path):
+    run = tmp_path / "run"
+    Trainer(ToyTask(ToyAutoencoder()), ToyData(), TrainConfig(steps=6, batch_size=8, save_every=3,
+                                                              progress=False), run).fit()
+    Trainer(ToyTask(ToyAutoencoder()), ToyData(), TrainConfig(steps=2, batch_size=8, progress=False),
+            run, overwrite=True).fit()
+    assert [r["step"] for r in _log(run) if "loss" in r] == [1, 2]  # not the old run's 1..6 first
+    assert sorted(p.name for p in (run / "checkpoints").glob("step-*")) == ["step-00000002"]
+
+
+def test_validation_loss_is_weighted_by_what_each_batch_scores():
+    class Weighted(Task):
+        """Loss = the batch's mean of ``x``; weight = the sum of ``w`` (0: nothing scored)."""
+
+        def __init__(self):
+            super().__init__()
+            self.model = ToyAutoencoder()
+
+        def forward(self, batch, mask_ratio, rng):
+            x = batch["x"][:, 0]
+            loss = x.mean() + 0.0 * sum(p.sum() for p in self.model.parameters())
+            return TaskOutput(loss=loss, n_examples=len(x), weight=float(batch["w"].sum()))
+
+    class Items(torch.utils.data.Dataset):
+        def __init__(self, x, w):
+            self.x, self.w = torch.tensor(x, dtype=torch.float32), torch.tensor(w, dtype=torch.float32)
+
+        def __len__(self):
+            return len(self.x)
+
+        def __getitem__(self, i):
+            return {"x": self.x[i:i + 1].expand(16), "w": self.w[i]}
+
+    cfg = TrainConfig(steps=1, batch_size=2, progress=False)
+    # batches of 2: mean x 1 (weight 4), 5 (weight 0: must not count), 3 (weight 2)
+    val = Items([1, 1, 5, 5, 3, 3], [2, 2, 0, 0, 1, 1])
+    result = Trainer(Weighted(), Items([0, 0], [1, 1]), cfg, val_dataset=val).fit()
+    assert result.val_loss == pytest.approx((1 * 4 + 3 * 2) / 6)
+    result = Trainer(Weighted(), Items([0, 0], [1, 1]), cfg, val_dataset=Items([5, 5], [0, 0])).fit()
+    assert np.isnan(result.val_loss)  # nothing scored: no number
 
 
 def test_batch_size_must_divide_and_fp16_needs_cuda(tmp_path):
@@ -216,3 +261,23 @@ def test_a_half_written_checkpoint_folder_is_ignored(finished_run):
     (ckpt_root / ".step-00000009.abc.tmp" / "train_state.pt").write_bytes(b"")
     assert latest_checkpoint(finished_run) == latest
     load_train_state(latest)
+
+
+def test_atomic_outputs_get_normal_file_modes(tmp_path):
+    # mkstemp/mkdtemp create 0600/0700 entries; outputs must be readable like any new file
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "new.tsv") as tmp:
+            tmp.write_text("x\n")
+        assert (tmp_path / "new.tsv").stat().st_mode & 0o777 == 0o644
+        kept = tmp_path / "kept.tsv"
+        kept.write_text("old\n")
+        kept.chmod(0o640)
+        with atomic_path(kept) as tmp:
+            tmp.write_text("new\n")
+        assert kept.stat().st_mode & 0o777 == 0o640  # replacing keeps the old file's mode
+        with atomic_dir(tmp_path / "folder") as tmp:
+            (tmp / "a").write_text("a")
+        assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o755
+    finally:
+        os.umask(old)

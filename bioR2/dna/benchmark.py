@@ -82,8 +82,9 @@ def _train_one(genome, windows, scheme: str, seed: int, cfg: BenchmarkConfig, ou
     saved_cfg = run / "train_config.json"
     if saved_cfg.exists():
         saved = json.loads(saved_cfg.read_text())
-        same = (saved.get("steps"), saved.get("mask_ratio"), saved.get("seed"), saved.get("batch_size")) == (
-            cfg.steps, SCHEMES[scheme], seed, cfg.batch_size)
+        same = (saved.get("steps"), saved.get("mask_ratio"), saved.get("seed"), saved.get("batch_size"),
+                saved.get("lr")) == (cfg.steps, SCHEMES[scheme], seed, cfg.batch_size, cfg.lr)
+        same = same and _saved_model_matches(run, cfg)
         if same and (run / "model.safetensors").exists():
             return run, True  # trained by an earlier, interrupted invocation
         if not same:  # a different configuration: never resume from its checkpoints
@@ -95,6 +96,18 @@ def _train_one(genome, windows, scheme: str, seed: int, cfg: BenchmarkConfig, ou
                     "save_every": max(100, cfg.steps // 5), "device": cfg.device},
              resume=True, overwrite=True)
     return run, False
+
+
+def _saved_model_matches(run: Path, cfg: BenchmarkConfig) -> bool:
+    """Whether the model config saved in ``run`` (finished, or its latest checkpoint) has this
+    run's size and window; a run folder of another size must not be reused or resumed."""
+    from ..train import latest_checkpoint, read_model_config
+
+    where = run if (run / "config.json").exists() else latest_checkpoint(run)
+    if where is None:
+        return True  # nothing trained yet: nothing to mismatch
+    model = read_model_config(where)["config"]
+    return (model.get("hidden"), model.get("layers"), model.get("window")) == (cfg.hidden, cfg.layers, cfg.window)
 
 
 def _metrics(labels, scores, groups, cfg: BenchmarkConfig, seed: int = 0) -> Dict[str, Dict[str, float]]:

@@ -197,9 +197,11 @@ class Genome:
         if self._fasta is None:
             import pyfaidx
 
+            # rebuild=True: an index older than its FASTA (the file was replaced) is rebuilt;
+            # a stale .fai would silently serve the old file's lengths and offsets.
             try:
                 self._fasta = pyfaidx.Fasta(str(self.fasta_path), sequence_always_upper=False,
-                                            as_raw=True, rebuild=False, build_index=True)
+                                            as_raw=True, rebuild=True, build_index=True)
             except (pyfaidx.FastaIndexingError, pyfaidx.UnsupportedCompressionFormat, ValueError) as exc:
                 raise ValueError(f"{self.fasta_path}: cannot index this FASTA ({exc})") from None
             except OSError as exc:
@@ -382,12 +384,16 @@ def split_windows(windows: pd.DataFrame, held_out: Iterable[str],
                   genome: Optional[Genome] = None) -> Tuple[pd.DataFrame, pd.DataFrame]:
     """``(train, held_out)`` windows: those on the named contigs go to the second part.
 
-    With ``genome``, names are resolved through its aliases (``chr1`` = ``1``).
+    With ``genome``, names are resolved through its aliases (``chr1`` = ``1``), and a name that
+    is not in the genome is an error (a typo would otherwise hold out nothing, silently).
     """
     names = set()
     for c in held_out:
         name = genome.resolve(c) if genome is not None else c
-        names.add(name if name is not None else c)
+        if name is None:
+            raise ValueError(f"{genome.source}: no contig {c!r} (asked for in held_out); "
+                             f"contigs are {list(genome.contigs)[:10]}")
+        names.add(name)
     held = windows["chrom"].isin(names).to_numpy()
     return windows[~held].reset_index(drop=True), windows[held].reset_index(drop=True)
 

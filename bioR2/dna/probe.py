@@ -20,14 +20,11 @@ from ..utils.io import PathLike, atomic_path
 __all__ = ["make_probe", "cross_val_probe", "score_with_probe"]
 
 
-def make_probe(C: float = 1.0, seed: int = 0):
+def make_probe(C: float = 1.0):
     """Standardise, then L2-regularised logistic regression (balanced classes)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from ..benchmarking import standardized_logreg
 
-    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000, class_weight="balanced",
-                                                              random_state=seed))
+    return standardized_logreg(C=C, class_weight="balanced", max_iter=2000)
 
 
 def cross_val_probe(features: np.ndarray, labels: Sequence[int], groups: Optional[Sequence[Any]] = None,
@@ -55,7 +52,7 @@ def cross_val_probe(features: np.ndarray, labels: Sequence[int], groups: Optiona
     for train, test in splits:
         if y[train].min() == y[train].max():
             continue  # a fold whose training part has one class: leave NaN
-        probe = make_probe(C, seed).fit(X[train], y[train])
+        probe = make_probe(C).fit(X[train], y[train])
         out[test] = probe.predict_proba(X[test])[:, 1]
     return out
 
@@ -90,13 +87,16 @@ def score_with_probe(model, genome, variants: PathLike, out: PathLike, *, label_
     result.loc[ok, "score"] = feats[:, -1]
     result["probe_score"] = np.nan
     groups = sub[group_column].to_numpy() if group_column else None
+    if groups is not None and len(pd.unique(groups)) < 2:
+        raise ValueError(f"{variants}: column {group_column!r} holds one group among the scored variants; "
+                         "grouped folds need at least 2")
     result.loc[ok, "probe_score"] = cross_val_probe(feats, labels.to_numpy(), groups, n_splits=n_splits)
     writer = _TableWriter(Path(out))
+    ok = False
     try:
         writer.write(result)
-        writer.close(True)
-    except BaseException:
-        writer.close(False)
-        raise
+        ok = True
+    finally:
+        writer.close(ok)  # once: closing twice after a failed rename raised a second error
     counts = {str(k): int(v) for k, v in result["status"].value_counts().items()}
     return {"variants": len(result), "status_counts": counts, "out": str(out)}

@@ -67,9 +67,10 @@ class VariantScorer:
             raise ValueError(f"window {window} exceeds the model's max_len {model.max_len}")
         if precision not in ("fp32", "bf16", "fp16"):
             raise ValueError(f"precision must be fp32, bf16 or fp16, got {precision!r}")
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
+        from ..train.distributed import resolve_device
+
+        # "auto" -> CUDA when there is one; asking for an absent CUDA is a clear error
+        self.device = resolve_device(device, option="device")
         self.model = model.to(self.device).eval()
         self.genome = genome
         self.window = int(window)

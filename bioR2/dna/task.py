@@ -70,4 +70,7 @@ class MaskedLMTask(Task):
             acc = ((logits.argmax(-1) == target).float() * weight).sum() / total.clamp_min(1e-8)
         return TaskOutput(loss=loss, n_examples=int(ids.shape[0]), n_tokens=int(ids.numel()),
                           metrics={"masked_fraction": sel.float().sum() / eligible.float().sum().clamp_min(1),
-                                   "masked_accuracy": acc})
+                                   "masked_accuracy": acc},
+                          # validation averages over scored bases, not windows: an all-repeat
+                          # window (weight 0 in evaluation) must not count as a loss of 0
+                          weight=None if self.training else float(total))

@@ -69,10 +69,13 @@ def detect_format(path: PathLike) -> str:
     return "csv" if first.count(",") > first.count("\t") else "tsv"
 
 
-def _open_text(path: Path):
+def _is_gzip(path: Path) -> bool:
     with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rt") if gz else open(path, "rt")
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def _open_text(path: Path):
+    return gzip.open(path, "rt") if _is_gzip(path) else open(path, "rt")
 
 
 def _normalise_columns(df: pd.DataFrame, path: Path) -> pd.DataFrame:
@@ -102,6 +105,10 @@ def _vcf_header_lines(path: Path) -> int:
                 continue
             if not line.startswith("#CHROM"):
                 raise ValueError(f"{path}: VCF has no '#CHROM POS ID REF ALT' header line")
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) < 5:
+                raise ValueError(f"{path}: the VCF header line has {len(fields)} tab-separated field(s) "
+                                 f"{fields}; expected at least #CHROM, POS, ID, REF, ALT")
             return n
     raise ValueError(f"{path}: VCF has no '#CHROM' header line")
 
@@ -114,6 +121,9 @@ def iter_variant_chunks(path: PathLike, chunk_size: int = 100_000,
     if not path.exists():
         raise FileNotFoundError(f"{path}: variants file not found")
     fmt = fmt or detect_format(path)
+    # By content, not suffix: gnomAD ships bgzip files named .vcf.bgz, which pandas would not
+    # recognise as compressed.
+    compression = "gzip" if fmt != "parquet" and _is_gzip(path) else None
     offset = 0
     if fmt == "parquet":
         import pyarrow.parquet as pq
@@ -126,13 +136,15 @@ def iter_variant_chunks(path: PathLike, chunk_size: int = 100_000,
     elif fmt == "vcf":
         skip = _vcf_header_lines(path)
         reader = pd.read_csv(path, sep="\t", skiprows=skip, header=0, dtype=str, chunksize=chunk_size,
-                             usecols=range(5), keep_default_na=False, na_values=[""])
+                             usecols=range(5), keep_default_na=False, na_values=[""],
+                             compression=compression)
         chunks = (c.rename(columns={c.columns[0]: "chrom", c.columns[1]: "pos", c.columns[2]: "id",
                                     c.columns[3]: "ref", c.columns[4]: "alt"}) for c in reader)
     elif fmt in ("tsv", "csv"):
         try:
             chunks = pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", dtype=str, chunksize=chunk_size,
-                                 keep_default_na=False, na_values=["", "NA", "NaN", "nan"])
+                                 keep_default_na=False, na_values=["", "NA", "NaN", "nan"],
+                                 compression=compression)
         except pd.errors.EmptyDataError:
             raise ValueError(f"{path}: the file is empty") from None
     else:
@@ -188,7 +200,7 @@ def check_variants(df: pd.DataFrame, genome: Genome, *, skip_mismatch: bool = Fa
     mark((~ref.isin(ACGT) | ~alt.isin(ACGT)).to_numpy(), "skipped: non-ACGT allele")
     mark((ref == alt).to_numpy(), "skipped: alt equals ref")
     contig = np.array([genome.resolve(str(c)) for c in df["chrom"]], dtype=object)
-    mark(np.array([c is None for c in contig]), "skipped: contig not in genome")
+    mark(np.array([c is None for c in contig], dtype=bool), "skipped: contig not in genome")
     pos0 = df["pos"].to_numpy() - 1
     lengths = np.array([genome.length(c) if c is not None else 0 for c in contig], dtype=np.int64)
     mark(pos0 >= lengths, "skipped: position past the contig end")
@@ -308,7 +320,11 @@ class _TableWriter:
 
             table = pa.Table.from_pandas(df, preserve_index=False, schema=self._schema)
             if self._writer is None:
-                self._schema = table.schema
+                # A column empty throughout the first chunk is typed null; later chunks may
+                # hold text there, so such columns are written as strings.
+                self._schema = pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f
+                                          for f in table.schema], metadata=table.schema.metadata)
+                table = table.cast(self._schema)
                 self._writer = pq.ParquetWriter(self.tmp, self._schema)
             self._writer.write_table(table)
         self._first = False

@@ -184,8 +184,15 @@ def parse_mask_ratio(value: RatioSpec, option: str = "mask_ratio") -> MaskRatio:
         )
     if isinstance(value, str):
         text = value.strip()
-        # A '-' after the first character separates the bounds; a leading '-' is a sign.
-        dash = text.find("-", 1)
+        try:  # a plain number, including exponent forms such as 5e-2
+            float(text)
+        except ValueError:
+            pass
+        else:
+            return _check_fixed(_as_float(text, option), option)
+        # A '-' after the first character that is not an exponent's sign separates the bounds;
+        # a leading '-' is a sign.
+        dash = next((i for i in range(1, len(text)) if text[i] == "-" and text[i - 1] not in "eE"), -1)
         if dash > 0:
             low_s, high_s = text[:dash], text[dash + 1 :]
             return _check_range(_as_float(low_s, option), _as_float(high_s, option), option)

@@ -24,7 +24,7 @@ from torch.nn import functional as F
 
 from ..masking import mask_expression
 from ..train import PretrainedModule, Task, TaskOutput, Trainer, TrainConfig, load_model
-from .data import DEFAULT_MIN_OVERLAP, CellDataset, CellSource, ExpressionReader, iter_chunks, open_cells, read_labels
+from .data import DEFAULT_MIN_OVERLAP, CellDataset, CellSource, ExpressionReader, iter_chunks, labelled_rows, open_cells
 from .model import ExpressionMAE
 
 __all__ = ["embed", "embed_reader", "LinearProbe", "CellTypeClassifier", "fine_tune", "annotate",
@@ -100,12 +100,9 @@ class LinearProbe:
     """Logistic regression on standardised embeddings (fit on the reference only)."""
 
     def __init__(self, C: float = 1.0, class_weight: Optional[str] = None, max_iter: int = 2000) -> None:
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
+        from ..benchmarking import standardized_logreg
 
-        self.pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=C, class_weight=class_weight,
-                                                                           max_iter=max_iter))
+        self.pipeline = standardized_logreg(C=C, class_weight=class_weight, max_iter=max_iter)
 
     def fit(self, features: np.ndarray, labels: Sequence[Any]) -> "LinearProbe":
         self.pipeline.fit(features, np.asarray(labels))
@@ -249,7 +246,8 @@ def annotate(query: Any, model: ModelLike, reference: Any = None, label_key: Opt
              reference_layer: Optional[str] = None, reference_use_raw: Optional[bool] = None,
              key_prefix: str = "r2mae", overwrite: bool = False, min_overlap: float = DEFAULT_MIN_OVERLAP,
              fine_tune_options: Optional[Dict[str, Any]] = None) -> Annotation:
-    """Label the cells of ``query`` from the labelled ``reference`` (``obs[label_key]``).
+    """Label the cells of ``query`` from the labelled ``reference`` (``obs[label_key]``; reference
+    cells whose label is missing are left out, with a warning).
 
     ``method="linear"``: logistic regression on embeddings; ``"finetune"``: the encoder
     fine-tuned with a classification head. A :class:`CellTypeClassifier` as ``model`` is used
@@ -274,11 +272,11 @@ def annotate(query: Any, model: ModelLike, reference: Any = None, label_key: Opt
         ref_reader = reader_for(reference, mae, layer=reference_layer if reference_layer is not None else layer,
                                 use_raw=use_raw if reference_use_raw is None else reference_use_raw,
                                 min_overlap=min_overlap)
-        labels = read_labels(ref_reader.source, label_key)
+        rows, labels = labelled_rows(ref_reader.source, label_key)  # unlabelled cells left out
         if method == "linear":
-            clf = LinearProbe().fit(embed_reader(ref_reader, mae), labels)
+            clf = LinearProbe().fit(embed_reader(ref_reader, mae, rows), labels)
         elif method == "finetune":
-            clf = fine_tune(mae, ref_reader, labels, **(fine_tune_options or {}))
+            clf = fine_tune(mae, ref_reader, labels, rows=rows, **(fine_tune_options or {}))
         else:
             raise ValueError(f"method must be 'linear' or 'finetune', got {method!r}")
     result = _predict(clf, query_reader, mae)

@@ -15,12 +15,9 @@ log = logging.getLogger(__name__)
 
 
 def _logreg(balanced: bool = False, C: float = 1.0):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from ..benchmarking import standardized_logreg
 
-    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=3000,
-                                                              class_weight="balanced" if balanced else None))
+    return standardized_logreg(C=C, class_weight="balanced" if balanced else None, max_iter=3000)
 
 
 def _pca(n: int = 50):
@@ -32,11 +29,9 @@ def _pca(n: int = 50):
 
 
 def _pca_logreg():
-    from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
-    return make_pipeline(_pca(), StandardScaler(), LogisticRegression(max_iter=3000))
+    return make_pipeline(_pca(), _logreg())  # PCA-50, then z-score + logistic regression
 
 
 def _knn_pca(k: int = 15):

@@ -227,12 +227,10 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
                     emb = embed_reader(reader, model, rows=np.arange(n_lab))
                     _record(stores["train_fold"], scheme, classification_metrics(labels[test], _probe(emb, labels, train, test)))
                     if scheme == "r2mae":
-                        from sklearn.linear_model import LogisticRegression
-                        from sklearn.pipeline import make_pipeline
-                        from sklearn.preprocessing import StandardScaler
+                        from ..benchmarking import standardized_logreg
 
                         both = np.concatenate([x_log, emb], axis=1)
-                        clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000)).fit(both[train], labels[train])
+                        clf = standardized_logreg(max_iter=3000).fit(both[train], labels[train])
                         _record(stores["train_fold"], "r2mae_genes+emb", classification_metrics(labels[test], clf.predict(both[test])))
                         if config.finetune:
                             ft = fine_tune(model, reader, labels[train], rows=train, steps=config.finetune_steps, lr=1e-3, seed=seed)
@@ -265,7 +263,8 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
         "notes": notes,
     }
     results = build_results("sc", config.dataset, config.seeds, methods, time.perf_counter() - t0, command, **extra)
-    figures = _figures(out_dir, umap_emb if config.umap else None, labels, reconstruction, config.dataset)
+    figures = _figures(out_dir, umap_emb if config.umap else None, labels, reconstruction, config.dataset,
+                       seed=config.seeds[0])
     results["figures"] = figures
     write_results(out_dir, results, _markdown(results, main))
     return results
@@ -273,7 +272,7 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
 
 # --------------------------------------------------------------------------- reporting
 def _figures(out_dir: Path, emb: Optional[np.ndarray], labels: np.ndarray, reconstruction: Dict[str, Any],
-             dataset: str) -> List[str]:
+             dataset: str, seed: int = 0) -> List[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -298,7 +297,7 @@ def _figures(out_dir: Path, emb: Optional[np.ndarray], labels: np.ndarray, recon
         for i, name in enumerate(names):
             sel = labels == name
             ax.scatter(xy[sel, 0], xy[sel, 1], s=3, color=palette(i % palette.N), label=f"{name} ({sel.sum()})")
-        ax.set_title(f"{dataset}: UMAP of the R²MAE U(0.1, 0.5) embedding (transductive, seed 0)")
+        ax.set_title(f"{dataset}: UMAP of the R²MAE U(0.1, 0.5) embedding (transductive, seed {seed})")
         ax.legend(markerscale=4, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
         ax.set_xticks([]), ax.set_yticks([])
         with atomic_path(out_dir / "umap.png") as tmp:

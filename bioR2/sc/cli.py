@@ -172,8 +172,8 @@ def run_annotate(args: argparse.Namespace) -> int:
     from .data import open_cells
 
     label_col, conf_col = f"{args.key_prefix}_label", f"{args.key_prefix}_confidence"
-    source = open_cells(args.query, layer=args.layer, use_raw=args.use_raw)  # checks the file first
-    with h5py.File(source.path, "r") as fh:
+    open_cells(args.query, layer=args.layer, use_raw=args.use_raw)  # checks the file first
+    with h5py.File(args.query, "r") as fh:
         existing = [c for c in (label_col, conf_col) if c in fh["obs"]]
     if existing and not args.overwrite:
         raise ValueError(f"{args.query}: obs already has {existing}; pass --overwrite or another --key-prefix")

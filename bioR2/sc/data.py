@@ -10,8 +10,9 @@ The pieces, from the file to the model:
   are zero-filled, extra genes ignored, and a dataset sharing too few genes is refused with the
   numbers in the message (scvi-tools' rule: never silently misread a query).
 * :class:`ExpressionReader` reads rows, checks them (NaN/inf, negative values), and turns
-  counts into CP10k + log1p (library size over the model's genes, so a query with extra or
-  missing genes is normalised exactly like the matching part of the training data).
+  counts into CP10k + log1p (library size over the model's genes, so a query's extra genes do
+  not change it; a query's missing genes count as zero, so its library size is over the shared
+  genes only and those are scaled up accordingly: the lower the overlap, the larger that shift).
 * :class:`CellDataset` is the map-style dataset the shared trainer consumes; it reads a whole
   batch in one call (``__getitems__``), and :class:`ChunkShuffleSampler` orders indices so that
   every batch comes from one contiguous stretch of the file (shuffled chunks).
@@ -33,6 +34,7 @@ import scipy.sparse as sp
 
 __all__ = [
     "CellSource",
+    "CSCStorageError",
     "open_cells",
     "GeneAlignment",
     "ExpressionReader",
@@ -43,6 +45,7 @@ __all__ = [
     "gene_moments",
     "highly_variable_genes",
     "read_labels",
+    "labelled_rows",
     "DEFAULT_TARGET_SUM",
     "DEFAULT_MIN_OVERLAP",
 ]
@@ -142,6 +145,10 @@ class MemorySource(CellSource):
         return self._obs.index
 
 
+class CSCStorageError(ValueError):
+    """An ``.h5ad`` matrix stored CSC, which cannot be read row by row from disk."""
+
+
 class H5adSource(CellSource):
     """A :class:`CellSource` that reads rows straight from an ``.h5ad`` file (backed mode).
 
@@ -180,9 +187,10 @@ class H5adSource(CellSource):
                 if isinstance(encoding, bytes):
                     encoding = encoding.decode()
                 if encoding == "csc_matrix":
-                    raise ValueError(
+                    raise CSCStorageError(
                         f"{self.where}: stored as CSC; backed row reads need CSR. Load it in memory "
-                        "or rewrite it: adata.X = adata.X.tocsr(); adata.write_h5ad(...)"
+                        "(backed=False, or --in-memory) or rewrite it: adata.X = adata.X.tocsr(); "
+                        "adata.write_h5ad(...)"
                     )
                 if encoding != "csr_matrix":
                     raise ValueError(f"{self.where}: unsupported matrix encoding {encoding!r}")
@@ -271,21 +279,31 @@ def open_cells(data: Union[str, os.PathLike, AnnDataLike], *, layer: Optional[st
     """A :class:`CellSource` over an AnnData object or an ``.h5ad`` path.
 
     ``backed=None`` reads a path in backed mode (rows on demand) and uses an in-memory AnnData
-    as it is; an AnnData opened with ``backed="r"`` is read from its file.
+    as it is; an AnnData opened with ``backed="r"`` is read from its file. A file whose matrix is
+    stored CSC cannot be read by rows from disk: with ``backed=None`` it is loaded in memory
+    (with a warning), with ``backed=True`` it is an error.
     """
     if isinstance(data, (str, os.PathLike)):
         path = Path(data)
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such .h5ad file")
-        if backed is False:
-            import anndata
-
+        if backed is not False:
             try:
-                adata = anndata.read_h5ad(path)
-            except OSError as exc:
-                raise ValueError(f"{path}: not a readable .h5ad file ({exc})") from None
-            return MemorySource(adata, layer=layer, use_raw=use_raw, where=str(path))
-        return H5adSource(path, layer=layer, use_raw=use_raw)
+                return H5adSource(path, layer=layer, use_raw=use_raw)
+            except CSCStorageError as exc:
+                if backed:
+                    raise
+                import warnings
+
+                warnings.warn(f"{path} {_field_name(layer, use_raw)}: stored as CSC, so the file is loaded "
+                              "in memory (rewrite it as CSR to stream it from disk)", stacklevel=2)
+        import anndata
+
+        try:
+            adata = anndata.read_h5ad(path)
+        except OSError as exc:
+            raise ValueError(f"{path}: not a readable .h5ad file ({exc})") from None
+        return MemorySource(adata, layer=layer, use_raw=use_raw, where=str(path))
     if getattr(data, "isbacked", False):
         return H5adSource(data.filename, layer=layer, use_raw=use_raw)
     if not hasattr(data, "obs") or not hasattr(data, "var_names"):
@@ -299,6 +317,22 @@ def read_labels(source: CellSource, key: str) -> np.ndarray:
     if column.isna().any():
         raise ValueError(f"{source.where}: obs[{key!r}] has {int(column.isna().sum())} missing label(s)")
     return column.astype(str).to_numpy()
+
+
+def labelled_rows(source: CellSource, key: str) -> Tuple[np.ndarray, np.ndarray]:
+    """``(rows, labels)`` of the cells whose ``obs[key]`` is set: a reference's unlabelled cells
+    (NaN) are left out with a warning; a column with no labels at all is an error."""
+    column = source.obs_column(key)
+    known = column.notna().to_numpy()
+    if not known.any():
+        raise ValueError(f"{source.where}: obs[{key!r}] has no labels (every value is missing)")
+    if not known.all():
+        import warnings
+
+        warnings.warn(f"{source.where}: obs[{key!r}] is missing for {int((~known).sum())} of {known.size} "
+                      "cells; they are left out of the reference", stacklevel=2)
+    rows = np.flatnonzero(known)
+    return rows, column.iloc[rows].astype(str).to_numpy()
 
 
 # --------------------------------------------------------------------------- genes
@@ -396,6 +430,19 @@ class ExpressionReader:
         self._dst = np.flatnonzero(present)
         self._src = self.alignment.source_index[present]
         self._identity = self.alignment.is_identity
+        self._counts_checked = self.is_log1p
+
+    def _check_counts(self, values: np.ndarray) -> None:
+        """Warn once when values read as counts are not whole numbers: most likely the matrix
+        is already log-normalised (e.g. ``.X`` while the counts sit in a layer)."""
+        self._counts_checked = True
+        if values.size and not np.array_equal(values, np.round(values)):
+            import warnings
+
+            warnings.warn(
+                f"{self.source.where}: read as counts, but holds non-integer values (e.g. "
+                f"{float(values[values != np.round(values)][0]):g}); if it is already log-normalised pass "
+                "is_log1p=True (--log1p), or point layer= (--layer) at the raw counts", stacklevel=3)
 
     @property
     def genes(self) -> Tuple[str, ...]:
@@ -410,12 +457,16 @@ class ExpressionReader:
         block = self.source.read_rows(np.asarray(indices, dtype=np.int64))
         if sp.issparse(block):
             _check_values(block.data, self.source.where, self.is_log1p)
+            if not self._counts_checked:
+                self._check_counts(block.data)
             if not self._identity:
                 block = block[:, self._src]
             dense = block.toarray().astype(np.float32, copy=False)
         else:
             block = np.asarray(block)
             _check_values(block, self.source.where, self.is_log1p)
+            if not self._counts_checked:
+                self._check_counts(block)
             dense = np.asarray(block if self._identity else block[:, self._src], dtype=np.float32)
         if self._identity:
             return np.ascontiguousarray(dense, dtype=np.float32)
@@ -542,9 +593,11 @@ class ChunkShuffleSampler:
 
     Backed reads are fast for contiguous rows and slow for scattered ones; reading the file in
     shuffled chunks of ``chunk_size`` cells keeps every mini-batch inside one stretch of the file
-    while still visiting the whole file in a random order each epoch. Distributed: rank ``r``
-    takes every ``num_replicas``-th chunk. ``set_epoch``/``set_start`` make the order resumable,
-    as the shared trainer requires.
+    while still visiting the whole file in a random order each epoch. Distributed: the epoch's
+    order is cut into ``num_replicas`` consecutive, equal shares (the last padded by wrapping
+    around, as ``DistributedSampler`` pads), so every rank yields the same number of cells and
+    reaches the end of an epoch at the same step, however few chunks there are.
+    ``set_epoch``/``set_start`` make the order resumable, as the shared trainer requires.
     """
 
     def __init__(self, n: int, chunk_size: int = 4096, num_replicas: int = 1, rank: int = 0,
@@ -555,8 +608,7 @@ class ChunkShuffleSampler:
         self.num_replicas, self.rank = int(num_replicas), int(rank)
         self.shuffle, self.seed = shuffle, int(seed)
         self.epoch, self.start = 0, 0
-        n_chunks = math.ceil(self.n / self.chunk_size)
-        self._my_chunks = list(range(self.rank, n_chunks, self.num_replicas))
+        self.per_rank = math.ceil(self.n / self.num_replicas) if self.n else 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -568,19 +620,21 @@ class ChunkShuffleSampler:
         n_chunks = math.ceil(self.n / self.chunk_size)
         rng = np.random.default_rng([self.seed, self.epoch])
         chunks = rng.permutation(n_chunks) if self.shuffle else np.arange(n_chunks)
-        mine = chunks[self.rank::self.num_replicas]
         parts = []
-        for c in mine:
+        for c in chunks:
             idx = np.arange(c * self.chunk_size, min((c + 1) * self.chunk_size, self.n), dtype=np.int64)
             parts.append(rng.permutation(idx) if self.shuffle else idx)
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        order = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        if self.num_replicas == 1:
+            return order
+        padded = np.resize(order, self.per_rank * self.num_replicas)  # wraps around to pad
+        return padded[self.rank * self.per_rank:(self.rank + 1) * self.per_rank]
 
     def __iter__(self) -> Iterator[int]:
         return iter(self._order()[self.start:].tolist())
 
     def __len__(self) -> int:
-        total = sum(min((c + 1) * self.chunk_size, self.n) - c * self.chunk_size for c in self._my_chunks)
-        return max(0, total - self.start)
+        return max(0, self.per_rank - self.start)
 
 
 def chunk_sampler_factory(chunk_size: int = 4096):

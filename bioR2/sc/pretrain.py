@@ -107,7 +107,7 @@ def pretrain(data: Any, out: Optional[Union[str, os.PathLike]] = None, *, layer:
     batch_key
         ``obs`` column with a batch covariate given to the decoder.
     mask_ratio
-        ``"0.1-0.5"`` (R²MAE, default) or a fixed ratio such as ``0.15``.
+        ``"0.1-0.5"`` (R²MAE, default), ``{"low": 0.1, "high": 0.5}``, or a fixed ratio such as ``0.15``.
     only_nonzero, count
         Mask only detected genes; ``"exact"`` or ``"bernoulli"`` number of masked genes.
     model
@@ -126,7 +126,7 @@ def pretrain(data: Any, out: Optional[Union[str, os.PathLike]] = None, *, layer:
         categories = [str(c) for c in categories]
     options = dict(train_options)
     options.setdefault("batch_size", min(256, source.n_obs))
-    train = TrainConfig(mask_ratio=str(mask_ratio) if not isinstance(mask_ratio, str) else mask_ratio, **options)
+    train = TrainConfig(mask_ratio=mask_ratio, **options)  # every form parse_mask_ratio reads
     net = pretrain_reader(reader, out=out, train=train, model=model, only_nonzero=only_nonzero, count=count,
                           batch_codes=batch_codes, batch_categories=categories, chunk_size=chunk_size,
                           resume=resume, overwrite=overwrite)

@@ -40,15 +40,16 @@ class DistContext:
             dist.destroy_process_group()
 
 
-def resolve_device(preference: str, local_rank: int = 0) -> torch.device:
-    """``auto`` picks ``cuda:<local_rank>`` when CUDA is available, else the CPU."""
+def resolve_device(preference: str, local_rank: int = 0, option: str = "train.device") -> torch.device:
+    """``auto`` picks ``cuda:<local_rank>`` when CUDA is available, else the CPU; ``option``
+    names the setting in the error raised when CUDA is asked for and absent."""
     if preference == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", local_rank % torch.cuda.device_count())
         return torch.device("cpu")
     device = torch.device(preference)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"train.device={preference!r} but CUDA is not available here")
+        raise RuntimeError(f"{option}={preference!r} but CUDA is not available here")
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", local_rank % torch.cuda.device_count())
     return device

@@ -16,7 +16,8 @@ class JsonlLog:
     """Appends one JSON object per line to ``path`` (only where ``enabled``: rank 0).
 
     On resume, records after the checkpoint's step are dropped first, so the log reads as one
-    continuous run with no duplicated steps.
+    continuous run with no duplicated steps; a run that starts from step 0 (a new run, or
+    ``--overwrite``) starts a new log rather than appending to an old run's records.
     """
 
     def __init__(self, path: Path, enabled: bool, resume_step: Optional[int] = None):
@@ -35,7 +36,7 @@ class JsonlLog:
                 if rec.get("step", -1) <= resume_step:
                     kept.append(line)
             atomic_write_text(self.path, "".join(k + "\n" for k in kept))
-        self._fh = open(self.path, "a", buffering=1)
+        self._fh = open(self.path, "a" if resume_step is not None else "w", buffering=1)
 
     def write(self, record: Dict[str, Any]) -> None:
         if self._fh is not None:

@@ -22,7 +22,7 @@ precision, accumulation, the schedule, logging and checkpoints.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Union
+from typing import Any, Dict, Optional, Union
 
 import torch
 from torch import nn
@@ -40,12 +40,17 @@ class TaskOutput:
     n_examples: rows in the batch (for examples/s).
     n_tokens: positions processed (tokens, bases, patches or genes; for tokens/s).
     metrics: extra scalars to log (averaged over micro-batches and ranks).
+    weight: how much this batch's loss counts in the validation mean (default: ``n_examples``);
+    a loss that is a weighted mean over positions passes the sum of those weights, so the
+    validation loss is the mean over every scored position, and a batch with nothing to score
+    (weight 0) does not pull it towards 0.
     """
 
     loss: torch.Tensor
     n_examples: int
     n_tokens: int = 0
     metrics: Dict[str, Union[float, torch.Tensor]] = field(default_factory=dict)
+    weight: Optional[float] = None
 
 
 class Task(nn.Module):

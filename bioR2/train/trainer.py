@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import shutil
 import time
 import warnings
 from dataclasses import dataclass
@@ -140,7 +141,7 @@ class Trainer:
         if len(self.train_data) < micro * ctx.world_size:
             raise ValueError(
                 f"the training set has {len(self.train_data)} examples, fewer than one global "
-                f"micro-batch ({micro} x {ctx.world_size} ranks)"
+                f"micro-batch ({micro} x {ctx.world_size} ranks); lower train.batch_size (--batch-size)"
             )
         return micro
 
@@ -201,6 +202,8 @@ class Trainer:
             self._restore(state, ckpt, task, optimizer, scaler, ctx)
             step, epoch, batches_in_epoch = state["step"], state["epoch"], state["batches_in_epoch"]
             resumed_from = step
+        elif ctx.is_main and self.out_dir is not None:
+            _clear_checkpoints(self.out_dir)  # an overwritten run's checkpoints are not this run's
 
         model = task
         if ctx.distributed:
@@ -342,11 +345,12 @@ class Trainer:
             batch = _to_device(batch, ctx.device)
             with self._autocast(ctx.device):
                 out = task(batch, ratio, MaskRNG(EVAL_MASK_SEED, 0, indices.to(ctx.device)))
-            total += float(out.loss) * out.n_examples
-            count += out.n_examples
+            weight = float(out.n_examples if out.weight is None else out.weight)
+            total += float(out.loss) * weight
+            count += weight
         task.train()
         total, count = all_reduce_sum([total, count], ctx)
-        val_loss = total / max(count, 1.0)
+        val_loss = total / count if count > 0 else float("nan")  # nothing scored: no loss to report
         if log is not None:
             log.write({"step": step, "val_loss": val_loss, "val_mask_ratio": ratio})
         return val_loss
@@ -405,6 +409,19 @@ class Trainer:
                 f"{ckpt} was written by {state.get('world_size')} processes and this run has "
                 f"{ctx.world_size}: data order and masks continue, dropout RNG is re-seeded"
             )
+
+
+def _clear_checkpoints(out_dir: Path) -> None:
+    """Remove the checkpoints of an earlier run in ``out_dir`` (a fresh start with overwrite):
+    left in place they would outlive this run's own under the keep-N pruning and mix two runs."""
+    root = out_dir / "checkpoints"
+    if root.is_dir():
+        for entry in root.iterdir():
+            if entry.name == "latest" or entry.name.startswith("step-"):
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
 
 
 def _default_sampler(dataset, num_replicas: int, rank: int, shuffle: bool, seed: int):

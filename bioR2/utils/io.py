@@ -26,6 +26,13 @@ __all__ = [
 ]
 
 
+def _umask() -> int:
+    # os.umask can only be read by setting it; put it straight back.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
@@ -50,6 +57,11 @@ def atomic_path(target: PathLike) -> Iterator[Path]:
     )
     os.close(fd)
     tmp = Path(tmp_name)
+    # mkstemp creates the file 0600; a finished output gets the mode any new file would get
+    # (or keeps the mode of the file it replaces), not one only its owner can read.
+    with contextlib.suppress(OSError):
+        mode = target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask()
+        os.chmod(tmp, mode)
     try:
         yield tmp
         with contextlib.suppress(OSError):
@@ -91,6 +103,8 @@ def atomic_dir(target: PathLike) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    with contextlib.suppress(OSError):
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700
     try:
         yield tmp
         old = None
