@@ -129,7 +129,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -263,27 +263,82 @@ def solve_kappa(lams: np.ndarray, mult: np.ndarray, n: float, ridge: float = 0.0
     return brentq(g, lo, hi, xtol=1e-15, rtol=1e-13, maxiter=500)
 
 
-def _de_blocks(lam, mult, sig, b2, beta_b, beta2, n, sigma_eff2, sigma2, ridge):
-    """Section 3 in a basis where S and Σ are both diagonal.
+def _kappa_vec(lam: np.ndarray, mult: np.ndarray, n: float, ridge: float) -> np.ndarray:
+    """Vectorised :func:`solve_kappa`: ``lam`` is ``(P, blocks)``, one ``κ`` per row.
 
-    ``lam``/``sig`` eigenvalues of S/Σ per block, ``mult`` multiplicities, ``b2`` the energy of
-    b per block, ``beta_b``/``beta2`` the per-block inner products ``⟨β, b⟩`` and energies of β.
+    Bisection in ``log κ`` (the defining functions change sign exactly once), 200 steps:
+    far below float precision and still microseconds per row.
     """
-    kappa = solve_kappa(lam, mult, n, ridge)
+    rank = (mult * (lam > 0)).sum(axis=1)
+    scale = lam.max(axis=1)
+    lam_n = ridge / n
+
+    def g(k):  # negative below the root, positive above
+        df1 = (mult * lam / (lam + k[:, None])).sum(axis=1)
+        return (n - df1) if ridge == 0.0 else k * (1.0 - df1 / n) - lam_n
+
+    lo = np.log(np.maximum(1e-14 * scale, lam_n if ridge else 0.0) + 1e-300)
+    hi = np.log(scale * 1e8 + lam_n + 1.0)
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        neg = g(np.exp(mid)) < 0
+        lo, hi = np.where(neg, mid, lo), np.where(neg, hi, mid)
+    kappa = np.exp(0.5 * (lo + hi))
+    if ridge == 0.0:
+        kappa = np.where(rank <= n, 0.0, kappa)
+    return kappa
+
+
+def _de_blocks(lam, mult, sig, b2, beta_b, beta2, n, sigma_eff2, sigma2, ridge):
+    """Section 3 in a basis where S and Σ are both diagonal, vectorised over rows.
+
+    ``lam`` ``(P, blocks)`` eigenvalues of S; ``sig`` ``(blocks,)`` eigenvalues of Σ; ``mult``
+    multiplicities; ``b2``, ``beta_b``, ``beta2`` ``(P, blocks)`` per-block energies of b, inner
+    products ``⟨β, b⟩`` and energies of β; ``sigma_eff2`` ``(P,)``. Returns arrays
+    ``risk, bias, variance, kappa`` of shape ``(P,)``.
+    """
+    kappa = _kappa_vec(lam, mult, n, ridge)[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
         shrink = np.where(lam > 0, lam / (lam + kappa), 0.0)
-        df2 = float((mult * shrink**2).sum())
+        g2 = np.where(lam > 0, lam / (lam + kappa) ** 2, 0.0)
+        df2 = (mult * shrink**2).sum(axis=1)
         denom = 1.0 - df2 / n
-        if denom <= 1e-12:
-            return math.inf, math.inf, math.inf, kappa
-        trace = float((mult * sig * np.where(lam > 0, lam / (lam + kappa) ** 2, 0.0)).sum())
-        F = trace / n / denom
+        F = (mult * sig * g2).sum(axis=1) / n / denom
         # (m − β)ᵀΣ(m − β) per block: shrink²‖b‖² − 2 shrink⟨β, b⟩ + ‖β‖², weighted by σ_i.
-        mean_err = float((sig * (shrink**2 * b2 - 2.0 * shrink * beta_b + beta2)).sum())
-        fluct = kappa**2 * float((np.where(lam > 0, lam / (lam + kappa) ** 2, 0.0) * b2).sum())
-    variance = sigma2 * F
-    risk = mean_err + (fluct + sigma_eff2) * F
-    return risk, risk - variance, variance, kappa
+        mean_err = (sig * (shrink**2 * b2 - 2.0 * shrink * beta_b + beta2)).sum(axis=1)
+        fluct = kappa[:, 0] ** 2 * (g2 * b2).sum(axis=1)
+        variance = sigma2 * F
+        risk = mean_err + (fluct + sigma_eff2) * F
+    bad = denom <= 1e-12
+    risk, variance = np.where(bad, np.inf, risk), np.where(bad, np.inf, variance)
+    bias = np.where(bad, np.inf, risk - variance)
+    return risk, bias, variance, kappa[:, 0]
+
+
+def _spiked_arrays(problem: LinearProblem, eq: np.ndarray, eq2: np.ndarray, ridge: float,
+                   target: Optional[int]) -> Dict[str, np.ndarray]:
+    """Section 3/6 (delocalised spikes) for arrays of keep moments ``E[q]``, ``E[q²]``."""
+    d, n, k = problem.d, problem.n, problem.k
+    deltas = np.array(problem.deltas, float)
+    c = 1.0 + deltas.sum() / d  # mean diagonal of Σ (delocalised spikes)
+    sig = np.concatenate([1.0 + deltas, [1.0]])
+    mult = np.concatenate([np.ones(k), [d - k]])
+    eq, eq2 = np.asarray(eq, float)[:, None], np.asarray(eq2, float)[:, None]
+    lam = eq2 * sig + (eq - eq2) * c  # S = E[q²]Σ + E[q(1−q)] c I, per block
+    coef = eq * sig / lam  # b = S⁻¹ E[q] Σ β, per block
+    targets = range(len(problem.targets)) if target is None else [target]
+    acc = [np.zeros(lam.shape[0]) for _ in range(4)]
+    for t in targets:
+        alphas = np.array(problem.targets[t], float)
+        beta2 = np.concatenate([alphas**2, [max(0.0, 1.0 - float((alphas**2).sum()))]])[None, :]
+        b2 = coef**2 * beta2
+        var_y = float((sig * beta2).sum()) + problem.sigma**2
+        sigma_eff2 = np.maximum(0.0, var_y - (lam * b2).sum(axis=1))
+        parts = _de_blocks(lam, mult, sig, b2, coef * beta2, np.broadcast_to(beta2, lam.shape), n,
+                           sigma_eff2, problem.sigma**2, ridge)
+        for a, part in zip(acc, parts):
+            a += part / len(targets)
+    return dict(zip(("risk", "bias", "variance", "kappa"), acc))
 
 
 def _moments_label(ratio: MaskRatio) -> str:
@@ -291,39 +346,23 @@ def _moments_label(ratio: MaskRatio) -> str:
 
 
 def spiked_risk(problem: LinearProblem, ratio: RatioLike, ridge: float = 0.0,
-                target: Optional[int] = 0) -> Dict[str, float]:
+                target: Optional[int] = 0) -> Dict[str, Any]:
     """Section 3 (delocalised spikes) for a fixed ratio; for a range, section 5 (isotropic,
     exact) or section 6 (spiked, Gaussian-equivalent approximation).
 
-    Returns ``{"risk", "bias", "variance", "kappa"}`` for one target (``target=None``: the
-    average over the problem's targets). Reduces to :func:`isotropic_risk` with no spikes.
+    Returns ``{"risk", "bias", "variance", "kappa", "method"}`` for one target
+    (``target=None``: the average over the problem's targets). Reduces to
+    :func:`isotropic_risk` with no spikes.
     """
     r = parse_mask_ratio(ratio, "mask ratio")
     if problem.k == 0 and not isinstance(r, FixedRatio) and ridge == 0.0:
         out = isotropic_risk(problem.gamma, r, problem.sigma)
         return {**out, "kappa": float("nan"), "method": "exact asymptotics (isotropic, per-sample ratios)"}
     eq, eq2 = keep_moments(r)
-    d, n, k = problem.d, problem.n, problem.k
-    deltas = np.array(problem.deltas, float)
-    c = 1.0 + deltas.sum() / d  # mean diagonal of Σ (delocalised spikes)
-    sig = np.concatenate([1.0 + deltas, [1.0]])
-    mult = np.concatenate([np.ones(k), [d - k]])
-    lam = eq2 * sig + (eq - eq2) * c  # S = E[q²]Σ + E[q(1−q)] c I
-    coef = eq * sig / lam  # b = S⁻¹ E[q] Σ β, per block
-    targets = range(len(problem.targets)) if target is None else [target]
-    outs = []
-    for t in targets:
-        alphas = np.array(problem.targets[t], float)
-        beta2 = np.concatenate([alphas**2, [max(0.0, 1.0 - float((alphas**2).sum()))]])
-        b2 = coef**2 * beta2
-        var_y = float((sig * beta2).sum()) + problem.sigma**2
-        sigma_eff2 = max(0.0, var_y - float((lam * b2).sum()))
-        outs.append(_de_blocks(lam, mult, sig, b2, coef * beta2, beta2, n, sigma_eff2,
-                               problem.sigma**2, ridge))
-    arr = np.array(outs, float)
-    risk, bias, variance, kappa = arr.mean(axis=0)
-    return {"risk": float(risk), "bias": float(bias), "variance": float(variance), "kappa": float(kappa),
-            "method": _moments_label(r)}
+    out = _spiked_arrays(problem, np.array([eq]), np.array([eq2]), ridge, target)
+    res: Dict[str, Any] = {key: float(v[0]) for key, v in out.items()}
+    res["method"] = _moments_label(r)
+    return res
 
 
 def deterministic_equivalent(Sigma: np.ndarray, beta: np.ndarray, ratio: RatioLike, n: int,
@@ -364,9 +403,13 @@ def deterministic_equivalent(Sigma: np.ndarray, beta: np.ndarray, ratio: RatioLi
 
 def risk_curve(problem: LinearProblem, ps: Sequence[float], ridge: float = 0.0,
                target: Optional[int] = 0) -> Dict[str, np.ndarray]:
-    """Closed-form ``risk``, ``bias``, ``variance`` over a grid of fixed ratios."""
-    rows = [spiked_risk(problem, float(p), ridge, target) for p in ps]
-    return {key: np.array([r[key] for r in rows]) for key in ("risk", "bias", "variance")}
+    """Closed-form ``risk``, ``bias``, ``variance`` over a grid of fixed ratios (vectorised)."""
+    ps = np.asarray(ps, float)
+    if np.any((ps < 0) | (ps >= 1)):
+        raise ValueError("fixed masking ratios must be in [0, 1)")
+    q = 1.0 - ps
+    out = _spiked_arrays(problem, q, q * q, ridge, target)
+    return {key: out[key] for key in ("risk", "bias", "variance")}
 
 
 @dataclass(frozen=True)

@@ -189,7 +189,53 @@ def draw_design(instance: Instance, n: Optional[int] = None, copies: int = 1):
     return X, y, eps, U
 
 
-def _risk_parts(cov: SpikedCovariance, R: np.ndarray, B0: np.ndarray, betas: np.ndarray,
+class _FitStats:
+    """What the risk needs from ``β̂ = R y``: functionals of ``RRᵀ``, from ``R`` or from ``M = RRᵀ``.
+
+    For ``n >= d`` we never form ``R = G⁻¹X̃ᵀ`` (``d × n``): ``RRᵀ = G⁻¹X̃ᵀX̃G⁻¹ = G⁻¹ − λG⁻²``
+    needs one ``d × d`` inverse, about half the work.
+    """
+
+    def __init__(self, R: Optional[np.ndarray] = None, M: Optional[np.ndarray] = None):
+        self.R, self.M = R, M
+
+    def trace_sigma(self, cov: SpikedCovariance) -> float:
+        """``tr(Rᵀ Σ R) = tr(Σ RRᵀ)``."""
+        if self.R is not None:
+            return cov.trace_quad(self.R)
+        return float(np.trace(self.M) + (cov.deltas * np.einsum("jk,jl,lk->k", cov.V, self.M, cov.V)).sum())
+
+    def diag_weighted(self, w: np.ndarray) -> float:
+        """``Σ_j w_j (RRᵀ)_jj``."""
+        if self.R is not None:
+            return float((w[:, None] * self.R**2).sum())
+        return float(w @ np.diag(self.M))
+
+
+def _fit_stats(Xt: np.ndarray, signal: np.ndarray, ridge: float, copies: int, n: int):
+    """``B0 = R·signal`` (noise-free fit, one column per target) and the :class:`_FitStats`."""
+    import scipy.linalg as sla
+
+    rows, d = Xt.shape
+    if copies == 1 and rows >= d:
+        G = Xt.T @ Xt
+        if ridge:
+            G[np.diag_indices_from(G)] += ridge
+        try:
+            cho = sla.cho_factor(G, check_finite=False)
+            B0 = sla.cho_solve(cho, Xt.T @ signal, check_finite=False)
+            Ginv = sla.cho_solve(cho, np.eye(d), check_finite=False)
+            M = Ginv - ridge * (Ginv @ Ginv) if ridge else Ginv
+            return B0, _FitStats(M=M)
+        except (np.linalg.LinAlgError, sla.LinAlgError):
+            pass  # singular (an all-zero column): fall through to the pseudo-inverse
+    R = fit_operator(Xt, ridge)
+    if copies > 1:  # every copy of row i carries the same y_i: fold the copies together
+        R = R.reshape(d, copies, n).sum(axis=1)
+    return R @ signal, _FitStats(R=R)
+
+
+def _risk_parts(cov: SpikedCovariance, stats: _FitStats, B0: np.ndarray, betas: np.ndarray,
                 sigma: float, test_ratios: Sequence[float], rescale: bool):
     """Bias and variance (per target) averaged over the test masking ratios."""
     bias = np.zeros(betas.shape[1])
@@ -200,7 +246,7 @@ def _risk_parts(cov: SpikedCovariance, R: np.ndarray, B0: np.ndarray, betas: np.
         q = 1.0 - pt
         if pt == 0.0:
             bias += cov.quad(B0 - betas)
-            var += sigma**2 * cov.trace_quad(R)
+            var += sigma**2 * stats.trace_sigma(cov)
             continue
         if diag is None:
             diag = cov.diag()
@@ -208,7 +254,7 @@ def _risk_parts(cov: SpikedCovariance, R: np.ndarray, B0: np.ndarray, betas: np.
         # E over a masked x̃₀ of (s x̃₀ᵀb − x₀ᵀβ)² with E[x̃x̃ᵀ] = q²Σ + q(1−q)diag(Σ), E[x̃x₀ᵀ] = qΣ.
         quad_S = q * q * cov.quad(B0) + q * (1 - q) * (diag[:, None] * B0**2).sum(axis=0)
         bias += s * s * quad_S - 2 * s * q * cov.bilinear(B0, betas) + sig_bb
-        trS = q * q * cov.trace_quad(R) + q * (1 - q) * float((diag[:, None] * R**2).sum())
+        trS = q * q * stats.trace_sigma(cov) + q * (1 - q) * stats.diag_weighted(diag)
         var += sigma**2 * s * s * trS
     m = len(test_ratios)
     return bias / m, np.full(betas.shape[1], var / m)
@@ -253,11 +299,8 @@ def simulate(problem: LinearProblem, ratios: Iterable[RatioLike], seeds: Union[i
         for r in parsed:
             p_rows = sample_ratios(r, m * n, seed, estimator.block)
             Xt = masked_design(Xs, p_rows, U, estimator.rescale)
-            R = fit_operator(Xt, estimator.ridge)
-            if m > 1:  # every copy of row i carries the same y_i: fold the copies together
-                R = R.reshape(problem.d, m, n).sum(axis=1)
-            B0 = R @ signal
-            bias, var = _risk_parts(inst.cov, R, B0, inst.betas, problem.sigma, test_ratios, estimator.rescale)
+            B0, stats = _fit_stats(Xt, signal, estimator.ridge, m, n)
+            bias, var = _risk_parts(inst.cov, stats, B0, inst.betas, problem.sigma, test_ratios, estimator.rescale)
             res = out[r.to_config()]
             res.bias[si], res.variance[si] = bias, var
             res.risk[si] = bias + var
