@@ -40,7 +40,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from ..masking import FixedRatio, MaskRatio, parse_mask_ratio
+from ..masking import FixedRatio, MaskRatio, UniformRatio, parse_mask_ratio
 from .problem import Instance, LinearProblem, SpikedCovariance, _stream, draw_instance
 
 __all__ = [
@@ -121,6 +121,9 @@ def _ratio_draws(ratio: MaskRatio, seed: int, count: int, block: int) -> np.ndar
     return np.array([ratio.sample(seed, i // block) for i in range(count)], dtype=float)
 
 
+_UNIT = UniformRatio(0.0, 1.0)
+
+
 def sample_ratios(ratio: RatioLike, count: int, seed: int, block: int = 1) -> np.ndarray:
     """Per-row masking ratios from the core sampler: row ``i`` gets ``ratio.sample(seed, i // block)``.
 
@@ -130,6 +133,15 @@ def sample_ratios(ratio: RatioLike, count: int, seed: int, block: int = 1) -> np
     r = parse_mask_ratio(ratio, "mask ratio")
     if isinstance(r, FixedRatio):
         return np.full(count, r.p, dtype=float)
+    if isinstance(r, UniformRatio) and r.high > r.low:
+        # The core draws low + (high − low)·u(seed, step); one cached set of unit draws then
+        # serves every range (hundreds of ranges share a seed in a search). Checked against the
+        # core's own draws, with the direct path as fallback should the sampler ever change.
+        u = _ratio_draws(_UNIT, int(seed), int(count), int(block))
+        p = r.low + (r.high - r.low) * u
+        probe = [0, count - 1] if count else []
+        if all(abs(p[i] - r.sample(int(seed), i // int(block))) <= 1e-12 for i in probe):
+            return p
     return _ratio_draws(r, int(seed), int(count), int(block)).copy()
 
 
@@ -190,26 +202,46 @@ def draw_design(instance: Instance, n: Optional[int] = None, copies: int = 1):
 
 
 class _FitStats:
-    """What the risk needs from ``β̂ = R y``: functionals of ``RRᵀ``, from ``R`` or from ``M = RRᵀ``.
+    """What the risk needs from ``β̂ = R y``: ``tr(Rᵀ Σ R)`` and ``Σ_j w_j (RRᵀ)_jj``.
 
-    For ``n >= d`` we never form ``R = G⁻¹X̃ᵀ`` (``d × n``): ``RRᵀ = G⁻¹X̃ᵀX̃G⁻¹ = G⁻¹ − λG⁻²``
-    needs one ``d × d`` inverse, about half the work.
+    Three representations, whichever is cheapest to get:
+
+    * ``R`` itself (``d × n``; re-masked copies, singular systems);
+    * ``M = RRᵀ`` for ``n >= d``: ``R = G⁻¹X̃ᵀ`` gives ``RRᵀ = G⁻¹ − λG⁻²`` (one ``d × d`` inverse);
+    * the Cholesky factor of ``K = X̃X̃ᵀ + λI`` for ``n < d``: ``R = X̃ᵀK⁻¹`` gives
+      ``tr(RᵀΣR) = tr(K⁻¹) − λ‖K⁻¹‖²_F + Σ_k δ_k ‖K⁻¹X̃v_k‖²`` without forming ``R``.
     """
 
-    def __init__(self, R: Optional[np.ndarray] = None, M: Optional[np.ndarray] = None):
-        self.R, self.M = R, M
+    def __init__(self, R: Optional[np.ndarray] = None, M: Optional[np.ndarray] = None, gram=None):
+        self.R, self.M, self.gram = R, M, gram  # gram: (cho factor, Xt, ridge)
 
     def trace_sigma(self, cov: SpikedCovariance) -> float:
         """``tr(Rᵀ Σ R) = tr(Σ RRᵀ)``."""
         if self.R is not None:
             return cov.trace_quad(self.R)
-        return float(np.trace(self.M) + (cov.deltas * np.einsum("jk,jl,lk->k", cov.V, self.M, cov.V)).sum())
+        if self.M is not None:
+            return float(np.trace(self.M) + (cov.deltas * np.einsum("jk,jl,lk->k", cov.V, self.M, cov.V)).sum())
+        import scipy.linalg as sla
+
+        cho, Xt, ridge = self.gram
+        Kinv = sla.cho_solve(cho, np.eye(Xt.shape[0]), check_finite=False)
+        out = float(np.trace(Kinv))
+        if ridge:
+            out -= ridge * float((Kinv * Kinv).sum())
+        if cov.deltas.size:
+            out += float((cov.deltas * ((Kinv @ (Xt @ cov.V)) ** 2).sum(axis=0)).sum())
+        return out
 
     def diag_weighted(self, w: np.ndarray) -> float:
         """``Σ_j w_j (RRᵀ)_jj``."""
-        if self.R is not None:
-            return float((w[:, None] * self.R**2).sum())
-        return float(w @ np.diag(self.M))
+        if self.M is not None:
+            return float(w @ np.diag(self.M))
+        if self.R is None:  # only masked test inputs need this: form R once
+            import scipy.linalg as sla
+
+            cho, Xt, _ = self.gram
+            self.R = sla.cho_solve(cho, Xt, check_finite=False).T
+        return float((w[:, None] * self.R**2).sum())
 
 
 def _fit_stats(Xt: np.ndarray, signal: np.ndarray, ridge: float, copies: int, n: int):
@@ -217,18 +249,23 @@ def _fit_stats(Xt: np.ndarray, signal: np.ndarray, ridge: float, copies: int, n:
     import scipy.linalg as sla
 
     rows, d = Xt.shape
-    if copies == 1 and rows >= d:
-        G = Xt.T @ Xt
-        if ridge:
-            G[np.diag_indices_from(G)] += ridge
+    if copies == 1:
         try:
-            cho = sla.cho_factor(G, check_finite=False)
-            B0 = sla.cho_solve(cho, Xt.T @ signal, check_finite=False)
-            Ginv = sla.cho_solve(cho, np.eye(d), check_finite=False)
-            M = Ginv - ridge * (Ginv @ Ginv) if ridge else Ginv
-            return B0, _FitStats(M=M)
+            if rows >= d:
+                G = Xt.T @ Xt
+                if ridge:
+                    G[np.diag_indices_from(G)] += ridge
+                cho = sla.cho_factor(G, check_finite=False)
+                B0 = sla.cho_solve(cho, Xt.T @ signal, check_finite=False)
+                Ginv = sla.cho_solve(cho, np.eye(d), check_finite=False)
+                return B0, _FitStats(M=Ginv - ridge * (Ginv @ Ginv) if ridge else Ginv)
+            K = Xt @ Xt.T
+            if ridge:
+                K[np.diag_indices_from(K)] += ridge
+            cho = sla.cho_factor(K, check_finite=False)
+            return Xt.T @ sla.cho_solve(cho, signal, check_finite=False), _FitStats(gram=(cho, Xt, ridge))
         except (np.linalg.LinAlgError, sla.LinAlgError):
-            pass  # singular (an all-zero column): fall through to the pseudo-inverse
+            pass  # singular (an all-zero row or column): fall through to the pseudo-inverse
     R = fit_operator(Xt, ridge)
     if copies > 1:  # every copy of row i carries the same y_i: fold the copies together
         R = R.reshape(d, copies, n).sum(axis=1)
