@@ -61,6 +61,7 @@ class BenchConfig:
     range_step: float = 0.05
     sweep: bool = True  # the full closed-form sweeps (seconds); False in quick mode
     search_d: Optional[int] = None  # features in the R²MAE search (default: 400, quick 100)
+    workers: int = 1  # processes for the R²MAE search
 
     @classmethod
     def quick(cls) -> "BenchConfig":
@@ -475,7 +476,7 @@ def run_benchmark(out_dir, cfg: Optional[BenchConfig] = None, log: Callable[[str
     stamp("closed-form accuracy")
     seeds = list(range(cfg.search_seeds))
     search_rows = search(default_scenarios(cfg.search_quick, cfg.search_d), seeds, cfg.fixed_step, cfg.range_step,
-                         progress=lambda name, row: stamp(f"search: {name}"))
+                         progress=lambda name, row: stamp(f"search: {name}"), workers=cfg.workers)
     width = _range_width(cfg)
     remask = _remask_limit(cfg)
     range_cf = _range_closed_form(cfg)

@@ -187,7 +187,8 @@ def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (results.json, results.md, figures)")
     parser.add_argument("--seeds", type=int, default=None, help="paired seeds per setting (default 20)")
     parser.add_argument("--d", type=int, default=None, help="number of features (default 400)")
-    parser.add_argument("--threads", type=int, default=2, help="BLAS threads (default 2)")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="cores to use: BLAS threads, and processes for the R²MAE search (default 2)")
     parser.add_argument("--quick", action="store_true", help="a seconds-long smoke version (small d, few seeds)")
 
 
@@ -204,6 +205,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
         if args.d < 20:
             raise ValueError("--d must be >= 20")
         cfg.d = args.d
+    cfg.workers = max(1, args.threads)
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - scikit-learn ships threadpoolctl

@@ -170,19 +170,52 @@ def default_scenarios(quick: bool = False, d: Optional[int] = None) -> List[Scen
     return out
 
 
+def _search_one(sc: Scenario, seeds: Sequence[int], fixed_step: float, range_step: float) -> Dict[str, Any]:
+    fixed, ranges = fixed_grid(sc.top, fixed_step), range_grid(sc.top, range_step)
+    res = run_scenario(sc, seeds, fixed, ranges)
+    row = {"scenario": sc.describe(), "n_fixed": len(fixed), "n_ranges": len(ranges),
+           "per_target_p_star": per_target_optima(res, fixed),
+           "average": compare(res, fixed, ranges, "average")}
+    if len(sc.problem.targets) > 1:
+        row["worst"] = compare(res, fixed, ranges, "worst")
+    return row
+
+
+def _single_thread_worker() -> None:
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:  # pragma: no cover
+        pass
+
+
 def search(scenarios: Sequence[Scenario], seeds: Sequence[int], fixed_step: float = 0.025,
-           range_step: float = 0.05, progress=None) -> List[Dict[str, Any]]:
-    """Run every scenario and return one row per scenario (JSON-able)."""
-    rows = []
-    for sc in scenarios:
-        fixed, ranges = fixed_grid(sc.top, fixed_step), range_grid(sc.top, range_step)
-        res = run_scenario(sc, seeds, fixed, ranges)
-        row = {"scenario": sc.describe(), "n_fixed": len(fixed), "n_ranges": len(ranges),
-               "per_target_p_star": per_target_optima(res, fixed),
-               "average": compare(res, fixed, ranges, "average")}
-        if len(sc.problem.targets) > 1:
-            row["worst"] = compare(res, fixed, ranges, "worst")
-        rows.append(row)
-        if progress:
-            progress(sc.name, row)
-    return rows
+           range_step: float = 0.05, progress=None, workers: int = 1) -> List[Dict[str, Any]]:
+    """Run every scenario and return one row per scenario (JSON-able), in the order given.
+
+    ``workers > 1`` runs scenarios in that many processes (one BLAS thread each); the rows are
+    the same as with one worker.
+    """
+    seeds = list(seeds)
+    if workers <= 1 or len(scenarios) <= 1:
+        rows = []
+        for sc in scenarios:
+            rows.append(_search_one(sc, seeds, fixed_step, range_step))
+            if progress:
+                progress(sc.name, rows[-1])
+        return rows
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    rows: List[Optional[Dict[str, Any]]] = [None] * len(scenarios)
+    # fork (Linux) needs no `if __name__ == "__main__"` guard in the caller's script.
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_single_thread_worker) as pool:
+        futures = {pool.submit(_search_one, sc, seeds, fixed_step, range_step): i for i, sc in enumerate(scenarios)}
+        for fut in cf.as_completed(futures):
+            i = futures[fut]
+            rows[i] = fut.result()
+            if progress:
+                progress(scenarios[i].name, rows[i])
+    return rows  # type: ignore[return-value]
