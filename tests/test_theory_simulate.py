@@ -156,3 +156,13 @@ def test_search_verdict_is_computed_from_held_out_seeds():
     assert out["verdict"] == "range wins"
     res["0-0.2"] = _fake(base + 0.05)
     assert compare(res, fixed, ["0-0.2", "0.1-0.3"], "average")["verdict"] == "fixed wins"
+
+
+def test_parallel_map_keeps_order():
+    from bioR2.theory.search import parallel_map
+
+    items = [(2, k) for k in range(6)]
+    seen = []
+    assert parallel_map(pow, items, workers=2, progress=lambda i, r: seen.append(i)) == [2**k for k in range(6)]
+    assert sorted(seen) == list(range(6))
+    assert parallel_map(pow, items, workers=1) == [2**k for k in range(6)]

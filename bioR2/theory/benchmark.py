@@ -37,7 +37,7 @@ from .asymptotics import (
     spiked_risk,
 )
 from .problem import LinearProblem, draw_instance
-from .search import Scenario, default_scenarios, search
+from .search import Scenario, default_scenarios, parallel_map, search
 from .simulate import Estimator, simulate
 
 __all__ = ["BenchConfig", "run_benchmark"]
@@ -177,6 +177,11 @@ def _overparameterised(cfg: BenchConfig) -> Dict[str, Any]:
                      "p": "0..0.9 step 0.01"}, "rows": rows}
 
 
+def _sim_p_star(problem: LinearProblem, grid: Sequence[float], seeds: int) -> float:
+    res = simulate(problem, grid, seeds)
+    return float(grid[int(np.argmin([res[f"{p:g}"].risk[:, 0].mean() for p in grid]))])
+
+
 def _p_star(cfg: BenchConfig) -> Dict[str, Any]:
     gammas = [1.25, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0]
     alphas = [0.5, 0.7, 0.8, 0.9, 0.95, 1.0]
@@ -186,13 +191,13 @@ def _p_star(cfg: BenchConfig) -> Dict[str, Any]:
     sim = {}
     if cfg.pstar_sim:
         grid = [round(x, 4) for x in np.arange(0.0, 0.5001, 0.025)]
-        for a in (0.5, 0.7, 0.9):
-            sim[f"α={a:g}"] = {"gamma": [], "p_star": []}
-            for g in (2.0, 4.0, 8.0):
-                res = simulate(LinearProblem.from_spikes(cfg.d, g, 0.0, [(20.0, a)]), grid, cfg.seeds)
-                means = [res[f"{p:g}"].risk[:, 0].mean() for p in grid]
-                sim[f"α={a:g}"]["gamma"].append(g)
-                sim[f"α={a:g}"]["p_star"].append(grid[int(np.argmin(means))])
+        cells = [(a, g) for a in (0.5, 0.7, 0.9) for g in (2.0, 4.0, 8.0)]
+        stars = parallel_map(_sim_p_star, [(LinearProblem.from_spikes(cfg.d, g, 0.0, [(20.0, a)]), grid, cfg.seeds)
+                                           for a, g in cells], cfg.workers)
+        for (a, g), p_star in zip(cells, stars):
+            entry = sim.setdefault(f"α={a:g}", {"gamma": [], "p_star": []})
+            entry["gamma"].append(g)
+            entry["p_star"].append(p_star)
     mono_alpha = all(all(table[f"α={alphas[i + 1]:g}"][j] >= table[f"α={alphas[i]:g}"][j]
                          for i in range(len(alphas) - 1)) for j in range(len(gammas)))
     mono_gamma = all(all(ys[j + 1] >= ys[j] for j in range(len(ys) - 1)) for ys in table.values())
@@ -449,10 +454,17 @@ def run_benchmark(out_dir, cfg: Optional[BenchConfig] = None, log: Callable[[str
     def stamp(msg):
         log(f"[theory {time.time() - t0:6.1f}s] {msg}")
 
+    # All simulated curves at once, in parallel when cfg.workers > 1 (the expensive part).
+    bv_gammas = [g for g in cfg.gammas if g > 1][-2:]
+    jobs = ([("isotropic", g, (LinearProblem(cfg.d, g, 0.5), cfg.iso_seeds)) for g in cfg.gammas] +
+            [("spiked", g, (LinearProblem.from_spikes(cfg.d, g, 0.0, [(20.0, 0.9)]), cfg.seeds)) for g in cfg.gammas] +
+            [("bias_variance", g, (LinearProblem.from_spikes(cfg.d, g, 0.5, [(20.0, 0.9)]), cfg.seeds))
+             for g in bv_gammas])
+    done = parallel_map(_curve, [j[2] for j in jobs], cfg.workers)
     curves: Dict[str, Dict[float, Dict[str, Any]]] = {"isotropic": {}, "spiked": {}}
-    for g in cfg.gammas:
-        curves["isotropic"][g] = _curve(LinearProblem(cfg.d, g, 0.5), cfg.iso_seeds)
-        curves["spiked"][g] = _curve(LinearProblem.from_spikes(cfg.d, g, 0.0, [(20.0, 0.9)]), cfg.seeds)
+    bv_curves: Dict[float, Dict[str, Any]] = {}
+    for (kind, g, _), c in zip(jobs, done):
+        (bv_curves if kind == "bias_variance" else curves[kind])[g] = c
     stamp("risk curves")
     checkpoints = _checkpoints(cfg, curves)
     iso_many = None
@@ -460,14 +472,12 @@ def run_benchmark(out_dir, cfg: Optional[BenchConfig] = None, log: Callable[[str
         r = simulate(LinearProblem(cfg.d, 2.0, 0.5), [0.3], 100 if cfg.seeds >= 10 else cfg.seeds)["0.3"].summary(0)
         iso_many = {"risk": r["risk"], "se": r["se"], "seeds": 100 if cfg.seeds >= 10 else cfg.seeds, "d": cfg.d}
 
-    bv_rows, bv_curves = [], {}
-    for g in [g for g in cfg.gammas if g > 1][-2:]:
-        c = _curve(LinearProblem.from_spikes(cfg.d, g, 0.5, [(20.0, 0.9)]), cfg.seeds)
+    bv_rows = []
+    for g, c in bv_curves.items():
         i = c["sim_p"].index(c["sim_p_star"])
         bv_rows.append({"gamma": g, "p_star": c["sim_p_star"], "bias_p0": c["sim_bias"][0], "bias_p_star": c["sim_bias"][i],
                         "variance_p0": c["sim_variance"][0], "variance_p_star": c["sim_variance"][i],
                         "risk_p0": c["sim_risk"][0], "risk_p_star": c["sim_risk"][i]})
-        bv_curves[g] = c
     stamp("bias / variance")
     over = _overparameterised(cfg)
     pstar = _p_star(cfg)

@@ -30,7 +30,8 @@ from .asymptotics import effective_ratio
 from .problem import LinearProblem
 from .simulate import Estimator, SimResult, simulate
 
-__all__ = ["Scenario", "fixed_grid", "range_grid", "run_scenario", "compare", "default_scenarios", "search"]
+__all__ = ["Scenario", "fixed_grid", "range_grid", "run_scenario", "compare", "default_scenarios", "search",
+           "parallel_map"]
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,35 @@ def _single_thread_worker() -> None:
         pass
 
 
+def parallel_map(fn, items: Sequence[Any], workers: int = 1, progress=None) -> List[Any]:
+    """``[fn(*item) for item in items]``, in ``workers`` processes (one BLAS thread each) if > 1.
+
+    Results come back in the order of ``items``; ``progress(i, result)`` is called as each finishes.
+    """
+    items = list(items)
+    if workers <= 1 or len(items) <= 1:
+        out = []
+        for i, item in enumerate(items):
+            out.append(fn(*item))
+            if progress:
+                progress(i, out[-1])
+        return out
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    results: List[Any] = [None] * len(items)
+    # fork (Linux) needs no `if __name__ == "__main__"` guard in the caller's script.
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_single_thread_worker) as pool:
+        futures = {pool.submit(fn, *item): i for i, item in enumerate(items)}
+        for fut in cf.as_completed(futures):
+            i = futures[fut]
+            results[i] = fut.result()
+            if progress:
+                progress(i, results[i])
+    return results
+
+
 def search(scenarios: Sequence[Scenario], seeds: Sequence[int], fixed_step: float = 0.025,
            range_step: float = 0.05, progress=None, workers: int = 1) -> List[Dict[str, Any]]:
     """Run every scenario and return one row per scenario (JSON-able), in the order given.
@@ -198,24 +228,5 @@ def search(scenarios: Sequence[Scenario], seeds: Sequence[int], fixed_step: floa
     the same as with one worker.
     """
     seeds = list(seeds)
-    if workers <= 1 or len(scenarios) <= 1:
-        rows = []
-        for sc in scenarios:
-            rows.append(_search_one(sc, seeds, fixed_step, range_step))
-            if progress:
-                progress(sc.name, rows[-1])
-        return rows
-    import concurrent.futures as cf
-    import multiprocessing as mp
-
-    rows: List[Optional[Dict[str, Any]]] = [None] * len(scenarios)
-    # fork (Linux) needs no `if __name__ == "__main__"` guard in the caller's script.
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_single_thread_worker) as pool:
-        futures = {pool.submit(_search_one, sc, seeds, fixed_step, range_step): i for i, sc in enumerate(scenarios)}
-        for fut in cf.as_completed(futures):
-            i = futures[fut]
-            rows[i] = fut.result()
-            if progress:
-                progress(scenarios[i].name, rows[i])
-    return rows  # type: ignore[return-value]
+    report = (lambda i, row: progress(scenarios[i].name, row)) if progress else None
+    return parallel_map(_search_one, [(sc, seeds, fixed_step, range_step) for sc in scenarios], workers, report)
