@@ -7,7 +7,7 @@ from typing import Optional
 
 import torch
 
-from .noise import RNGLike, uniform_like
+from .noise import RNGLike
 from .select import CountMode, select_positions
 
 __all__ = ["ExpressionMasking", "mask_expression"]
@@ -45,12 +45,9 @@ def mask_expression(
     """
     if x.dim() != 2:
         raise ValueError(f"expression must be (cells, genes), got shape {tuple(x.shape)}")
-    allowed = torch.ones_like(x, dtype=torch.bool)
-    if only_nonzero:
-        allowed &= x != 0
+    allowed = (x != 0) if only_nonzero else torch.ones_like(x, dtype=torch.bool)
     if eligible is not None:
         allowed &= eligible.to(device=x.device, dtype=torch.bool)
-    noise = uniform_like(tuple(x.shape), rng, "expression.select", x.device)
-    mask = select_positions(allowed, ratio, noise, count=count, min_one=min_one)
+    mask = select_positions(allowed, ratio, rng, "expression.select", count=count, min_one=min_one)
     x_masked = x.masked_fill(mask, mask_value)
     return ExpressionMasking(x_masked=x_masked, mask=mask)

@@ -4,13 +4,15 @@
 example with dataset index ``i`` at optimizer step ``t`` is a hash of ``(seed, stream, t, i, j)``.
 So a mask is the same whether the example sits on rank 0 or rank 1, in the first or the second
 micro-batch, in an uninterrupted run or one resumed after a kill. There is no generator state to
-checkpoint, and it is vectorised on the input's device (integer ops on int64 tensors).
+checkpoint, and it is vectorised on the input's device.
 
-The hash is Chris Wellons' 32-bit "lowbias32" finaliser, kept to 32 bits inside int64 so that
-signed overflow and arithmetic shifts never matter; uniforms carry 24 random bits.
+The hash is Chris Wellons' 32-bit "lowbias32" finaliser. The per-position work runs in int32
+(half the memory traffic of int64): multiplications wrap modulo 2**32 and every right shift is
+masked, so arithmetic shifts of negative values never leak sign bits. Uniforms carry 24 bits.
+``_mix32_int`` is the pure-Python reference the tests hold the tensor code to.
 
 Where no dataset indices exist (an ad-hoc call in a notebook), pass a ``torch.Generator`` to the
-maskers instead; see :func:`uniform_like`.
+maskers instead.
 """
 
 from __future__ import annotations
@@ -20,30 +22,56 @@ from typing import Optional, Sequence, Union
 
 import torch
 
-__all__ = ["MaskRNG", "uniform_like", "RNGLike", "stream_id"]
+__all__ = ["MaskRNG", "uniform_like", "uniform_at", "RNGLike", "stream_id"]
 
 _M32 = 0xFFFFFFFF
 _GOLDEN = 0x9E3779B9
+_C1 = 0x7FEB352D
+_C2 = 0x846CA68B
 
 
 def _mix32_int(x: int) -> int:
-    """Python-int twin of :func:`_mix32` (used for the per-call scalars and in tests)."""
+    """lowbias32 on a Python int (reference implementation)."""
     x &= _M32
     x ^= x >> 16
-    x = (x * 0x7FEB352D) & _M32
+    x = (x * _C1) & _M32
     x ^= x >> 15
-    x = (x * 0x846CA68B) & _M32
+    x = (x * _C2) & _M32
     x ^= x >> 16
     return x
 
 
+def _signed32(x: int) -> int:
+    """The int32 with the same bit pattern as the unsigned 32-bit ``x``."""
+    x &= _M32
+    return x - (1 << 32) if x >= 1 << 31 else x
+
+
 def _mix32(x: torch.Tensor) -> torch.Tensor:
-    """lowbias32 on an int64 tensor holding values in [0, 2**32)."""
+    """lowbias32 on an int64 tensor holding values in [0, 2**32) (used for the few row keys)."""
     x = x ^ (x >> 16)
-    x = (x * 0x7FEB352D) & _M32
+    x = (x * _C1) & _M32
     x = x ^ (x >> 15)
-    x = (x * 0x846CA68B) & _M32
+    x = (x * _C2) & _M32
     return x ^ (x >> 16)
+
+
+def _mix32_i32(x: torch.Tensor) -> torch.Tensor:
+    """lowbias32 on an int32 tensor (bit patterns as unsigned 32-bit values)."""
+    x = x ^ ((x >> 16) & 0xFFFF)
+    x = x * _signed32(_C1)
+    x = x ^ ((x >> 15) & 0x1FFFF)
+    x = x * _signed32(_C2)
+    return x ^ ((x >> 16) & 0xFFFF)
+
+
+def _to_i32(x: torch.Tensor) -> torch.Tensor:
+    """int64 values in [0, 2**32) -> int32 with the same low 32 bits."""
+    return (x - ((x >> 31) << 32)).to(torch.int32)
+
+
+def _unit(h: torch.Tensor) -> torch.Tensor:
+    return ((h >> 8) & 0xFFFFFF).to(torch.float32) * (1.0 / (1 << 24))
 
 
 def stream_id(name: str) -> int:
@@ -72,42 +100,57 @@ class MaskRNG:
     step: int
     example_ids: torch.Tensor
 
-    def uniform(
-        self,
-        tail_shape: Sequence[int],
-        stream: str,
-        device: Optional[torch.device] = None,
-    ) -> torch.Tensor:
-        """Uniforms in [0, 1) of shape ``(batch, *tail_shape)`` for the named stream."""
-        device = device if device is not None else self.example_ids.device
+    def _row_keys(self, stream: str, device: torch.device) -> torch.Tensor:
         key = _mix32_int(_mix32_int(self.seed ^ _mix32_int(stream_id(stream))) + self.step)
         key = _mix32_int(key ^ ((self.seed >> 32) & _M32))
         ids = self.example_ids.to(device=device, dtype=torch.int64)
-        row = _mix32(_mix32((ids & _M32) ^ key) ^ ((ids >> 32) & _M32))
+        return _to_i32(_mix32(_mix32((ids & _M32) ^ key) ^ ((ids >> 32) & _M32)))
+
+    def uniform(self, tail_shape: Sequence[int], stream: str,
+                device: Optional[torch.device] = None) -> torch.Tensor:
+        """Uniforms in [0, 1) of shape ``(batch, *tail_shape)`` for the named stream."""
+        device = torch.device(device) if device is not None else self.example_ids.device
+        rows = self._row_keys(stream, device)
         n_tail = 1
         for size in tail_shape:
             n_tail *= int(size)
-        pos = torch.arange(n_tail, device=device, dtype=torch.int64)
-        h = _mix32((row[:, None] + pos[None, :] * _GOLDEN) & _M32)
-        u = (h >> 8).to(torch.float32) * (1.0 / (1 << 24))
-        return u.reshape(ids.shape[0], *[int(s) for s in tail_shape])
+        offsets = torch.arange(n_tail, device=device, dtype=torch.int32) * _signed32(_GOLDEN)
+        u = _unit(_mix32_i32(rows[:, None] + offsets[None, :]))
+        return u.reshape(rows.shape[0], *[int(s) for s in tail_shape])
+
+    def uniform_at(self, rows: torch.Tensor, cols: torch.Tensor, stream: str) -> torch.Tensor:
+        """The same uniforms as ``uniform((L,), stream)[rows, cols]``, computed only there
+        (for sparse eligibility, e.g. the nonzero genes of a cell)."""
+        keys = self._row_keys(stream, rows.device)[rows]
+        offsets = cols.to(torch.int32) * _signed32(_GOLDEN)
+        return _unit(_mix32_i32(keys + offsets))
 
 
 RNGLike = Union[MaskRNG, torch.Generator, None]
 
 
-def uniform_like(
-    shape: Sequence[int], rng: RNGLike, stream: str, device: torch.device
-) -> torch.Tensor:
+def _check_rows(rng: MaskRNG, batch: int) -> None:
+    if rng.example_ids.shape[0] != batch:
+        raise ValueError(
+            f"MaskRNG holds {rng.example_ids.shape[0]} example ids but the batch has {batch} rows"
+        )
+
+
+def uniform_like(shape: Sequence[int], rng: RNGLike, stream: str, device: torch.device) -> torch.Tensor:
     """Uniforms in [0, 1) of ``shape`` (``shape[0]`` = batch) from either kind of generator."""
     if isinstance(rng, MaskRNG):
-        if rng.example_ids.shape[0] != shape[0]:
-            raise ValueError(
-                f"MaskRNG holds {rng.example_ids.shape[0]} example ids but the batch has "
-                f"{shape[0]} rows"
-            )
+        _check_rows(rng, shape[0])
         return rng.uniform(shape[1:], stream, device=device)
     if rng is not None and rng.device.type != torch.device(device).type:
         # A CPU generator for a CUDA batch: draw on the CPU, then move.
         return torch.rand(tuple(shape), generator=rng).to(device)
     return torch.rand(tuple(shape), generator=rng, device=device)
+
+
+def uniform_at(shape: Sequence[int], rows: torch.Tensor, cols: torch.Tensor, rng: RNGLike,
+               stream: str) -> torch.Tensor:
+    """Uniforms at the ``(rows, cols)`` entries of a ``shape`` = (batch, L) array."""
+    if isinstance(rng, MaskRNG):
+        _check_rows(rng, shape[0])
+        return rng.uniform_at(rows, cols, stream)
+    return uniform_like(shape, rng, stream, rows.device)[rows, cols]

@@ -6,9 +6,15 @@ from typing import Literal
 
 import torch
 
+from .noise import RNGLike, uniform_at, uniform_like
+
 __all__ = ["select_positions", "CountMode", "masked_count"]
 
 CountMode = Literal["exact", "bernoulli"]
+
+# Below this fraction of eligible entries (e.g. the nonzero genes of sparse cells), noise is
+# drawn only at eligible entries instead of over the whole array.
+_SPARSE_FRACTION = 0.25
 
 
 def masked_count(n_eligible: torch.Tensor, ratio: float, min_one: bool = True) -> torch.Tensor:
@@ -26,33 +32,89 @@ def masked_count(n_eligible: torch.Tensor, ratio: float, min_one: bool = True) -
 def select_positions(
     eligible: torch.Tensor,
     ratio: float,
-    noise: torch.Tensor,
+    rng: RNGLike,
+    stream: str,
     count: CountMode = "exact",
     min_one: bool = True,
 ) -> torch.Tensor:
     """Boolean ``(B, L)`` mask choosing a ``ratio`` fraction of each row's eligible positions.
 
-    ``count="exact"``: every row masks exactly :func:`masked_count` positions (the lowest-noise
-    eligible ones), so the realised fraction equals ``ratio`` up to rounding.
+    ``count="exact"``: every row masks exactly :func:`masked_count` positions (the eligible
+    ones with the lowest noise), so the realised fraction equals ``ratio`` up to rounding.
     ``count="bernoulli"``: each eligible position is masked independently with probability
     ``ratio`` (BERT/GPN practice); the realised fraction is binomial around ``ratio``.
     With ``min_one``, a row with at least one eligible position always masks at least one.
+    The noise comes from ``rng`` under the name ``stream``; the result does not depend on
+    whether the dense or the sparse path below computed it.
     """
-    if eligible.shape != noise.shape:
-        raise ValueError(f"eligible {tuple(eligible.shape)} and noise {tuple(noise.shape)} differ")
+    if count not in ("exact", "bernoulli"):
+        raise ValueError(f"count must be 'exact' or 'bernoulli', got {count!r}")
+    if eligible.dim() != 2:
+        raise ValueError(f"eligible must be (batch, length), got shape {tuple(eligible.shape)}")
     eligible = eligible.to(torch.bool)
+    n_eligible = eligible.sum(dim=1)
+    if int(n_eligible.sum()) < _SPARSE_FRACTION * eligible.numel():
+        return _select_sparse(eligible, n_eligible, ratio, rng, stream, count, min_one)
+    return _select_dense(eligible, n_eligible, ratio, rng, stream, count, min_one)
+
+
+def _select_dense(eligible, n_eligible, ratio, rng, stream, count, min_one) -> torch.Tensor:
+    noise = uniform_like(tuple(eligible.shape), rng, stream, eligible.device)
     # Ineligible positions sort after every eligible one (noise is < 1).
     scores = noise.masked_fill(~eligible, 2.0)
-    if count == "exact":
-        k = masked_count(eligible.sum(dim=1), ratio, min_one)
-        ranks = scores.argsort(dim=1, stable=True).argsort(dim=1)
-        return ranks < k[:, None]
     if count == "bernoulli":
         mask = (noise < ratio) & eligible
         if min_one:
-            empty = (~mask.any(dim=1)) & eligible.any(dim=1)
+            empty = (~mask.any(dim=1)) & (n_eligible > 0)
             if bool(empty.any()):
                 rows = empty.nonzero(as_tuple=True)[0]
                 mask[rows, scores[rows].argmin(dim=1)] = True
         return mask
-    raise ValueError(f"count must be 'exact' or 'bernoulli', got {count!r}")
+    k = masked_count(n_eligible, ratio, min_one)
+    k0 = int(k[0]) if k.numel() else 0
+    if k.numel() and bool((k == k0).all()):
+        if k0 == 0:
+            return torch.zeros_like(eligible)
+        # Same count in every row (no padding): an O(L) selection instead of a sort.
+        threshold = scores.kthvalue(k0, dim=1).values
+        mask = scores <= threshold[:, None]
+        tied = mask.sum(dim=1) != k
+        if bool(tied.any()):  # equal noise values at the threshold (rare): rank those rows
+            rows = tied.nonzero(as_tuple=True)[0]
+            mask[rows] = _rank_select(scores[rows], k[rows])
+        return mask
+    return _rank_select(scores, k)
+
+
+def _rank_select(scores: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    ranks = scores.argsort(dim=1, stable=True).argsort(dim=1)
+    return ranks < k[:, None]
+
+
+def _select_sparse(eligible, n_eligible, ratio, rng, stream, count, min_one) -> torch.Tensor:
+    batch, length = eligible.shape
+    rows, cols = eligible.nonzero(as_tuple=True)  # row-major: rows come sorted
+    mask = torch.zeros_like(eligible)
+    if rows.numel() == 0:
+        return mask
+    u = uniform_at((batch, length), rows, cols, rng, stream)
+    if count == "bernoulli":
+        chosen = u < ratio
+        if min_one:
+            per_row = torch.bincount(rows[chosen], minlength=batch)
+            empty = (per_row == 0) & (n_eligible > 0)
+            if bool(empty.any()):  # rare at useful ratios: only then find those rows' minima
+                row_min = torch.full((batch,), 2.0, device=u.device).scatter_reduce(0, rows, u, reduce="amin")
+                chosen |= empty[rows] & (u == row_min[rows])
+    else:
+        k = masked_count(n_eligible, ratio, min_one)
+        # Segmented selection: order entries by (row, noise); an entry's rank inside its row
+        # is its position minus the row's first position.
+        order = torch.argsort(rows.to(torch.float64) * 2.0 + u.to(torch.float64), stable=True)
+        starts = torch.cumsum(n_eligible, dim=0) - n_eligible
+        sorted_rows = rows[order]
+        rank = torch.arange(order.numel(), device=rows.device) - starts[sorted_rows]
+        chosen = torch.empty_like(u, dtype=torch.bool)
+        chosen[order] = rank < k[sorted_rows]
+    mask[rows[chosen], cols[chosen]] = True
+    return mask

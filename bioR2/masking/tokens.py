@@ -7,7 +7,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from .noise import RNGLike, uniform_like
+from .noise import RNGLike, uniform_at
 from .select import CountMode, select_positions
 
 __all__ = ["TokenMasking", "mask_tokens", "IGNORE_INDEX"]
@@ -71,21 +71,24 @@ def mask_tokens(
         allowed &= eligible.to(device=device, dtype=torch.bool)
 
     shape = tuple(input_ids.shape)
-    select_noise = uniform_like(shape, rng, "tokens.select", device)
-    mask = select_positions(allowed, ratio, select_noise, count=count, min_one=min_one)
+    mask = select_positions(allowed, ratio, rng, "tokens.select", count=count, min_one=min_one)
 
     labels = torch.where(mask, input_ids, torch.full_like(input_ids, IGNORE_INDEX))
-    corrupted = input_ids.clone()
-    action = uniform_like(shape, rng, "tokens.replace", device)
-    to_mask_token = mask & (action < mask_prob)
-    corrupted[to_mask_token] = mask_token_id
-
+    # One uniform per masked position decides its fate: [0, mask_prob) -> mask token,
+    # [mask_prob, mask_prob + random_prob) -> random token (the position inside that interval
+    # picks which one), the rest keep the original token.
+    rows, cols = mask.nonzero(as_tuple=True)
+    action = uniform_at(shape, rows, cols, rng, "tokens.replace")
+    new_ids = input_ids[rows, cols]
+    new_ids = torch.where(action < mask_prob, torch.full_like(new_ids, mask_token_id), new_ids)
     if random_prob > 0:
         candidates = _random_candidates(random_token_ids, vocab_size, special_ids, mask_token_id, device)
-        to_random = mask & (action >= mask_prob) & (action < mask_prob + random_prob)
-        pick = uniform_like(shape, rng, "tokens.random", device)
-        idx = (pick * candidates.numel()).to(torch.int64).clamp_(max=candidates.numel() - 1)
-        corrupted = torch.where(to_random, candidates[idx].to(input_ids.dtype), corrupted)
+        to_random = (action >= mask_prob) & (action < mask_prob + random_prob)
+        pick = ((action - mask_prob) / random_prob * candidates.numel()).to(torch.int64)
+        pick = pick.clamp_(0, candidates.numel() - 1)
+        new_ids = torch.where(to_random, candidates[pick].to(input_ids.dtype), new_ids)
+    corrupted = input_ids.clone()
+    corrupted[rows, cols] = new_ids
     return TokenMasking(input_ids=corrupted, labels=labels, mask=mask)
 
 
@@ -99,10 +102,10 @@ def _random_candidates(
     if random_token_ids is not None:
         cands = torch.as_tensor(random_token_ids, device=device, dtype=torch.int64).flatten()
     elif vocab_size is not None:
-        excluded = set(int(i) for i in special_ids) | {int(mask_token_id)}
-        cands = torch.tensor(
-            [i for i in range(vocab_size) if i not in excluded], device=device, dtype=torch.int64
-        )
+        excluded = torch.tensor(sorted({int(i) for i in special_ids} | {int(mask_token_id)}),
+                                device=device, dtype=torch.int64)
+        cands = torch.arange(vocab_size, device=device, dtype=torch.int64)
+        cands = cands[~torch.isin(cands, excluded)]
     else:
         raise ValueError("random replacement needs random_token_ids or vocab_size")
     if cands.numel() == 0:

