@@ -74,3 +74,31 @@ def test_benchmark_writes_results(tmp_path):
     for fig in ("fig_risk_isotropic.png", "fig_risk_spiked.png", "fig_p_star.png", "fig_r2mae_search.png"):
         assert (tmp_path / fig).stat().st_size > 1000
     assert res["methods"]
+
+
+def test_size_sweep_optimal_ratio_bookkeeping():
+    from bioR2.theory.sizesweep import optimal_ratios
+
+    runs = []
+    for width, peak in ((16, 0.3), (64, 0.75)):
+        for p in (0.3, 0.45, 0.6, 0.75, 0.9):
+            for seed in range(3):
+                acc = 0.9 - (p - peak) ** 2 + 0.001 * seed
+                runs.append({"width": width, "ratio": p, "seed": seed, "accuracy": acc, "n_encoder_params": width})
+    out = optimal_ratios(runs, (0.3, 0.45, 0.6, 0.75, 0.9), n_boot=50)
+    assert out["16"]["best_ratio"] == 0.3 and out["64"]["best_ratio"] == 0.75
+    assert out["64"]["bootstrap_best"]["0.75"] == 1.0
+    assert abs(out["64"]["quadratic_vertex"] - 0.75) < 1e-6
+
+
+@pytest.mark.slow
+def test_size_sweep_runs_through_the_vision_pipeline(tmp_path):
+    pytest.importorskip("torch")
+    from bioR2.theory.sizesweep import SizeSweepConfig, run_size_sweep
+
+    cfg = SizeSweepConfig(widths=(8, 16), ratios=(0.3, 0.75), seeds=(0,), steps=3, batch_size=32, jobs=1, n_boot=10)
+    res = run_size_sweep(tmp_path, cfg, log=lambda m: None)
+    assert set(res["optimal_ratio_by_width"]) == {"8", "16"}
+    assert len(res["runs"]) == 4 and all(0.0 <= r["accuracy"] <= 1.0 for r in res["runs"])
+    assert (tmp_path / "fig_size_sweep.png").stat().st_size > 1000
+    assert "larger models prefer higher ratios" in (tmp_path / "results.md").read_text()
