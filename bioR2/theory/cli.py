@@ -241,6 +241,10 @@ def run_benchmark(args: argparse.Namespace) -> int:
     # One BLAS thread per process and --threads worker processes: on small matrices (and on a
     # busy machine) this beats multithreaded BLAS by far.
     cfg.workers = max(1, args.threads)
+    # scipy ships its own OpenBLAS, loaded on first use: load it now so that the limit below
+    # covers it (an unlimited BLAS spin-waiting on a busy machine made fits 100x slower).
+    import scipy.linalg  # noqa: F401
+
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - scikit-learn ships threadpoolctl

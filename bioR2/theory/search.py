@@ -183,6 +183,8 @@ def _search_one(sc: Scenario, seeds: Sequence[int], fixed_step: float, range_ste
 
 
 def _single_thread_worker() -> None:
+    import scipy.linalg  # noqa: F401  (its bundled OpenBLAS must be loaded before it is limited)
+
     try:
         from threadpoolctl import threadpool_limits
 

@@ -204,21 +204,26 @@ def draw_design(instance: Instance, n: Optional[int] = None, copies: int = 1):
 class _FitStats:
     """What the risk needs from ``β̂ = R y``: ``tr(Rᵀ Σ R)`` and ``Σ_j w_j (RRᵀ)_jj``.
 
-    Three representations, whichever is cheapest to get:
+    Whichever representation is cheapest to get:
 
     * ``R`` itself (``d × n``; re-masked copies, singular systems);
-    * ``M = RRᵀ`` for ``n >= d``: ``R = G⁻¹X̃ᵀ`` gives ``RRᵀ = G⁻¹ − λG⁻²`` (one ``d × d`` inverse);
+    * ``M = RRᵀ`` (``n >= d`` with ridge: ``R = G⁻¹X̃ᵀ`` gives ``RRᵀ = G⁻¹ − λG⁻²``);
+    * ``W = U⁻¹`` for ``n >= d`` without ridge, ``G = X̃ᵀX̃ = UᵀU``: ``RRᵀ = G⁻¹ = WWᵀ``, so every
+      trace is a norm of ``W`` (one triangular inverse instead of a full ``d × d`` solve);
     * the Cholesky factor of ``K = X̃X̃ᵀ + λI`` for ``n < d``: ``R = X̃ᵀK⁻¹`` gives
       ``tr(RᵀΣR) = tr(K⁻¹) − λ‖K⁻¹‖²_F + Σ_k δ_k ‖K⁻¹X̃v_k‖²`` without forming ``R``.
     """
 
-    def __init__(self, R: Optional[np.ndarray] = None, M: Optional[np.ndarray] = None, gram=None):
-        self.R, self.M, self.gram = R, M, gram  # gram: (cho factor, Xt, ridge)
+    def __init__(self, R: Optional[np.ndarray] = None, M: Optional[np.ndarray] = None,
+                 W: Optional[np.ndarray] = None, gram=None):
+        self.R, self.M, self.W, self.gram = R, M, W, gram  # gram: (cho factor, Xt, ridge)
 
     def trace_sigma(self, cov: SpikedCovariance) -> float:
         """``tr(Rᵀ Σ R) = tr(Σ RRᵀ)``."""
         if self.R is not None:
             return cov.trace_quad(self.R)
+        if self.W is not None:  # tr(ΣWWᵀ) = ‖W‖² + Σ δ_k ‖Wᵀv_k‖²
+            return float((self.W * self.W).sum() + (cov.deltas * ((self.W.T @ cov.V) ** 2).sum(axis=0)).sum())
         if self.M is not None:
             return float(np.trace(self.M) + (cov.deltas * np.einsum("jk,jl,lk->k", cov.V, self.M, cov.V)).sum())
         import scipy.linalg as sla
@@ -234,6 +239,8 @@ class _FitStats:
 
     def diag_weighted(self, w: np.ndarray) -> float:
         """``Σ_j w_j (RRᵀ)_jj``."""
+        if self.W is not None:
+            return float(w @ (self.W * self.W).sum(axis=1))
         if self.M is not None:
             return float(w @ np.diag(self.M))
         if self.R is None:  # only masked test inputs need this: form R once
@@ -244,6 +251,13 @@ class _FitStats:
         return float((w[:, None] * self.R**2).sum())
 
 
+def _gram_upper(A: np.ndarray) -> np.ndarray:
+    """The upper triangle of ``AᵀA`` (BLAS syrk: half the flops of ``A.T @ A``)."""
+    from scipy.linalg import blas
+
+    return blas.dsyrk(1.0, np.asfortranarray(A), trans=1, lower=0)
+
+
 def _fit_stats(Xt: np.ndarray, signal: np.ndarray, ridge: float, copies: int, n: int):
     """``B0 = R·signal`` (noise-free fit, one column per target) and the :class:`_FitStats`."""
     import scipy.linalg as sla
@@ -251,14 +265,20 @@ def _fit_stats(Xt: np.ndarray, signal: np.ndarray, ridge: float, copies: int, n:
     rows, d = Xt.shape
     if copies == 1:
         try:
+            if rows >= d and not ridge:
+                U = sla.cholesky(_gram_upper(Xt), lower=False, check_finite=False, overwrite_a=True)
+                W, info = sla.lapack.dtrtri(U, lower=0)
+                if info != 0:
+                    raise np.linalg.LinAlgError("singular Cholesky factor")
+                W = np.triu(W)
+                return W @ (W.T @ (Xt.T @ signal)), _FitStats(W=W)
             if rows >= d:
                 G = Xt.T @ Xt
-                if ridge:
-                    G[np.diag_indices_from(G)] += ridge
+                G[np.diag_indices_from(G)] += ridge
                 cho = sla.cho_factor(G, check_finite=False)
                 B0 = sla.cho_solve(cho, Xt.T @ signal, check_finite=False)
                 Ginv = sla.cho_solve(cho, np.eye(d), check_finite=False)
-                return B0, _FitStats(M=Ginv - ridge * (Ginv @ Ginv) if ridge else Ginv)
+                return B0, _FitStats(M=Ginv - ridge * (Ginv @ Ginv))
             K = Xt @ Xt.T
             if ridge:
                 K[np.diag_indices_from(K)] += ridge
