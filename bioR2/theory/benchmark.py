@@ -380,7 +380,8 @@ def _markdown(res: Dict[str, Any], cfg: BenchConfig) -> str:
                     "## The paper's claims", "", "| claim | reproduces | evidence |", "|---|---|---|"]
     for c in res["claims"]:
         L.append(f"| {c['claim']} | {'yes' if c['reproduced'] else '**no**'} | {c['evidence']} |")
-    L += ["", "Not checked here: the real-network model-size sweep (issue 5, item 5); it needs the vision pipeline.",
+    L += ["", "The real-network model-size sweep (issue 5, item 5: larger models prefer higher ratios) is a separate, "
+          "longer command: `bior2 benchmark theory --size-sweep --out DIR` (ViT-MAE widths × fixed ratios, linear probe).",
           "", "## Checkpoints of issue 5", "", "| checkpoint | stated | measured | closed form | within tolerance |",
           "|---|---|---|---|---|"]
     for c in res["checkpoints"]:
