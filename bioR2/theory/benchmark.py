@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -37,7 +37,7 @@ from .asymptotics import (
     spiked_risk,
 )
 from .problem import LinearProblem, draw_instance
-from .search import Scenario, default_scenarios, parallel_map, search
+from .search import default_scenarios, parallel_map, search
 from .simulate import Estimator, simulate
 
 __all__ = ["BenchConfig", "run_benchmark"]
