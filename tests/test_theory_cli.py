@@ -102,3 +102,11 @@ def test_size_sweep_runs_through_the_vision_pipeline(tmp_path):
     assert len(res["runs"]) == 4 and all(0.0 <= r["accuracy"] <= 1.0 for r in res["runs"])
     assert (tmp_path / "fig_size_sweep.png").stat().st_size > 1000
     assert "larger models prefer higher ratios" in (tmp_path / "results.md").read_text()
+
+
+def test_size_sweep_rejects_bad_options(tmp_path, capsys):
+    assert main(["benchmark", "theory", "--size-sweep", "--out", str(tmp_path), "--ratios", "0.5", "1.2"]) == 1
+    assert "fixed ratios must be in [0, 1)" in capsys.readouterr().err
+    assert main(["benchmark", "theory", "--size-sweep", "--out", str(tmp_path), "--widths", "15"]) == 1
+    assert "multiple of heads" in capsys.readouterr().err
+    assert not (tmp_path / "results.json").exists()
