@@ -1,0 +1,41 @@
+"""DNA: pretrain a nucleotide masked-LM with R²MAE on FASTA and score variants zero-shot.
+
+Typical use::
+
+    from bioR2.dna import Genome, pretrain, score_variants
+    pretrain("genome.fa", "runs/dna", data={"window": 512, "held_out": ["chr1"]},
+             train={"steps": 2000, "mask_ratio": "0.05-0.3"})
+    scores = score_variants("runs/dna", "genome.fa", "variants.vcf")
+
+Modules: ``tokenizer`` (single-nucleotide tokens), ``data`` (genomes, windows, dataset),
+``model`` (dilated-conv / transformer encoders + MLM head), ``task`` (masked-LM loss for the
+shared trainer), ``scorer`` and ``variants`` (zero-shot scoring), ``probe`` (supervised probe),
+``benchmark`` (``bior2 benchmark dna``).
+"""
+
+from .data import Genome, WindowDataset, make_windows, read_bed, split_windows
+from .model import DNAMaskedLM
+from .pretrain import pretrain
+from .scorer import VariantScorer
+from .task import MaskedLMTask
+from .tokenizer import NucleotideTokenizer, reverse_complement
+from .variants import check_variants, load_model_for_scoring, read_variants, score_variants, score_variants_file
+
+__all__ = [
+    "Genome",
+    "WindowDataset",
+    "make_windows",
+    "read_bed",
+    "split_windows",
+    "DNAMaskedLM",
+    "MaskedLMTask",
+    "pretrain",
+    "VariantScorer",
+    "NucleotideTokenizer",
+    "reverse_complement",
+    "check_variants",
+    "read_variants",
+    "score_variants",
+    "score_variants_file",
+    "load_model_for_scoring",
+]

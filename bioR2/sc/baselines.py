@@ -1,0 +1,88 @@
+"""Annotation baselines, each fit on the training fold only: logistic regression on z-scored
+log-normalised expression (plain and class-balanced), PCA-50 + logistic regression, kNN on
+PCA-50, and scVI latent + logistic regression (scvi-tools, optional)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, Dict, Optional
+
+import numpy as np
+
+__all__ = ["BASELINES", "scvi_available", "scvi_latent"]
+
+log = logging.getLogger(__name__)
+
+
+def _logreg(balanced: bool = False, C: float = 1.0):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=3000,
+                                                              class_weight="balanced" if balanced else None))
+
+
+def _pca(n: int = 50):
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.pipeline import make_pipeline
+
+    return make_pipeline(StandardScaler(), PCA(n_components=n, random_state=0))
+
+
+def _pca_logreg():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(_pca(), StandardScaler(), LogisticRegression(max_iter=3000))
+
+
+def _knn_pca(k: int = 15):
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+
+    return make_pipeline(_pca(), KNeighborsClassifier(n_neighbors=k))
+
+
+# name -> factory of a scikit-learn estimator over log-normalised expression
+BASELINES: Dict[str, Callable[[], object]] = {
+    "logreg": lambda: _logreg(False),
+    "logreg_balanced": lambda: _logreg(True),
+    "pca_logreg": _pca_logreg,
+    "knn_pca": _knn_pca,
+}
+
+
+def scvi_available() -> bool:
+    try:
+        import scvi  # noqa: F401
+    except Exception:  # ImportError, or a broken optional install
+        return False
+    return True
+
+
+def scvi_latent(train_counts, test_counts, *, n_latent: int = 30, max_epochs: int = 100, seed: int = 0,
+                batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """Train scVI on the training cells' counts and return latent means of train and test cells."""
+    import anndata
+    import scvi
+
+    scvi.settings.seed = seed
+    scvi.settings.verbosity = logging.WARNING
+    train = anndata.AnnData(train_counts.astype(np.float32))
+    test = anndata.AnnData(test_counts.astype(np.float32))
+    scvi.model.SCVI.setup_anndata(train)
+    model = scvi.model.SCVI(train, n_latent=n_latent)
+    model.train(max_epochs=max_epochs, accelerator="cpu", batch_size=batch_size, enable_progress_bar=False,
+                early_stopping=False)
+    return model.get_latent_representation(train), model.get_latent_representation(test)
+
+
+def fit_predict(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+                C: Optional[float] = None) -> np.ndarray:
+    """Fit baseline ``name`` on the training fold and predict the test fold."""
+    model = BASELINES[name]()
+    model.fit(x_train, y_train)
+    return model.predict(x_test)

@@ -1,0 +1,411 @@
+"""``bior2 benchmark sc``: cell-type annotation on real data, R²MAE against fixed masking
+ratios, U(0, 1) and the standard baselines, with stratified 5-fold CV.
+
+Protocol (every transform and probe is fit on the training fold only):
+
+* **train-fold** (``methods``): each masked autoencoder is pretrained on the training fold's
+  cells (plus external unlabelled cells where the dataset has gene names), then a logistic
+  regression probe on its embeddings is fit on the training fold and scored on the test fold.
+* **transductive** (``transductive``): pretrained once per seed on all labelled cells without
+  their labels (test cells' expression is seen, never their labels), then the same probes.
+
+Per masking scheme, ``seeds`` pretraining seeds x 5 folds give accuracy and macro-F1; the
+``paired`` section has, for each scheme and baseline, the mean difference to R²MAE over the
+matched (seed, fold) pairs and its standard error. ``reconstruction`` holds the masked-value
+MSE on held-out cells (train-fold models) across test-time masking ratios.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ..metrics import classification_metrics, paired_difference, summarize
+from ..results import build_results, methods_table, write_results
+
+__all__ = ["SCHEMES", "BenchmarkConfig", "run_benchmark"]
+
+log = logging.getLogger(__name__)
+
+SCHEMES: Dict[str, str] = {
+    "r2mae": "0.1-0.5",
+    "fixed_0.15": "0.15",
+    "fixed_0.3": "0.3",
+    "fixed_0.5": "0.5",
+    "uniform_0-1": "0-1",
+}
+BASELINE_NAMES = ["pca_logreg", "logreg", "logreg_balanced", "knn_pca", "scvi_logreg"]
+SWEEP = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
+
+
+@dataclass
+class BenchmarkConfig:
+    """Everything that defines a run (written into results.json)."""
+
+    dataset: str = "cbmc"
+    quick: bool = False
+    seeds: List[int] = field(default_factory=lambda: [0, 1, 2])
+    n_folds: int = 5
+    steps: int = 400
+    batch_size: int = 256
+    lr: float = 1e-3
+    hidden: List[int] = field(default_factory=lambda: [256, 128])
+    latent: int = 64
+    dropout: float = 0.1
+    only_nonzero: bool = False
+    protocols: List[str] = field(default_factory=lambda: ["train_fold", "transductive"])
+    extra_cells: bool = True
+    scvi_epochs: int = 100
+    finetune: bool = False
+    finetune_steps: int = 300
+    sweep: List[float] = field(default_factory=lambda: list(SWEEP))
+    threads: int = 1
+    umap: bool = True
+
+    @classmethod
+    def preset(cls, dataset: str, quick: bool) -> "BenchmarkConfig":
+        if quick:
+            return cls(dataset=dataset, quick=True, seeds=[0], steps=200, scvi_epochs=20)
+        return cls(dataset=dataset, steps=400 if dataset == "cbmc" else 300, finetune=True)
+
+
+# --------------------------------------------------------------------------- helpers
+def _folds(labels: np.ndarray, n_folds: int):
+    from sklearn.model_selection import StratifiedKFold
+
+    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=0)
+    return list(splitter.split(np.zeros(labels.size), labels))
+
+
+def _probe(emb: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+    from .annotate import LinearProbe
+
+    return LinearProbe().fit(emb[train], labels[train]).predict(emb[test])
+
+
+def _record(store: Dict[str, Dict[str, list]], method: str, metrics: Dict[str, Any]) -> None:
+    entry = store.setdefault(method, {"accuracy": [], "macro_f1": [], "per_class_f1": []})
+    entry["accuracy"].append(metrics["accuracy"])
+    entry["macro_f1"].append(metrics["macro_f1"])
+    entry["per_class_f1"].append(metrics["per_class_f1"])
+
+
+def _summarise(store: Dict[str, Dict[str, list]]) -> Dict[str, Any]:
+    out = {}
+    for method, entry in store.items():
+        per_class: Dict[str, List[float]] = {}
+        for d in entry["per_class_f1"]:
+            for k, v in d.items():
+                per_class.setdefault(k, []).append(v)
+        out[method] = {
+            "accuracy": summarize(entry["accuracy"]),
+            "macro_f1": summarize(entry["macro_f1"]),
+            "per_class_f1": {k: round(float(np.mean(v)), 4) for k, v in sorted(per_class.items())},
+        }
+    return out
+
+
+def _paired(store: Dict[str, Dict[str, list]], n_seeds: int, n_folds: int) -> Dict[str, Any]:
+    """Differences ``method - r2mae`` over matched (seed, fold) pairs (baselines repeat per seed)."""
+    if "r2mae" not in store:
+        return {}
+    out: Dict[str, Any] = {}
+    for method, entry in store.items():
+        if method == "r2mae":
+            continue
+        pair = {}
+        for metric in ("accuracy", "macro_f1"):
+            ref = np.asarray(store["r2mae"][metric])
+            other = np.asarray(entry[metric])
+            if other.size == n_folds and ref.size == n_seeds * n_folds:
+                other = np.tile(other, n_seeds)  # a deterministic baseline: the same value for every seed
+            if other.size != ref.size:
+                continue
+            pair[metric] = paired_difference(other, ref)
+        out[method] = pair
+    return out
+
+
+# --------------------------------------------------------------------------- the run
+def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optional[str] = None) -> Dict[str, Any]:
+    """Run the benchmark described by ``config``; write results.json/results.md/figures to ``out_dir``."""
+    import torch
+
+    from .annotate import embed_reader, fine_tune
+    from .baselines import BASELINES, fit_predict, scvi_available, scvi_latent
+    from .data import ExpressionReader, MemorySource
+    from .datasets import extra_pbmc, load_dataset
+    from .pretrain import pretrain_reader
+    from .task import reconstruction_error
+    from ..train import TrainConfig
+
+    from threadpoolctl import threadpool_limits
+
+    t0 = time.perf_counter()
+    # Torch and BLAS each default to every core; on a shared machine that oversubscription is
+    # several times slower than one thread each.
+    torch.set_num_threads(config.threads)
+    threadpool_limits(config.threads)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    adata, label_key = load_dataset(config.dataset)
+    labels = adata.obs[label_key].astype(str).to_numpy()
+    n_lab = adata.n_obs
+    notes: List[str] = [f"data: {adata.uns.get('source', config.dataset)}; {n_lab} cells x {adata.n_vars} genes, "
+                        f"{len(set(labels))} classes (obs['{label_key}'])"]
+    if config.dataset == "cbmc":
+        notes.append("cbmc ships no gene names: genes are named gene_000 ... by index, so no external cells "
+                     "can be aligned to it; pretraining uses the labelled cells only.")
+
+    # Unlabelled external cells for pretraining (aligned by gene name), appended after the labelled ones.
+    counts = adata.X
+    n_extra = 0
+    if config.extra_cells and config.dataset != "cbmc":
+        import scipy.sparse as sp
+
+        extra = extra_pbmc(list(adata.var_names))
+        n_extra = extra.n_obs
+        counts = sp.vstack([adata.X, extra.X]).tocsr()
+        notes.append(f"pretraining adds {n_extra} unlabelled cells (pbmc3k from desc==2.1.1, celltypist sample) "
+                     f"aligned by gene name; they never enter a probe or a test fold.")
+    import anndata
+
+    pool = anndata.AnnData(counts)
+    pool.var_names = adata.var_names
+    reader = ExpressionReader(MemorySource(pool, where=config.dataset))
+    x_log = reader.read(np.arange(n_lab))  # labelled cells, log1p(CP10k), for the baselines and the sweep
+    folds = _folds(labels, config.n_folds)
+    extra_rows = np.arange(n_lab, n_lab + n_extra)
+
+    # ---------------------------------------------------------------- baselines
+    base: Dict[str, Dict[str, list]] = {}
+    for k, (train, test) in enumerate(folds):
+        for name in BASELINES:
+            _record(base, name, classification_metrics(labels[test], fit_predict(name, x_log[train], labels[train], x_log[test])))
+        log.info("baselines fold %d done (%.0fs)", k, time.perf_counter() - t0)
+    if scvi_available():
+        dense_counts = np.asarray(adata.X.toarray())
+        for k, (train, test) in enumerate(folds):
+            z_train, z_test = scvi_latent(dense_counts[train], dense_counts[test], max_epochs=config.scvi_epochs)
+            _record(base, "scvi_logreg", classification_metrics(labels[test], _probe(
+                np.concatenate([z_train, z_test]), np.concatenate([labels[train], labels[test]]),
+                np.arange(train.size), np.arange(train.size, train.size + test.size))))
+            log.info("scvi fold %d done (%.0fs)", k, time.perf_counter() - t0)
+        notes.append(f"scVI (scvi-tools, n_latent=30, {config.scvi_epochs} epochs) trained on each training fold's counts.")
+    else:
+        notes.append("scvi_logreg skipped: scvi-tools is not installed (pip install 'bior2[scvi]').")
+
+    # ---------------------------------------------------------------- masked autoencoders
+    model_opts = {"hidden": config.hidden, "latent": config.latent, "dropout": config.dropout}
+
+    def train_model(rows: np.ndarray, ratio: str, seed: int):
+        tc = TrainConfig(steps=config.steps, batch_size=config.batch_size, lr=config.lr, mask_ratio=ratio, seed=seed,
+                         progress=False, log_every=config.steps)
+        return pretrain_reader(reader, rows=rows, train=tc, model=model_opts, only_nonzero=config.only_nonzero)
+
+    stores: Dict[str, Dict[str, Dict[str, list]]] = {p: {} for p in config.protocols}
+    sweep: Dict[str, Dict[str, List[float]]] = {}
+    umap_emb = None
+    for seed in config.seeds:
+        for scheme, ratio in SCHEMES.items():
+            if "transductive" in config.protocols:
+                model = train_model(np.arange(n_lab + n_extra), ratio, seed)
+                emb = embed_reader(reader, model, rows=np.arange(n_lab))
+                if scheme == "r2mae" and seed == config.seeds[0]:
+                    umap_emb = emb
+                for train, test in folds:
+                    _record(stores["transductive"], scheme, classification_metrics(labels[test], _probe(emb, labels, train, test)))
+                log.info("transductive %s seed %d done (%.0fs)", scheme, seed, time.perf_counter() - t0)
+            if "train_fold" in config.protocols:
+                for k, (train, test) in enumerate(folds):
+                    model = train_model(np.concatenate([train, extra_rows]), ratio, seed)
+                    emb = embed_reader(reader, model, rows=np.arange(n_lab))
+                    _record(stores["train_fold"], scheme, classification_metrics(labels[test], _probe(emb, labels, train, test)))
+                    if scheme == "r2mae":
+                        from sklearn.linear_model import LogisticRegression
+                        from sklearn.pipeline import make_pipeline
+                        from sklearn.preprocessing import StandardScaler
+
+                        both = np.concatenate([x_log, emb], axis=1)
+                        clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000)).fit(both[train], labels[train])
+                        _record(stores["train_fold"], "r2mae_genes+emb", classification_metrics(labels[test], clf.predict(both[test])))
+                        if config.finetune:
+                            ft = fine_tune(model, reader, labels[train], rows=train, steps=config.finetune_steps, lr=1e-3, seed=seed)
+                            proba = ft.predict_proba_array(torch.from_numpy(x_log[test])).numpy()
+                            pred = np.asarray(ft.classes)[proba.argmax(1)]
+                            _record(stores["train_fold"], "r2mae_finetune", classification_metrics(labels[test], pred))
+                    x_test = torch.from_numpy(x_log[test])
+                    for r in config.sweep:
+                        err = reconstruction_error(model, x_test, r, seed=1000 * seed + k, only_nonzero=config.only_nonzero)
+                        sweep.setdefault(scheme, {}).setdefault(f"{r:g}", []).append(err)
+                    log.info("train-fold %s seed %d fold %d done (%.0fs)", scheme, seed, k, time.perf_counter() - t0)
+
+    # ---------------------------------------------------------------- assemble
+    n_seeds = len(config.seeds)
+    main = "train_fold" if "train_fold" in config.protocols else "transductive"
+    methods_store = dict(stores[main])
+    methods_store.update(base)
+    methods = _summarise(methods_store)
+    paired = {p: _paired(dict(stores[p], **base), n_seeds, config.n_folds) for p in config.protocols}
+    reconstruction = {s: {r: summarize(v) for r, v in d.items()} for s, d in sweep.items()}
+    extra = {
+        "protocol": {"main": main, "folds": f"stratified {config.n_folds}-fold, shuffle, random_state=0",
+                     "train_fold": "pretrained on each training fold (+ external unlabelled cells)",
+                     "transductive": "pretrained on all labelled cells without labels, once per seed"},
+        "config": asdict(config),
+        "masking_schemes": SCHEMES,
+        "transductive": _summarise(dict(stores["transductive"], **base)) if "transductive" in stores else {},
+        "paired": paired,
+        "reconstruction": reconstruction,
+        "notes": notes,
+    }
+    results = build_results("sc", config.dataset, config.seeds, methods, time.perf_counter() - t0, command, **extra)
+    figures = _figures(out_dir, umap_emb if config.umap else None, labels, reconstruction, config.dataset)
+    results["figures"] = figures
+    write_results(out_dir, results, _markdown(results, main))
+    return results
+
+
+# --------------------------------------------------------------------------- reporting
+def _figures(out_dir: Path, emb: Optional[np.ndarray], labels: np.ndarray, reconstruction: Dict[str, Any],
+             dataset: str) -> List[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..utils.io import atomic_path
+
+    written = []
+    if emb is not None:
+        import anndata
+        import scanpy as sc
+
+        ad = anndata.AnnData(np.zeros((emb.shape[0], 1), dtype=np.float32))
+        ad.obsm["X_r2mae"] = emb
+        ad.obs["label"] = labels
+        sc.pp.neighbors(ad, use_rep="X_r2mae", random_state=0)
+        sc.tl.umap(ad, random_state=0)
+        fig, ax = plt.subplots(figsize=(6.5, 5))
+        xy = ad.obsm["X_umap"]
+        names = sorted(set(labels))
+        palette = plt.get_cmap("tab20" if len(names) > 10 else "tab10")  # one colour per class
+        for i, name in enumerate(names):
+            sel = labels == name
+            ax.scatter(xy[sel, 0], xy[sel, 1], s=3, color=palette(i % palette.N), label=f"{name} ({sel.sum()})")
+        ax.set_title(f"{dataset}: UMAP of the R²MAE U(0.1, 0.5) embedding (transductive, seed 0)")
+        ax.legend(markerscale=4, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+        ax.set_xticks([]), ax.set_yticks([])
+        with atomic_path(out_dir / "umap.png") as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+        plt.close(fig)
+        written.append("umap.png")
+    if reconstruction:
+        fig, ax = plt.subplots(figsize=(5.5, 4))
+        for scheme, d in reconstruction.items():
+            ratios = sorted(d, key=float)
+            ax.errorbar([float(r) for r in ratios], [d[r]["mean"] for r in ratios],
+                        yerr=[d[r]["sd"] for r in ratios], label=f"{scheme} ({SCHEMES.get(scheme, '')})", marker="o", ms=3)
+        ax.set_xlabel("test-time masking ratio")
+        ax.set_ylabel("masked MSE, held-out cells (log1p CP10k)")
+        ax.set_title(f"{dataset}: reconstruction across ratios")
+        ax.legend(fontsize=7)
+        with atomic_path(out_dir / "reconstruction.png") as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+        plt.close(fig)
+        written.append("reconstruction.png")
+    return written
+
+
+def _fmt_pair(p: Dict[str, Any]) -> str:
+    return f"{p['mean']:+.4f} ± {p['se']:.4f} (n={p['n']})"
+
+
+def _verdict(results: Dict[str, Any], main: str) -> List[str]:
+    methods, paired = results["methods"], results["paired"].get(main, {})
+    lines = []
+    if "r2mae" not in methods:
+        return lines
+    r2 = methods["r2mae"]
+    for metric in ("accuracy", "macro_f1"):
+        fixed = {k: methods[k][metric]["mean"] for k in SCHEMES if k != "r2mae" and k in methods}
+        baselines = {k: methods[k][metric]["mean"] for k in BASELINE_NAMES if k in methods}
+        for group, values in (("masking scheme", fixed), ("baseline", baselines)):
+            if not values:
+                continue
+            best = max(values, key=values.get)
+            p = paired.get(best, {}).get(metric)
+            if p is None:
+                continue
+            diff = -p["mean"]  # paired stores other - r2mae
+            if diff > 2 * p["se"]:
+                verdict = "R²MAE is better beyond 2 paired standard errors"
+            elif diff < -2 * p["se"]:
+                verdict = "R²MAE is **worse** beyond 2 paired standard errors"
+            else:
+                verdict = "the difference is within 2 paired standard errors: **no clear winner**"
+            lines.append(f"- {metric}: R²MAE {r2[metric]['mean']:.4f} vs best other {group} `{best}` "
+                         f"{values[best]:.4f}; R²MAE − {best} = {diff:+.4f} ± {p['se']:.4f} (paired SE): {verdict}.")
+    return lines
+
+
+def _markdown(results: Dict[str, Any], main: str) -> str:
+    cfg = results["config"]
+    lines = [
+        f"# Single-cell annotation benchmark: {results['dataset']}",
+        "",
+        f"Command: `{results['command']}`  ",
+        f"Elapsed: {results['elapsed_s']:.0f} s; seeds {results['seeds']}; {cfg['n_folds']}-fold stratified CV; "
+        f"{cfg['steps']} pretraining steps x batch {cfg['batch_size']}, MLP {cfg['hidden']} -> {cfg['latent']}, "
+        f"masking {'nonzero genes' if cfg['only_nonzero'] else 'all genes'}.",
+        "",
+        "Notes:",
+        *[f"- {n}" for n in results["notes"]],
+        "",
+        f"## Accuracy and macro-F1 ({main.replace('_', '-')} protocol; mean ± sd over seeds x folds)",
+        "",
+        "R²MAE and the masking schemes: logistic regression on the embedding. Baselines are "
+        "deterministic per fold (sd over folds).",
+        "",
+        methods_table(results["methods"], ["accuracy", "macro_f1"]),
+        "",
+        "## Is R²MAE better? (paired over matched seed x fold pairs)",
+        "",
+        *_verdict(results, main),
+        "",
+    ]
+    for protocol, pairs in results["paired"].items():
+        lines += [f"### Paired differences to R²MAE, {protocol.replace('_', '-')} protocol (other − r2mae)", "",
+                  "| method | accuracy | macro_f1 |", "|---|---|---|"]
+        for method, p in pairs.items():
+            cells = [(_fmt_pair(p[m]) if m in p else "—") for m in ("accuracy", "macro_f1")]
+            lines.append(f"| {method} | {cells[0]} | {cells[1]} |")
+        lines.append("")
+    if results.get("transductive"):
+        lines += ["## Transductive protocol (pretrained on all cells without labels)", "",
+                  methods_table(results["transductive"], ["accuracy", "macro_f1"]), ""]
+    if results.get("reconstruction"):
+        ratios = sorted(next(iter(results["reconstruction"].values())), key=float)
+        lines += ["## Masked-value MSE on held-out cells across test-time ratios (train-fold models)", "",
+                  "| scheme | " + " | ".join(ratios) + " |", "|---|" + "---|" * len(ratios)]
+        for scheme, d in results["reconstruction"].items():
+            lines.append(f"| {scheme} | " + " | ".join(f"{d[r]['mean']:.4f}" for r in ratios) + " |")
+        lines.append("")
+    r2 = results["methods"].get("r2mae", {}).get("per_class_f1")
+    if r2:
+        best_base = max((k for k in BASELINE_NAMES if k in results["methods"]),
+                        key=lambda k: results["methods"][k]["macro_f1"]["mean"], default=None)
+        lines += ["## Per-class F1 (mean over seeds x folds)", "",
+                  f"| class | r2mae | {best_base} |", "|---|---|---|"]
+        other = results["methods"].get(best_base, {}).get("per_class_f1", {})
+        for cls, v in r2.items():
+            lines.append(f"| {cls} | {v:.3f} | {other.get(cls, float('nan')):.3f} |")
+        lines.append("")
+    for fig in results.get("figures", []):
+        lines.append(f"![{fig}]({fig})")
+    return "\n".join(lines)

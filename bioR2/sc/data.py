@@ -1,0 +1,592 @@
+"""AnnData in: counts or log-normalised expression, aligned to a fixed gene list, in batches.
+
+The pieces, from the file to the model:
+
+* :func:`open_cells` gives a :class:`CellSource` over an in-memory :class:`~anndata.AnnData`
+  or an ``.h5ad`` on disk (``backed=True``: rows are read from the file on demand, so memory
+  stays flat however large the file). The user names where the values live: ``layer=`` (default
+  ``.X``) or ``use_raw=True`` (``.raw.X``).
+* :class:`GeneAlignment` maps a dataset's ``var_names`` onto the model's gene list: missing genes
+  are zero-filled, extra genes ignored, and a dataset sharing too few genes is refused with the
+  numbers in the message (scvi-tools' rule: never silently misread a query).
+* :class:`ExpressionReader` reads rows, checks them (NaN/inf, negative values), and turns
+  counts into CP10k + log1p (library size over the model's genes, so a query with extra or
+  missing genes is normalised exactly like the matching part of the training data).
+* :class:`CellDataset` is the map-style dataset the shared trainer consumes; it reads a whole
+  batch in one call (``__getitems__``), and :class:`ChunkShuffleSampler` orders indices so that
+  every batch comes from one contiguous stretch of the file (shuffled chunks).
+
+Nothing here densifies a whole sparse matrix: only one batch or chunk is dense at a time.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+__all__ = [
+    "CellSource",
+    "open_cells",
+    "GeneAlignment",
+    "ExpressionReader",
+    "CellDataset",
+    "ChunkShuffleSampler",
+    "chunk_sampler_factory",
+    "iter_chunks",
+    "gene_moments",
+    "highly_variable_genes",
+    "read_labels",
+    "DEFAULT_TARGET_SUM",
+    "DEFAULT_MIN_OVERLAP",
+]
+
+DEFAULT_TARGET_SUM = 1e4
+DEFAULT_MIN_OVERLAP = 0.5
+
+AnnDataLike = Any  # anndata.AnnData; kept loose so this module imports without anndata loaded
+
+
+# --------------------------------------------------------------------------- sources
+class CellSource:
+    """Rows of one expression matrix plus its gene names and cell metadata.
+
+    ``read_rows(indices)`` returns the raw values of those rows (in that order) as a CSR matrix
+    or a dense array; ``where`` names the file and field for error messages.
+    """
+
+    n_obs: int
+    var_names: pd.Index
+    where: str
+
+    def read_rows(self, indices: np.ndarray) -> Union[sp.csr_matrix, np.ndarray]:  # pragma: no cover
+        raise NotImplementedError
+
+    def obs_column(self, key: str) -> pd.Series:  # pragma: no cover
+        raise NotImplementedError
+
+    @property
+    def obs_names(self) -> pd.Index:  # pragma: no cover
+        raise NotImplementedError
+
+
+def _field_name(layer: Optional[str], use_raw: bool) -> str:
+    if use_raw:
+        return ".raw.X"
+    return f".layers[{layer!r}]" if layer is not None else ".X"
+
+
+def _check_shape(n_obs: int, n_vars: int, where: str) -> None:
+    if n_obs == 0 or n_vars == 0:
+        raise ValueError(f"{where}: the expression matrix is empty ({n_obs} cells x {n_vars} genes)")
+
+
+def _check_var_names(names: pd.Index, where: str) -> pd.Index:
+    names = pd.Index(names.astype(str))
+    if names.has_duplicates:
+        dups = names[names.duplicated()].unique()[:5].tolist()
+        raise ValueError(
+            f"{where}: var_names has {int(names.duplicated().sum())} duplicate gene name(s), e.g. "
+            f"{dups}; make them unique first (e.g. adata.var_names_make_unique())"
+        )
+    return names
+
+
+class MemorySource(CellSource):
+    """A :class:`CellSource` over an AnnData held in memory."""
+
+    def __init__(self, adata: AnnDataLike, layer: Optional[str] = None, use_raw: bool = False,
+                 where: Optional[str] = None) -> None:
+        name = where or "AnnData"
+        field = _field_name(layer, use_raw)
+        self.where = f"{name} {field}"
+        if use_raw:
+            if adata.raw is None:
+                raise ValueError(f"{name}: use_raw=True but .raw is empty")
+            matrix, var_names = adata.raw.X, adata.raw.var_names
+        elif layer is not None:
+            if layer not in adata.layers:
+                raise ValueError(f"{name}: no layer {layer!r}; layers are {sorted(adata.layers.keys())}")
+            matrix, var_names = adata.layers[layer], adata.var_names
+        else:
+            matrix, var_names = adata.X, adata.var_names
+        if matrix is None:
+            raise ValueError(f"{self.where}: the matrix is missing")
+        if sp.issparse(matrix):
+            matrix = sp.csr_matrix(matrix)  # CSC -> CSR (row access), never densified
+        else:
+            matrix = np.asarray(matrix)
+        _check_shape(matrix.shape[0], matrix.shape[1], self.where)
+        self.matrix = matrix
+        self.n_obs = int(matrix.shape[0])
+        self.var_names = _check_var_names(pd.Index(var_names), f"{name} var_names")
+        self._obs = adata.obs
+        self._name = name
+
+    def read_rows(self, indices: np.ndarray):
+        return self.matrix[np.asarray(indices, dtype=np.int64)]
+
+    def obs_column(self, key: str) -> pd.Series:
+        if key not in self._obs.columns:
+            raise ValueError(f"{self._name}: obs has no column {key!r}; columns are {list(self._obs.columns)}")
+        return self._obs[key]
+
+    @property
+    def obs_names(self) -> pd.Index:
+        return self._obs.index
+
+
+class H5adSource(CellSource):
+    """A :class:`CellSource` that reads rows straight from an ``.h5ad`` file (backed mode).
+
+    Sparse matrices must be stored CSR (the AnnData default) so a row read touches only that
+    row's data. The file is opened lazily in each process, so DataLoader workers each get their
+    own handle.
+    """
+
+    def __init__(self, path: Union[str, os.PathLike], layer: Optional[str] = None,
+                 use_raw: bool = False) -> None:
+        import h5py
+
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"{self.path}: no such .h5ad file")
+        if use_raw:
+            self._key, self._var_key = "raw/X", "raw/var"
+        elif layer is not None:
+            self._key, self._var_key = f"layers/{layer}", "var"
+        else:
+            self._key, self._var_key = "X", "var"
+        self.where = f"{self.path} {_field_name(layer, use_raw)}"
+        try:
+            fh = h5py.File(self.path, "r")
+        except OSError as exc:
+            raise ValueError(f"{self.path}: not an HDF5/.h5ad file ({exc})") from None
+        with fh:
+            if self._key not in fh:
+                if layer is not None and not use_raw:
+                    have = sorted(fh["layers"].keys()) if "layers" in fh else []
+                    raise ValueError(f"{self.path}: no layer {layer!r}; layers are {have}")
+                raise ValueError(f"{self.path}: has no {_field_name(layer, use_raw)} matrix")
+            node = fh[self._key]
+            if isinstance(node, h5py.Group):
+                encoding = node.attrs.get("encoding-type", "")
+                if isinstance(encoding, bytes):
+                    encoding = encoding.decode()
+                if encoding == "csc_matrix":
+                    raise ValueError(
+                        f"{self.where}: stored as CSC; backed row reads need CSR. Load it in memory "
+                        "or rewrite it: adata.X = adata.X.tocsr(); adata.write_h5ad(...)"
+                    )
+                if encoding != "csr_matrix":
+                    raise ValueError(f"{self.where}: unsupported matrix encoding {encoding!r}")
+                shape = tuple(int(s) for s in node.attrs["shape"])
+                self._sparse = True
+            else:
+                shape = tuple(node.shape)
+                self._sparse = False
+            self.var_names = _check_var_names(self._read_index(fh, self._var_key), f"{self.path} var_names")
+            self._obs_index = self._read_index(fh, "obs")
+        self.n_obs = int(shape[0])
+        _check_shape(shape[0], shape[1], self.where)
+        if len(self.var_names) != shape[1]:
+            raise ValueError(f"{self.where}: {shape[1]} columns but {len(self.var_names)} var_names")
+        self._fh = None
+        self._pid = None
+        self._matrix = None
+
+    @staticmethod
+    def _read_index(fh, key: str) -> pd.Index:
+        group = fh[key]
+        index_key = group.attrs.get("_index", "_index")
+        if isinstance(index_key, bytes):
+            index_key = index_key.decode()
+        values = group[index_key][()]
+        if values.dtype.kind in ("O", "S"):
+            values = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values], dtype=object)
+        return pd.Index(values)
+
+    def _open(self):
+        import h5py
+
+        if self._fh is None or self._pid != os.getpid():
+            self._fh = h5py.File(self.path, "r")
+            self._pid = os.getpid()
+            node = self._fh[self._key]
+            if self._sparse:
+                from anndata.io import sparse_dataset
+
+                self._matrix = sparse_dataset(node)
+            else:
+                self._matrix = node
+        return self._matrix
+
+    def read_rows(self, indices: np.ndarray):
+        matrix = self._open()
+        indices = np.asarray(indices, dtype=np.int64)
+        if indices.size == 0:
+            return sp.csr_matrix((0, len(self.var_names)), dtype=np.float32)
+        # HDF5 wants increasing indices: read the sorted unique rows (a contiguous slice when they
+        # are consecutive, which chunk-shuffled batches mostly are), then put them back in order.
+        uniq, inverse = np.unique(indices, return_inverse=True)
+        if uniq[-1] - uniq[0] + 1 == uniq.size:
+            block = matrix[int(uniq[0]): int(uniq[-1]) + 1]
+        else:
+            block = matrix[uniq]
+        block = sp.csr_matrix(block) if self._sparse else np.asarray(block)
+        already_in_order = inverse.size == uniq.size and bool(np.all(np.diff(indices) > 0))
+        return block if already_in_order else block[inverse]
+
+    def obs_column(self, key: str) -> pd.Series:
+        import h5py
+        from anndata.io import read_elem
+
+        with h5py.File(self.path, "r") as fh:
+            obs = fh["obs"]
+            if key not in obs:
+                cols = [k for k in obs.keys() if k != obs.attrs.get("_index", "_index")]
+                raise ValueError(f"{self.path}: obs has no column {key!r}; columns are {cols}")
+            values = read_elem(obs[key])
+        return pd.Series(values, index=self._obs_index, name=key)
+
+    @property
+    def obs_names(self) -> pd.Index:
+        return self._obs_index
+
+    def __getstate__(self) -> Dict[str, Any]:
+        # h5py handles do not pickle: workers reopen the file.
+        state = dict(self.__dict__)
+        state.update(_fh=None, _pid=None, _matrix=None)
+        return state
+
+
+def open_cells(data: Union[str, os.PathLike, AnnDataLike], *, layer: Optional[str] = None,
+               use_raw: bool = False, backed: Optional[bool] = None) -> CellSource:
+    """A :class:`CellSource` over an AnnData object or an ``.h5ad`` path.
+
+    ``backed=None`` reads a path in backed mode (rows on demand) and uses an in-memory AnnData
+    as it is; an AnnData opened with ``backed="r"`` is read from its file.
+    """
+    if isinstance(data, (str, os.PathLike)):
+        path = Path(data)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such .h5ad file")
+        if backed is False:
+            import anndata
+
+            try:
+                adata = anndata.read_h5ad(path)
+            except OSError as exc:
+                raise ValueError(f"{path}: not a readable .h5ad file ({exc})") from None
+            return MemorySource(adata, layer=layer, use_raw=use_raw, where=str(path))
+        return H5adSource(path, layer=layer, use_raw=use_raw)
+    if getattr(data, "isbacked", False):
+        return H5adSource(data.filename, layer=layer, use_raw=use_raw)
+    if not hasattr(data, "obs") or not hasattr(data, "var_names"):
+        raise TypeError(f"expected an AnnData or a path to an .h5ad file, got {type(data).__name__}")
+    return MemorySource(data, layer=layer, use_raw=use_raw)
+
+
+def read_labels(source: CellSource, key: str) -> np.ndarray:
+    """The ``obs[key]`` labels as strings; missing values are an error naming the column."""
+    column = source.obs_column(key)
+    if column.isna().any():
+        raise ValueError(f"{source.where}: obs[{key!r}] has {int(column.isna().sum())} missing label(s)")
+    return column.astype(str).to_numpy()
+
+
+# --------------------------------------------------------------------------- genes
+@dataclass(frozen=True)
+class GeneAlignment:
+    """Where each of the model's genes sits in a dataset (``-1``: absent, zero-filled)."""
+
+    genes: Tuple[str, ...]
+    source_index: np.ndarray
+    n_shared: int
+    n_extra: int
+
+    @property
+    def overlap(self) -> float:
+        """Fraction of the model's genes found in the dataset."""
+        return self.n_shared / max(len(self.genes), 1)
+
+    @property
+    def is_identity(self) -> bool:
+        return self.n_extra == 0 and bool(np.all(self.source_index == np.arange(len(self.genes))))
+
+    @classmethod
+    def build(cls, genes: Sequence[str], var_names: Sequence[str], *, min_overlap: float = DEFAULT_MIN_OVERLAP,
+              where: str = "dataset") -> "GeneAlignment":
+        """Align ``var_names`` to ``genes``; refuse when fewer than ``min_overlap`` of them are shared."""
+        genes = tuple(str(g) for g in genes)
+        var_index = _check_var_names(pd.Index(var_names), f"{where} var_names")
+        source_index = var_index.get_indexer(pd.Index(genes)).astype(np.int64)
+        n_shared = int((source_index >= 0).sum())
+        alignment = cls(genes, source_index, n_shared, int(len(var_index) - n_shared))
+        if alignment.overlap < min_overlap:
+            raise ValueError(
+                f"{where}: shares only {n_shared} of the model's {len(genes)} genes "
+                f"({alignment.overlap:.1%}), below the minimum overlap of {min_overlap:.0%}; check that "
+                f"var_names use the same gene naming (symbols vs Ensembl ids) as the model, "
+                f"e.g. model genes {list(genes[:3])} vs dataset genes {list(var_index[:3])}"
+            )
+        return alignment
+
+    def report(self) -> str:
+        return (f"{self.n_shared}/{len(self.genes)} model genes found ({self.overlap:.1%}); "
+                f"{len(self.genes) - self.n_shared} zero-filled, {self.n_extra} extra genes ignored")
+
+
+# --------------------------------------------------------------------------- values
+def _check_values(values: np.ndarray, where: str, is_log1p: bool) -> None:
+    if values.size == 0:
+        return
+    if not np.all(np.isfinite(values)):
+        bad = int((~np.isfinite(values)).sum())
+        raise ValueError(f"{where}: contains {bad} NaN or infinite value(s)")
+    low = float(values.min())
+    if low < 0:
+        what = "log-normalised values" if is_log1p else "counts"
+        hint = (" It looks scaled or z-scored; pass the layer with raw counts (layer=...) or the "
+                "log1p-normalised matrix (.raw with use_raw=True).")
+        raise ValueError(f"{where}: negative {what} (min {low:g}).{hint}")
+
+
+def _log_normalise(counts: np.ndarray, target_sum: float) -> np.ndarray:
+    """CP10k (``target_sum`` per cell) + log1p, in place on a dense float32 block."""
+    totals = counts.sum(axis=1, keepdims=True)
+    # An all-zero cell stays all-zero instead of becoming NaN.
+    scale = np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0)
+    counts *= scale
+    return np.log1p(counts, out=counts)
+
+
+class ExpressionReader:
+    """Read rows of a :class:`CellSource` as model input: aligned, checked, log-normalised.
+
+    Parameters
+    ----------
+    source
+        Where the rows come from.
+    genes
+        The model's gene list; ``None`` uses the dataset's own genes (pretraining).
+    is_log1p
+        ``True`` when the values are already log1p(CP10k)-style; otherwise they are counts and
+        are normalised here.
+    target_sum
+        Counts per cell after normalisation (CP10k by default).
+    min_overlap
+        Refuse a dataset that holds fewer than this fraction of ``genes``.
+    """
+
+    def __init__(self, source: CellSource, genes: Optional[Sequence[str]] = None, *, is_log1p: bool = False,
+                 target_sum: float = DEFAULT_TARGET_SUM, min_overlap: float = DEFAULT_MIN_OVERLAP) -> None:
+        self.source = source
+        self.is_log1p = bool(is_log1p)
+        self.target_sum = float(target_sum)
+        genes = list(source.var_names) if genes is None else list(genes)
+        self.alignment = GeneAlignment.build(genes, source.var_names, min_overlap=min_overlap, where=source.where)
+        present = self.alignment.source_index >= 0
+        self._dst = np.flatnonzero(present)
+        self._src = self.alignment.source_index[present]
+        self._identity = self.alignment.is_identity
+
+    @property
+    def genes(self) -> Tuple[str, ...]:
+        return self.alignment.genes
+
+    @property
+    def n_obs(self) -> int:
+        return self.source.n_obs
+
+    def raw(self, indices: Sequence[int]) -> np.ndarray:
+        """Checked values of the model's genes for these rows (counts or log1p), dense float32."""
+        block = self.source.read_rows(np.asarray(indices, dtype=np.int64))
+        if sp.issparse(block):
+            _check_values(block.data, self.source.where, self.is_log1p)
+            if not self._identity:
+                block = block[:, self._src]
+            dense = block.toarray().astype(np.float32, copy=False)
+        else:
+            block = np.asarray(block)
+            _check_values(block, self.source.where, self.is_log1p)
+            dense = np.asarray(block if self._identity else block[:, self._src], dtype=np.float32)
+        if self._identity:
+            return np.ascontiguousarray(dense, dtype=np.float32)
+        out = np.zeros((dense.shape[0], len(self.genes)), dtype=np.float32)
+        out[:, self._dst] = dense
+        return out
+
+    def read(self, indices: Sequence[int], with_counts: bool = False):
+        """log1p(CP10k) values (float32, cells x model genes); with ``with_counts`` also the counts."""
+        values = self.raw(indices)
+        if self.is_log1p:
+            if with_counts:
+                raise ValueError(f"{self.source.where}: count-based losses need counts, not log-normalised input")
+            return values
+        counts = values.copy() if with_counts else None
+        logged = _log_normalise(values, self.target_sum)
+        return (logged, counts) if with_counts else logged
+
+
+def iter_chunks(n_obs: int, chunk_size: int) -> Iterator[np.ndarray]:
+    """Consecutive row ranges ``[0, c), [c, 2c), ...`` as index arrays."""
+    for start in range(0, n_obs, chunk_size):
+        yield np.arange(start, min(start + chunk_size, n_obs), dtype=np.int64)
+
+
+def gene_moments(reader: ExpressionReader, indices: Optional[np.ndarray] = None,
+                 chunk_size: int = 4096) -> Tuple[np.ndarray, np.ndarray]:
+    """Per-gene mean and standard deviation of the log-normalised values, streamed in chunks."""
+    rows = np.arange(reader.n_obs) if indices is None else np.sort(np.asarray(indices, dtype=np.int64))
+    if rows.size == 0:
+        raise ValueError(f"{reader.source.where}: no cells to compute gene statistics on")
+    total = np.zeros(len(reader.genes), dtype=np.float64)
+    total_sq = np.zeros_like(total)
+    for start in range(0, rows.size, chunk_size):
+        x = reader.read(rows[start:start + chunk_size]).astype(np.float64)
+        total += x.sum(axis=0)
+        total_sq += (x * x).sum(axis=0)
+    mean = total / rows.size
+    var = np.maximum(total_sq / rows.size - mean * mean, 0.0)
+    return mean.astype(np.float32), np.sqrt(var).astype(np.float32)
+
+
+def highly_variable_genes(source: CellSource, n_top: int, *, is_log1p: bool = False,
+                          target_sum: float = DEFAULT_TARGET_SUM, n_bins: int = 20,
+                          chunk_size: int = 4096) -> List[str]:
+    """The ``n_top`` most variable genes, Seurat-style, streamed in chunks (works backed).
+
+    Dispersion (variance / mean of the normalised expression) is z-scored within bins of mean
+    expression, as ``scanpy.pp.highly_variable_genes(flavor="seurat")`` does, so highly expressed
+    genes do not win by their mean alone. Normalisation here uses every gene of the file.
+    """
+    if n_top <= 0:
+        raise ValueError(f"n_top_genes must be > 0, got {n_top}")
+    reader = ExpressionReader(source, None, is_log1p=is_log1p, target_sum=target_sum, min_overlap=0.0)
+    if n_top >= len(reader.genes):
+        return list(reader.genes)
+    n = reader.n_obs
+    total = np.zeros(len(reader.genes))
+    total_sq = np.zeros_like(total)
+    for rows in iter_chunks(n, chunk_size):
+        x = np.expm1(reader.read(rows).astype(np.float64))  # Seurat works on the linear scale
+        total += x.sum(axis=0)
+        total_sq += (x * x).sum(axis=0)
+    mean = total / n
+    var = np.maximum(total_sq / n - mean * mean, 0.0) * n / max(n - 1, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dispersion = np.where(mean > 0, var / mean, 0.0)
+        log_disp = np.log(np.where(dispersion > 0, dispersion, np.nan))
+        log_mean = np.log1p(mean)
+    frame = pd.DataFrame({"log_mean": log_mean, "log_disp": log_disp})
+    frame["bin"] = pd.cut(frame["log_mean"], bins=n_bins)
+    grouped = frame.groupby("bin", observed=False)["log_disp"]
+    mu, sd = grouped.transform("mean"), grouped.transform("std")
+    z = ((frame["log_disp"] - mu) / sd.replace(0, np.nan)).fillna(0.0)
+    z[frame["log_disp"].isna()] = -np.inf  # never pick genes that are never expressed
+    top = np.argsort(-z.to_numpy(), kind="stable")[:n_top]
+    return [reader.genes[i] for i in np.sort(top)]
+
+
+# --------------------------------------------------------------------------- datasets
+class CellDataset:
+    """Map-style dataset of cells for the trainer: items are ``{"x": float32 genes}``.
+
+    ``rows`` restricts it to a subset of the source's cells (e.g. training folds); item ``i`` is
+    row ``rows[i]``. ``batch_codes`` (int per source row) adds ``"batch"`` for a batch covariate;
+    ``with_counts`` adds ``"counts"`` for count likelihoods. ``__getitems__`` reads a whole
+    mini-batch in one call and returns it already collated.
+    """
+
+    def __init__(self, reader: ExpressionReader, rows: Optional[Sequence[int]] = None, *,
+                 batch_codes: Optional[np.ndarray] = None, with_counts: bool = False) -> None:
+        self.reader = reader
+        self.rows = np.arange(reader.n_obs, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
+        self.batch_codes = None if batch_codes is None else np.asarray(batch_codes, dtype=np.int64)
+        self.with_counts = with_counts
+
+    def __len__(self) -> int:
+        return int(self.rows.size)
+
+    def _batch(self, positions: Sequence[int]) -> Dict[str, Any]:
+        import torch
+
+        rows = self.rows[np.asarray(positions, dtype=np.int64)]
+        out: Dict[str, Any] = {}
+        if self.with_counts:
+            x, counts = self.reader.read(rows, with_counts=True)
+            out["counts"] = torch.from_numpy(counts)
+        else:
+            x = self.reader.read(rows)
+        out["x"] = torch.from_numpy(x)
+        if self.batch_codes is not None:
+            out["batch"] = torch.from_numpy(self.batch_codes[rows])
+        return out
+
+    def __getitem__(self, index: int) -> Dict[str, Any]:
+        return {k: v[0] for k, v in self._batch([index]).items()}
+
+    def __getitems__(self, indices: Sequence[int]) -> Dict[str, Any]:
+        return self._batch(indices)
+
+
+class ChunkShuffleSampler:
+    """Shuffle chunks of consecutive cells, then cells within a chunk.
+
+    Backed reads are fast for contiguous rows and slow for scattered ones; reading the file in
+    shuffled chunks of ``chunk_size`` cells keeps every mini-batch inside one stretch of the file
+    while still visiting the whole file in a random order each epoch. Distributed: rank ``r``
+    takes every ``num_replicas``-th chunk. ``set_epoch``/``set_start`` make the order resumable,
+    as the shared trainer requires.
+    """
+
+    def __init__(self, n: int, chunk_size: int = 4096, num_replicas: int = 1, rank: int = 0,
+                 shuffle: bool = True, seed: int = 0) -> None:
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        self.n, self.chunk_size = int(n), int(chunk_size)
+        self.num_replicas, self.rank = int(num_replicas), int(rank)
+        self.shuffle, self.seed = shuffle, int(seed)
+        self.epoch, self.start = 0, 0
+        n_chunks = math.ceil(self.n / self.chunk_size)
+        self._my_chunks = list(range(self.rank, n_chunks, self.num_replicas))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def set_start(self, start: int) -> None:
+        self.start = int(start)
+
+    def _order(self) -> np.ndarray:
+        n_chunks = math.ceil(self.n / self.chunk_size)
+        rng = np.random.default_rng([self.seed, self.epoch])
+        chunks = rng.permutation(n_chunks) if self.shuffle else np.arange(n_chunks)
+        mine = chunks[self.rank::self.num_replicas]
+        parts = []
+        for c in mine:
+            idx = np.arange(c * self.chunk_size, min((c + 1) * self.chunk_size, self.n), dtype=np.int64)
+            parts.append(rng.permutation(idx) if self.shuffle else idx)
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._order()[self.start:].tolist())
+
+    def __len__(self) -> int:
+        total = sum(min((c + 1) * self.chunk_size, self.n) - c * self.chunk_size for c in self._my_chunks)
+        return max(0, total - self.start)
+
+
+def chunk_sampler_factory(chunk_size: int = 4096):
+    """A ``sampler_factory`` for :class:`bioR2.train.Trainer` giving :class:`ChunkShuffleSampler`."""
+
+    def factory(dataset, num_replicas: int, rank: int, shuffle: bool, seed: int) -> ChunkShuffleSampler:
+        return ChunkShuffleSampler(len(dataset), chunk_size, num_replicas, rank, shuffle, seed)
+
+    return factory

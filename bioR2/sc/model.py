@@ -1,0 +1,177 @@
+"""The expression masked autoencoder: an MLP encoder over the gene vector, a decoder that
+reconstructs the hidden values, and the gene list it was trained on.
+
+Input is log1p(CP10k) expression of the model's genes. Inside the model each gene is
+standardised with the training set's mean and standard deviation (stored in the weights file),
+because raw log-expression spans very different scales per gene and an MLP trained on it
+mostly learns the library size. Masked genes are replaced by a *learned* per-gene mask value
+and flagged by a mask-indicator channel, so the encoder can tell "hidden" from "measured 0".
+
+The cell embedding is the encoder output for the unmasked cell (``embed``). The decoder sees
+the embedding plus an optional batch covariate (one-hot), so batch effects can be explained by
+the decoder rather than the embedding, as in scVI.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..train import PretrainedModule
+
+__all__ = ["ExpressionMAE", "nb_log_likelihood"]
+
+
+def _mlp(sizes: Sequence[int], dropout: float, final_act: bool) -> nn.Sequential:
+    layers: List[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        last = i == len(sizes) - 2
+        if not last or final_act:
+            layers.append(nn.LayerNorm(sizes[i + 1]))
+            layers.append(nn.GELU())
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+class ExpressionMAE(PretrainedModule):
+    """Masked autoencoder over a fixed gene list.
+
+    Parameters
+    ----------
+    genes
+        The gene names (``var_names``) the model reads, in order. Saved with the model; a query
+        is aligned to them by name.
+    hidden
+        Widths of the encoder's hidden layers (the decoder mirrors them).
+    latent
+        Embedding size (``obsm["X_r2mae"]`` has this many columns).
+    dropout
+        Dropout in encoder and decoder.
+    is_log1p
+        The training data was already log-normalised (no counts); queries must be too.
+    target_sum
+        Counts per cell used for normalisation (CP10k).
+    batch_categories
+        Names of the batch covariate's levels (``None``: no covariate).
+    loss
+        ``"mse"`` on masked log-expression, or ``"nb"``: negative-binomial likelihood of the
+        masked counts (needs counts).
+    """
+
+    def __init__(self, genes: Sequence[str], hidden: Sequence[int] = (512, 256), latent: int = 64,
+                 dropout: float = 0.1, is_log1p: bool = False, target_sum: float = 1e4,
+                 batch_categories: Optional[Sequence[str]] = None, loss: str = "mse") -> None:
+        super().__init__()
+        if len(genes) == 0:
+            raise ValueError("ExpressionMAE needs at least one gene")
+        if loss not in ("mse", "nb"):
+            raise ValueError(f"loss must be 'mse' or 'nb', got {loss!r}")
+        if loss == "nb" and is_log1p:
+            raise ValueError("loss='nb' models counts; it cannot be used with log-normalised input")
+        self.genes = [str(g) for g in genes]
+        self.hidden = [int(h) for h in hidden]
+        self.latent = int(latent)
+        self.dropout = float(dropout)
+        self.is_log1p = bool(is_log1p)
+        self.target_sum = float(target_sum)
+        self.batch_categories = None if batch_categories is None else [str(b) for b in batch_categories]
+        self.loss = loss
+        n_genes, n_batch = len(self.genes), len(self.batch_categories or [])
+
+        self.register_buffer("gene_mean", torch.zeros(n_genes))
+        self.register_buffer("gene_std", torch.ones(n_genes))
+        self.mask_value = nn.Parameter(torch.zeros(n_genes))
+        self.encoder = _mlp([2 * n_genes, *self.hidden, self.latent], self.dropout, final_act=False)
+        self.decoder = _mlp([self.latent + n_batch, *reversed(self.hidden)], self.dropout, final_act=True)
+        last = self.hidden[0] if self.hidden else self.latent + n_batch
+        self.head = nn.Linear(last, n_genes)
+        if loss == "nb":
+            self.log_theta = nn.Parameter(torch.zeros(n_genes))  # per-gene NB dispersion
+
+    def get_config(self) -> Dict[str, Any]:
+        return {
+            "genes": self.genes, "hidden": self.hidden, "latent": self.latent, "dropout": self.dropout,
+            "is_log1p": self.is_log1p, "target_sum": self.target_sum,
+            "batch_categories": self.batch_categories, "loss": self.loss,
+        }
+
+    @property
+    def n_genes(self) -> int:
+        return len(self.genes)
+
+    # ------------------------------------------------------------------ statistics
+    @torch.no_grad()
+    def set_gene_stats(self, mean, std, min_std: float = 1e-2) -> None:
+        """Set the per-gene standardisation (from the training cells)."""
+        mean = torch.as_tensor(mean, dtype=torch.float32)
+        std = torch.as_tensor(std, dtype=torch.float32).clamp_min(min_std)
+        if mean.shape != (self.n_genes,) or std.shape != (self.n_genes,):
+            raise ValueError(f"gene stats must have {self.n_genes} entries, got {tuple(mean.shape)}, {tuple(std.shape)}")
+        self.gene_mean.copy_(mean)
+        self.gene_std.copy_(std)
+
+    def standardise(self, x: torch.Tensor) -> torch.Tensor:
+        # Clipped so a gene unseen in training cannot blow up the first layer.
+        return ((x - self.gene_mean) / self.gene_std).clamp(-10.0, 10.0)
+
+    # ------------------------------------------------------------------ forward
+    def encode(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Embedding of log-normalised ``x``; ``mask`` (bool, True = hidden) hides entries."""
+        z = self.standardise(x)
+        if mask is None:
+            # No mask: the indicator half of the first layer's input is all zeros, so skip it
+            # (the same result at half the first layer's cost; embedding is mostly this layer).
+            first = self.encoder[0]
+            h = F.linear(z, first.weight[:, : self.n_genes], first.bias)
+            return self.encoder[1:](h)
+        z = torch.where(mask, self.mask_value.expand_as(z), z)
+        return self.encoder(torch.cat([z, mask.to(z.dtype)], dim=1))
+
+    def decode(self, latent: torch.Tensor, batch: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Raw decoder output per gene: standardised log-expression (``mse``) or NB logits (``nb``)."""
+        if self.batch_categories:
+            n_batch = len(self.batch_categories)
+            if batch is None:
+                onehot = torch.zeros(latent.shape[0], n_batch, device=latent.device, dtype=latent.dtype)
+            else:
+                onehot = F.one_hot(batch.long().clamp(0, n_batch - 1), n_batch).to(latent.dtype)
+                onehot = onehot * (batch >= 0).unsqueeze(1).to(latent.dtype)  # unknown batch: zeros
+            latent = torch.cat([latent, onehot], dim=1)
+        return self.head(self.decoder(latent))
+
+    def reconstruct(self, x: torch.Tensor, mask: torch.Tensor, batch: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Predicted log-normalised expression for every gene given the unmasked part of ``x``."""
+        out = self.decode(self.encode(x, mask), batch)
+        if self.loss == "nb":
+            # NB mean as a share of the cell's library, mapped to the log1p(CP10k) scale.
+            return torch.log1p(torch.softmax(out, dim=1) * self.target_sum)
+        return out * self.gene_std + self.gene_mean
+
+    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.encode(x, mask)
+
+    @torch.no_grad()
+    def embed_array(self, x: torch.Tensor) -> torch.Tensor:
+        """Embeddings of a batch of log-normalised cells (eval mode, no masking)."""
+        was_training = self.training
+        self.eval()
+        try:
+            return self.encode(x)
+        finally:
+            self.train(was_training)
+
+
+def nb_log_likelihood(counts: torch.Tensor, mu: torch.Tensor, log_theta: torch.Tensor,
+                      eps: float = 1e-8) -> torch.Tensor:
+    """Element-wise negative-binomial log-likelihood with mean ``mu`` and inverse dispersion
+    ``exp(log_theta)`` (the scVI parameterisation)."""
+    theta = log_theta.exp()
+    log_theta_mu = torch.log(theta + mu + eps)
+    return (theta * (torch.log(theta + eps) - log_theta_mu)
+            + counts * (torch.log(mu + eps) - log_theta_mu)
+            + torch.lgamma(counts + theta) - torch.lgamma(theta) - torch.lgamma(counts + 1.0))

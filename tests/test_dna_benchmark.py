@@ -1,0 +1,104 @@
+"""Benchmark building blocks on synthetic sequences (no download): variant construction,
+baselines, evaluation tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dna_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
+
+from bioR2.dna.bench_data import _bacterial_variants, _cap, _motif_variants, kmer_scores
+from bioR2.dna.benchmark import BenchmarkConfig, _evaluate, _markdown
+from bioR2.dna.motifs import PWM, encode_acgt
+
+
+def toy_pwm(consensus: str, name: str) -> PWM:
+    counts = {b: [90.0 if c == b else 3.0 for c in consensus] for b in "ACGT"}
+    return PWM.from_counts("T0001.1", name, counts)
+
+
+def test_pwm_scan_both_strands():
+    from bioR2.dna.tokenizer import reverse_complement
+
+    pwm = toy_pwm("TGACGCA", "toy")
+    seq = "CCCC" + "TGACGCA" + "CCCCCC" + reverse_complement("TGACGCA") + "CC"
+    scores = pwm.scan(encode_acgt(seq))
+    assert scores[0].argmax() == 4                      # forward hit at its start
+    assert scores[1].argmax() == 4 + 7 + 6              # reverse-strand hit, forward coordinates
+    assert scores[1].max() == pytest.approx(scores[0].max()) == pytest.approx(pwm.max_score)
+    assert np.isneginf(pwm.scan(encode_acgt("TGANGCA"))).all()
+
+
+def test_motif_negatives_match_ref_and_alt():
+    rng = np.random.default_rng(0)
+    pwm = toy_pwm("ATGCAAAT", "OCTish")
+    seqs = []
+    for _ in range(40):
+        s = list(rng.choice(list("ACGT"), 200))
+        s[90:98] = list("ATGCAAAT")
+        seqs.append("".join(s))
+    peaks = pd.DataFrame({"contig": [f"p{i}" for i in range(40)], "seq": seqs})
+    df = _motif_variants(peaks, "oct", [pwm], [pwm], np.random.default_rng(1), negatives_per_positive=9)
+    pos = df[df.label == 1]
+    assert len(pos) >= 40 and ((pos.pos >= 91) & (pos.pos <= 98)).all()
+    for pair, block in df.groupby("pair"):
+        p = block[block.label == 1].iloc[0]
+        negs = block[block.label == 0]
+        assert len(negs) == 9
+        assert (negs.ref == p.ref).all() and (negs.alt == p.alt).all()  # substitution type carries no signal
+        assert ((negs.pos < 91 - 10) | (negs.pos > 98 + 10)).all()       # >= 10 bp from the hit
+    capped = _cap(df, 5, ["factor"], seed=0)
+    assert capped.label.sum() == 5 and len(capped) == 50
+
+
+def test_bacterial_positives_sit_on_start_codon_and_sd():
+    rng = np.random.default_rng(0)
+    bg = lambda n: "".join(rng.choice(list("ACT"), n))  # noqa: E731  (no G: no stray ATG/SD)
+    orf = "ATG" + "".join(rng.choice(["GCT", "GCA", "CTG", "AAA"], 200)) + "TAA"
+    gene = bg(30) + "AGGAGG" + bg(7) + orf
+    seq = bg(300) + gene + bg(300)
+    df = _bacterial_variants(seq, "c", rng, min_orf=450, negatives_per_positive=4)
+    pos = df[df.label == 1].set_index("kind")
+    sd = seq.index("AGGAGG")
+    atg = seq.index("ATG", sd)  # 0-based A of the start codon
+    assert atg + 1 <= pos.loc["start_codon", "pos"] <= atg + 3
+    assert seq[pos.loc["shine_dalgarno", "pos"] - 1] == "G" and sd < pos.loc["shine_dalgarno", "pos"] <= sd + 6
+    negs = df[df.label == 0]
+    assert len(negs) >= 4 and (negs.kind == "intergenic").all()
+    for _, n in negs.iterrows():  # matched on ref and alt, outside the ORF and its upstream
+        p = df[(df.label == 1) & (df.pair == n.pair)].iloc[0]
+        assert (n.ref, n.alt) == (p.ref, p.alt)
+        assert not (sd - 25 <= n.pos - 1 < atg + len(orf))
+
+
+def test_kmer_context_model_prefers_seen_centre():
+    train = ["AAACAAA" * 200]
+    ctx = ["AAACAAA", "AAACAAA"]
+    s = kmer_scores(train, ctx, ref=["C", "C"], alt=["G", "C"])
+    assert s[0] < 0 and s[1] == 0
+
+
+def test_evaluate_and_markdown_tables():
+    rng = np.random.default_rng(0)
+    y = np.r_[np.ones(20), np.zeros(180)].astype(int)
+    df = pd.DataFrame({"label": y, "group": np.arange(200) % 25, "factor": np.where(np.arange(200) % 2, "a", "b")})
+    cfg = BenchmarkConfig.make(seeds=[0, 1, 2], n_boot=20)
+    for s in cfg.schemes:
+        for seed in cfg.seeds:
+            df[f"{s}_seed{seed}"] = y * 1.0 + rng.normal(size=200)
+    df["kmer"], df["pwm_oracle"] = rng.normal(size=200), y + 0.1 * rng.normal(size=200)
+    out = _evaluate(df, "motif", cfg)
+    assert set(out["methods"]) == {"r2mae", "fixed_0.15", "uniform_0-1", "kmer", "pwm_oracle", "positive_fraction"}
+    assert len(out["methods"]["r2mae"]["auprc"]["values"]) == 3
+    assert out["methods"]["pwm_oracle"]["auprc"]["mean"] > 0.9
+    assert out["methods"]["positive_fraction"]["auprc"]["mean"] == pytest.approx(0.1)
+    assert set(out["paired_differences"]) == {"r2mae - fixed_0.15", "r2mae - uniform_0-1"}
+    results = {"command": "bior2 benchmark dna", "bior2_version": "x", "elapsed_s": 1.0, "seeds": cfg.seeds,
+               "config": {"steps": 1, "batch_size": 2, "window": 3, "layers": 4, "hidden": 5},
+               "tasks": {"motif": out}}
+    md = _markdown(results)
+    assert "| r2mae |" in md and "What it does not measure" in md and "r2mae - fixed_0.15" in md
+    with pytest.raises(ValueError, match="unknown masking scheme"):
+        BenchmarkConfig.make(schemes=["r2mae", "nope"])

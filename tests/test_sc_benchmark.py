@@ -1,0 +1,52 @@
+"""`bior2 benchmark sc` end to end at toy size: every method, paired differences, the sweep."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sc_helpers import one_thread
+
+
+@pytest.mark.slow
+def test_benchmark_writes_every_method(tmp_path, monkeypatch):
+    import numpy as np
+
+    from bioR2.sc import baselines, datasets
+    from bioR2.sc import benchmark as bench
+
+    # Real labels and counts, fewer genes; scVI replaced by a stand-in so the test stays fast
+    # (the plumbing around it is what is tested here; scVI itself is exercised by the benchmark).
+    def small_pbmc():
+        adata = datasets.pbmc68k()
+        return adata[:, :120].copy(), "bulk_labels"
+
+    def fake_scvi(train, test, **kwargs):
+        return np.log1p(train[:, :10]), np.log1p(test[:, :10])
+
+    monkeypatch.setattr(datasets, "load_dataset", lambda name: small_pbmc())
+    monkeypatch.setattr(baselines, "scvi_available", lambda: True)
+    monkeypatch.setattr(baselines, "scvi_latent", fake_scvi)
+
+    config = bench.BenchmarkConfig(dataset="pbmc68k", seeds=[0], steps=3, batch_size=64, hidden=[16], latent=4,
+                                   extra_cells=False, scvi_epochs=1, sweep=[0.1, 0.5], finetune=True, finetune_steps=2,
+                                   umap=False)  # UMAP (numba start-up) is exercised by the tutorial
+    with one_thread():
+        bench.run_benchmark(config, tmp_path, command="test")
+    results = json.loads((tmp_path / "results.json").read_text())
+    expected = set(bench.SCHEMES) | {"pca_logreg", "logreg", "logreg_balanced", "knn_pca", "scvi_logreg",
+                                     "r2mae_genes+emb", "r2mae_finetune"}
+    assert expected <= set(results["methods"])
+    for method in expected:
+        assert set(results["methods"][method]) >= {"accuracy", "macro_f1", "per_class_f1"}
+        assert len(results["methods"][method]["accuracy"]["values"]) == 5  # 1 seed x 5 folds
+    assert set(results["paired"]) == {"train_fold", "transductive"}
+    assert results["paired"]["train_fold"]["fixed_0.15"]["macro_f1"]["n"] == 5
+    assert set(results["reconstruction"]) == set(bench.SCHEMES)
+    assert set(results["reconstruction"]["r2mae"]) == {"0.1", "0.5"}
+    assert set(results["transductive"]) >= set(bench.SCHEMES)
+    text = (tmp_path / "results.md").read_text()
+    assert "Paired differences" in text and "Masked-value MSE" in text
+    assert any(word in text for word in ("no clear winner", "is better", "is **worse**"))
+    assert (tmp_path / "reconstruction.png").exists() and results["figures"] == ["reconstruction.png"]

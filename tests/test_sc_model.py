@@ -1,0 +1,109 @@
+"""The expression MAE: masked-only loss, save/load with the gene list, embeddings, alignment."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bioR2.masking import MaskRNG
+from bioR2.sc import ExpressionMAE, ExpressionMAETask, embed, masked_mse, pretrain
+from bioR2.sc.annotate import embed_reader, reader_for
+from bioR2.train import load_model
+from sc_helpers import make_counts, one_thread
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    with one_thread():
+        yield
+
+
+def test_masked_mse_only_sees_masked_entries():
+    pred = torch.zeros(4, 6)
+    target = torch.randn(4, 6)
+    mask = torch.zeros(4, 6, dtype=torch.bool)
+    mask[:, :2] = True
+    base = masked_mse(pred, target, mask)
+    changed = target.clone()
+    changed[:, 2:] += 100.0  # unmasked entries: no effect
+    assert torch.equal(masked_mse(pred, changed, mask), base)
+    changed[:, 0] += 1.0
+    assert masked_mse(pred, changed, mask) > base
+    assert float(masked_mse(pred, target, torch.zeros_like(mask))) == 0.0
+
+
+def test_task_masks_with_the_core_and_scores_masked_entries():
+    torch.manual_seed(0)
+    model = ExpressionMAE([f"g{i}" for i in range(12)], hidden=[16], latent=4, dropout=0.0)
+    task = ExpressionMAETask(model)
+    x = torch.rand(8, 12) * 3
+    terms = task.loss_terms({"x": x}, 0.25, MaskRNG(0, 0, torch.arange(8)))
+    mask = terms["mask"]
+    assert mask.sum(dim=1).tolist() == [3] * 8  # exact count: round(0.25 * 12) per cell
+    out = model.decode(model.encode(x, mask))
+    target = model.standardise(x)
+    assert torch.allclose(terms["loss"], masked_mse(out, target, mask))
+    # the same batch, step and indices give the same mask (deterministic across ranks/resumes)
+    again = task.loss_terms({"x": x}, 0.25, MaskRNG(0, 0, torch.arange(8)))["mask"]
+    assert torch.equal(again, mask)
+
+
+def test_save_load_keeps_genes_and_embeddings(tmp_path):
+    adata = make_counts(n_cells=80, n_genes=30)
+    model = pretrain(adata, tmp_path / "run", layer="counts", steps=5, batch_size=16, progress=False,
+                     model={"hidden": [16], "latent": 8})
+    loaded = load_model(tmp_path / "run")
+    assert isinstance(loaded, ExpressionMAE)
+    assert loaded.genes == list(adata.var_names)
+    assert torch.equal(loaded.gene_mean, model.gene_mean)
+    e1 = embed(adata.copy(), model, layer="counts")
+    e2 = embed(adata.copy(), tmp_path / "run", layer="counts")
+    np.testing.assert_array_equal(e1, e2)
+    assert e1.shape == (80, 8)
+    assert (tmp_path / "run" / "data.json").exists()
+
+
+def test_query_with_permuted_missing_extra_genes_embeds_like_aligned_original():
+    import anndata
+    import pandas as pd
+    import scipy.sparse as sp
+
+    adata = make_counts(n_cells=60, n_genes=30)
+    model = pretrain(adata, layer="counts", steps=3, batch_size=16, progress=False, model={"hidden": [16], "latent": 8})
+    missing = ["G2", "G11"]
+    keep = [g for g in adata.var_names if g not in missing]
+    rng = np.random.default_rng(0)
+    extra = anndata.AnnData(sp.csr_matrix(rng.poisson(2.0, (60, 4)).astype(np.float32)), obs=adata.obs[[]],
+                            var=pd.DataFrame(index=[f"NEW{i}" for i in range(4)]))
+    query = anndata.concat([adata[:, keep], extra], axis=1)
+    query = query[:, rng.permutation(query.n_vars)].copy()
+    original = adata.copy()
+    x = original.X.toarray()
+    x[:, [list(adata.var_names).index(g) for g in missing]] = 0
+    original.X = sp.csr_matrix(x)
+    np.testing.assert_allclose(embed(query, model), embed(original, model), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="shares only"):
+        embed(adata[:, :5].copy(), model)
+
+
+def test_nb_loss_and_batch_covariate_train():
+    adata = make_counts(n_cells=64, n_genes=20)
+    model = pretrain(adata, steps=3, batch_size=16, progress=False, batch_key="batch",
+                     model={"hidden": [16], "latent": 4, "loss": "nb"}, only_nonzero=True, count="bernoulli")
+    assert model.batch_categories == ["a", "b"]
+    x = torch.from_numpy(reader_for(adata, model).read(np.arange(4)))
+    recon = model.reconstruct(x, torch.zeros_like(x, dtype=torch.bool))
+    assert recon.shape == x.shape and torch.isfinite(recon).all()
+
+
+def test_log1p_model_refuses_nothing_but_negative(tmp_path):
+    import scanpy as sc
+
+    pbmc = sc.datasets.pbmc68k_reduced()
+    model = pretrain(pbmc, use_raw=True, is_log1p=True, steps=2, batch_size=32, progress=False,
+                     model={"hidden": [16], "latent": 4})
+    emb = embed_reader(reader_for(pbmc, model, use_raw=True), model)
+    assert emb.shape == (pbmc.n_obs, 4) and np.isfinite(emb).all()
+    with pytest.raises(ValueError, match="negative"):
+        embed(pbmc, model)  # .X is z-scored
