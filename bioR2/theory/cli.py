@@ -1,0 +1,259 @@
+"""``bior2 theory risk|optimal-p|plot`` and ``bior2 benchmark theory`` (argparse only at import time).
+
+Examples::
+
+    bior2 theory risk --gamma 2 --p 0.3 --sigma 0.5 --method closed-form --json
+    bior2 theory risk --gamma 4 --p-range 0.05-0.3 --spike 20:0.9 --method simulate --seeds 20 --json
+    bior2 theory optimal-p --gamma 4 --spike 20:0.9 --sigma 0 --json
+    bior2 theory plot --gamma 0.5 2 4 8 --spike 20:0.9 --out risk.png --simulate
+    bior2 benchmark theory --out runs/theory
+    bior2 benchmark theory --size-sweep --out runs/theory-size    # ViT-MAE widths × fixed ratios
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any, Dict
+
+__all__ = ["add_theory_arguments", "run_theory", "add_benchmark_arguments", "run_benchmark"]
+
+
+def _spike(text: str):
+    from .problem import parse_spike
+
+    try:
+        return parse_spike(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _ratio(text: str) -> str:
+    from ..masking import parse_mask_ratio
+
+    try:
+        return parse_mask_ratio(text, "--p-range").to_config()
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _problem_options(p: argparse.ArgumentParser, gamma_many: bool = False) -> None:
+    if gamma_many:
+        p.add_argument("--gamma", type=float, nargs="+", default=[0.5, 2.0, 4.0, 8.0],
+                       help="one or more γ = d/n (default 0.5 2 4 8)")
+    else:
+        p.add_argument("--gamma", type=float, required=True, help="γ = d/n (> 1: overparameterised)")
+    p.add_argument("--sigma", type=float, default=0.0, help="label-noise standard deviation (default 0)")
+    p.add_argument("--spike", type=_spike, action="append", default=[], metavar="DELTA:ALPHA",
+                   help="a spike of strength DELTA with target alignment ALPHA, e.g. 20:0.9 (repeatable; "
+                        "none: isotropic Σ = I)")
+    p.add_argument("--d", type=int, default=400, help="number of features (default 400)")
+
+
+def add_theory_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="theory_command", metavar="{risk,optimal-p,plot}")
+    sub.required = True
+
+    risk = sub.add_parser("risk", help="test risk at one masking ratio or range",
+                          description="Test risk (β̂ − β)ᵀΣ(β̂ − β) of masked min-norm regression.")
+    _problem_options(risk)
+    risk.add_argument("--p", type=float, default=None, help="fixed masking ratio in [0, 1)")
+    risk.add_argument("--p-range", type=_ratio, default=None, metavar="A-B",
+                      help="R²MAE: per-sample ratios p_i ~ U(A, B), e.g. 0.05-0.3")
+    risk.add_argument("--method", choices=["closed-form", "simulate"], default="closed-form",
+                      help="closed form (asymptotic / deterministic equivalent) or simulation")
+    risk.add_argument("--seeds", type=int, default=10, help="simulation seeds (default 10)")
+    risk.add_argument("--json", action="store_true", help='print {"risk", "se", "bias", "variance"} as JSON')
+
+    opt = sub.add_parser("optimal-p", help="the masking ratio that minimises the risk",
+                         description="p* = argmin over a grid of the closed-form (or simulated) risk.")
+    _problem_options(opt)
+    opt.add_argument("--method", choices=["closed-form", "simulate"], default="closed-form")
+    opt.add_argument("--grid-step", type=float, default=None,
+                     help="grid step (default 0.0025 closed form, 0.025 simulation)")
+    opt.add_argument("--p-max", type=float, default=0.95, help="largest ratio of the grid (default 0.95)")
+    opt.add_argument("--seeds", type=int, default=10, help="simulation seeds (default 10)")
+    opt.add_argument("--json", action="store_true", help='print {"p_star", "risk"} as JSON')
+
+    plot = sub.add_parser("plot", help="risk-vs-ratio figure", description="Write the risk-curve figure.")
+    _problem_options(plot, gamma_many=True)
+    plot.add_argument("--out", required=True, metavar="FIG.png", help="figure path (.png, .pdf, .svg)")
+    plot.add_argument("--p-max", type=float, default=0.6, help="largest ratio drawn (default 0.6)")
+    plot.add_argument("--simulate", action="store_true", help="add simulated points (±2 se)")
+    plot.add_argument("--seeds", type=int, default=10, help="simulation seeds (default 10)")
+
+
+def _problem(args: argparse.Namespace, gamma: float):
+    from .problem import LinearProblem
+
+    return LinearProblem.from_spikes(args.d, gamma, args.sigma, args.spike)
+
+
+def _check_common(args: argparse.Namespace) -> None:
+    if getattr(args, "seeds", 1) < 1:
+        raise ValueError("--seeds must be >= 1")
+    gammas = args.gamma if isinstance(args.gamma, list) else [args.gamma]
+    for g in gammas:
+        if not (g > 0 and math.isfinite(g)):
+            raise ValueError(f"--gamma must be a positive number, got {g}")
+
+
+def _risk(args: argparse.Namespace) -> Dict[str, Any]:
+    from .asymptotics import spiked_risk
+    from .simulate import simulate_risk
+
+    if args.p is not None and args.p_range is not None:
+        raise ValueError("give either --p (fixed ratio) or --p-range (R²MAE range), not both")
+    if args.p is None and args.p_range is None:
+        raise ValueError("give --p P (fixed ratio) or --p-range A-B (R²MAE range)")
+    from ..masking import parse_mask_ratio
+
+    ratio = args.p_range if args.p_range is not None else parse_mask_ratio(args.p, "--p").to_config()
+    problem = _problem(args, args.gamma)
+    if args.method == "simulate":
+        out = simulate_risk(problem, ratio, args.seeds)
+        return {"risk": out["risk"], "se": out["se"], "bias": out["bias"], "variance": out["variance"]}
+    out = spiked_risk(problem, ratio)
+    if "approximation" in out["method"]:
+        print(f"bior2 theory: note: {out['method']} for a range with spikes (see bioR2.theory.asymptotics, "
+              "section 6); use --method simulate for the exact value", file=sys.stderr)
+    return {"risk": out["risk"], "bias": out["bias"], "variance": out["variance"]}
+
+
+def _optimal(args: argparse.Namespace) -> Dict[str, Any]:
+    import numpy as np
+
+    from .asymptotics import optimal_p
+    from .simulate import simulate
+
+    if not 0 < args.p_max < 1:
+        raise ValueError("--p-max must be in (0, 1)")
+    problem = _problem(args, args.gamma)
+    step = args.grid_step or (0.0025 if args.method == "closed-form" else 0.025)
+    if not 0 < step <= args.p_max:
+        raise ValueError("--grid-step must be in (0, --p-max]")
+    grid = np.round(np.arange(0.0, args.p_max + 1e-9, step), 6)
+    if args.method == "closed-form":
+        o = optimal_p(problem, grid)
+        return {"p_star": o.p_star, "risk": o.risk}
+    res = simulate(problem, list(grid), args.seeds)
+    means = {float(p): res[f"{p:g}"].risk[:, 0].mean() for p in grid}
+    p_star = min(means, key=means.get)
+    return {"p_star": p_star, "risk": float(means[p_star])}
+
+
+def _plot(args: argparse.Namespace) -> str:
+    import numpy as np
+
+    from .asymptotics import risk_curve
+    from .plotting import plot_risk_curves
+    from .simulate import simulate
+
+    if not 0 < args.p_max < 1:
+        raise ValueError("--p-max must be in (0, 1)")
+    fine = np.round(np.arange(0.0, args.p_max + 1e-9, 0.005), 6)
+    coarse = [float(x) for x in np.round(np.arange(0.0, args.p_max + 1e-9, 0.05), 6)]
+    series = []
+    for g in args.gamma:
+        problem = _problem(args, g)
+        cf = risk_curve(problem, fine)
+        s = {"label": f"γ = {g:g}", "p": fine.tolist(), "risk": cf["risk"].tolist(),
+             "p_star": float(fine[int(np.nanargmin(cf["risk"]))])}
+        if args.simulate:
+            res = simulate(problem, coarse, args.seeds)
+            s.update(sim_p=coarse, sim_risk=[res[f"{p:g}"].summary(0)["risk"] for p in coarse],
+                     sim_se=[res[f"{p:g}"].summary(0)["se"] for p in coarse])
+        series.append(s)
+    spikes = ", ".join(f"δ={d:g}, α={a:g}" for d, a in args.spike) or "isotropic"
+    path = plot_risk_curves(series, args.out, title=f"{spikes}; σ = {args.sigma:g}, d = {args.d}")
+    return str(path)
+
+
+def run_theory(args: argparse.Namespace) -> int:
+    _check_common(args)
+    if args.theory_command == "plot":
+        print(_plot(args))
+        return 0
+    out = _risk(args) if args.theory_command == "risk" else _optimal(args)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print("  ".join(f"{k}={v:.6g}" for k, v in out.items()))
+    return 0
+
+
+def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (results.json, results.md, figures)")
+    parser.add_argument("--seeds", type=int, default=None, help="paired seeds per setting (default 20)")
+    parser.add_argument("--d", type=int, default=None, help="number of features (default 400)")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="worker processes, one BLAS thread each (default 2)")
+    parser.add_argument("--quick", action="store_true", help="a seconds-long smoke version (small d, few seeds)")
+    sweep = parser.add_argument_group("model-size sweep (a real network: ViT-MAE from bioR2.vision)")
+    sweep.add_argument("--size-sweep", action="store_true",
+                       help="instead of the linear model: optimal fixed ratio vs ViT-MAE width, by linear probe")
+    sweep.add_argument("--data", default="digits", help="digits | mnist | an image folder (default digits)")
+    sweep.add_argument("--widths", type=int, nargs="+", default=None, help="encoder widths (default 16 32 64)")
+    sweep.add_argument("--ratios", type=float, nargs="+", default=None,
+                       help="fixed masking ratios (default 0.3 0.45 0.6 0.75 0.9)")
+    sweep.add_argument("--steps", type=int, default=None, help="pretraining steps per run (default 600)")
+
+
+def _run_size_sweep(args: argparse.Namespace) -> int:
+    from .sizesweep import SizeSweepConfig, run_size_sweep
+
+    kw: Dict[str, Any] = {"data": args.data, "jobs": max(1, args.threads)}
+    if args.widths:
+        kw["widths"] = tuple(args.widths)
+    if args.ratios:
+        kw["ratios"] = tuple(args.ratios)
+    if args.seeds is not None:
+        if args.seeds < 1:
+            raise ValueError("--seeds must be >= 1")
+        kw["seeds"] = tuple(range(args.seeds))
+    if args.steps is not None:
+        if args.steps < 1:
+            raise ValueError("--steps must be >= 1")
+        kw["steps"] = args.steps
+    run_size_sweep(args.out, SizeSweepConfig(**kw), log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(f"{args.out}/results.json")
+    return 0
+
+
+def run_benchmark(args: argparse.Namespace) -> int:
+    from .benchmark import BenchConfig, run_benchmark as _run
+
+    if args.size_sweep:
+        return _run_size_sweep(args)
+
+    cfg = BenchConfig.quick() if args.quick else BenchConfig()
+    if args.seeds is not None:
+        if args.seeds < 2:
+            raise ValueError("--seeds must be >= 2 (standard errors need two)")
+        cfg.seeds = cfg.search_seeds = args.seeds
+        cfg.iso_seeds = min(cfg.iso_seeds, args.seeds)
+    if args.d is not None:
+        if args.d < 20:
+            raise ValueError("--d must be >= 20")
+        cfg.d = args.d
+    # One BLAS thread per process and --threads worker processes: on small matrices (and on a
+    # busy machine) this beats multithreaded BLAS by far.
+    cfg.workers = max(1, args.threads)
+    # scipy ships its own OpenBLAS, loaded on first use: load it now so that the limit below
+    # covers it (an unlimited BLAS spin-waiting on a busy machine made fits 100x slower).
+    import scipy.linalg  # noqa: F401
+
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn ships threadpoolctl
+        threadpool_limits = None
+    log = lambda m: print(m, file=sys.stderr, flush=True)
+    if threadpool_limits is not None:
+        with threadpool_limits(1):
+            _run(args.out, cfg, log=log)
+    else:  # pragma: no cover
+        _run(args.out, cfg, log=log)
+    print(f"{args.out}/results.json")
+    return 0
