@@ -52,7 +52,7 @@ def select_positions(
     if eligible.dim() != 2:
         raise ValueError(f"eligible must be (batch, length), got shape {tuple(eligible.shape)}")
     eligible = eligible.to(torch.bool)
-    n_eligible = eligible.sum(dim=1)
+    n_eligible = eligible.count_nonzero(dim=1)
     if int(n_eligible.sum()) < _SPARSE_FRACTION * eligible.numel():
         return _select_sparse(eligible, n_eligible, ratio, rng, stream, count, min_one)
     return _select_dense(eligible, n_eligible, ratio, rng, stream, count, min_one)
@@ -93,11 +93,13 @@ def _rank_select(scores: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
 
 def _select_sparse(eligible, n_eligible, ratio, rng, stream, count, min_one) -> torch.Tensor:
     batch, length = eligible.shape
-    rows, cols = eligible.nonzero(as_tuple=True)  # row-major: rows come sorted
-    mask = torch.zeros_like(eligible)
-    if rows.numel() == 0:
-        return mask
-    u = uniform_at((batch, length), rows, cols, rng, stream)
+    # Flat row-major indices of the eligible entries: one nonzero() instead of (rows, cols).
+    flat = eligible.reshape(-1).nonzero().squeeze(1)
+    mask = torch.zeros(batch * length, dtype=torch.bool, device=eligible.device)
+    if flat.numel() == 0:
+        return mask.view(batch, length)
+    rows = torch.div(flat, length, rounding_mode="floor")
+    u = uniform_at((batch, length), rows, flat - rows * length, rng, stream)
     if count == "bernoulli":
         chosen = u < ratio
         if min_one:
@@ -106,15 +108,20 @@ def _select_sparse(eligible, n_eligible, ratio, rng, stream, count, min_one) -> 
             if bool(empty.any()):  # rare at useful ratios: only then find those rows' minima
                 row_min = torch.full((batch,), 2.0, device=u.device).scatter_reduce(0, rows, u, reduce="amin")
                 chosen |= empty[rows] & (u == row_min[rows])
-    else:
-        k = masked_count(n_eligible, ratio, min_one)
-        # Segmented selection: order entries by (row, noise); an entry's rank inside its row
-        # is its position minus the row's first position.
+        mask[flat[chosen]] = True
+        return mask.view(batch, length)
+    k = masked_count(n_eligible, ratio, min_one)
+    # Segmented selection: order entries by (row, noise, column); an entry's rank inside its
+    # row is its position minus the row's first position. The noise has 24 bits, so the three
+    # fit one int64 key, whose (unstable, hence fast) sort equals a stable sort by (row, noise).
+    if batch * length < (1 << 38):
+        noise_bits = (u * float(1 << 24)).to(torch.int64)
+        key = rows * (length << 24) + noise_bits * length + (flat - rows * length)
+        order = torch.sort(key).indices
+    else:  # astronomically large batches: a stable float sort keeps the same order
         order = torch.argsort(rows.to(torch.float64) * 2.0 + u.to(torch.float64), stable=True)
-        starts = torch.cumsum(n_eligible, dim=0) - n_eligible
-        sorted_rows = rows[order]
-        rank = torch.arange(order.numel(), device=rows.device) - starts[sorted_rows]
-        chosen = torch.empty_like(u, dtype=torch.bool)
-        chosen[order] = rank < k[sorted_rows]
-    mask[rows[chosen], cols[chosen]] = True
-    return mask
+    starts = torch.cumsum(n_eligible, dim=0) - n_eligible
+    sorted_rows = rows[order]
+    rank = torch.arange(order.numel(), device=rows.device) - starts[sorted_rows]
+    mask[flat[order[rank < k[sorted_rows]]]] = True
+    return mask.view(batch, length)
