@@ -120,16 +120,21 @@ class TransformerMLM(nn.Module):
 
 # ------------------------------------------------------------------ expression workload
 class ExpressionWorkload(Workload):
-    def __init__(self, batch_size=256, genes=2000, count="exact"):
-        model = nn.Sequential(nn.Linear(2 * genes, 512), nn.GELU(), nn.Linear(512, 128), nn.GELU(),
-                              nn.Linear(128, 512), nn.GELU(), nn.Linear(512, genes))
+    def __init__(self, batch_size=256, genes=2000, count="exact", only_nonzero=False):
+        # the widths of bior2 pretrain sc's default (hidden 512,256, latent 64, mask-indicator input)
+        widths = [2 * genes, 512, 256, 64, 256, 512, genes]
+        layers: List[nn.Module] = []
+        for a, b in zip(widths[:-1], widths[1:]):
+            layers += [nn.Linear(a, b), nn.GELU()]
+        model = nn.Sequential(*layers[:-1])
         super().__init__(model, batch_size)
         x = torch.rand(batch_size, genes)
         self.x = torch.log1p(x * (torch.rand(batch_size, genes) < 0.1) * 20)
         self.count = count
+        self.only_nonzero = only_nonzero
 
     def make_mask(self, ratio, rng):
-        return mask_expression(self.x, ratio, only_nonzero=True, count=self.count, rng=rng)
+        return mask_expression(self.x, ratio, only_nonzero=self.only_nonzero, count=self.count, rng=rng)
 
     def loss(self, masked):
         recon = self.model(torch.cat([masked.x_masked, masked.mask.float()], dim=1))
@@ -172,10 +177,15 @@ class PatchWorkload(Workload):
 SHAPES: List[Shape] = [
     Shape("DNA 64x512 tokens, dilated CNN", UniformRatio(0.05, 0.3),
           lambda: TokenWorkload(DilatedConvMLM(), 64, 512, 7, special=[0, 1, 2], random_ids=[3, 4, 5, 6])),
-    Shape("single-cell 256x2000 genes (10% nonzero), MLP, exact count", UniformRatio(0.1, 0.5),
+    # bior2 pretrain sc's default: every gene eligible, exact count; then --only-nonzero and --count bernoulli
+    Shape("single-cell 256x2000 genes, MLP, all genes, exact count (default)", UniformRatio(0.1, 0.5),
           lambda: ExpressionWorkload(256, 2000, "exact")),
-    Shape("single-cell 256x2000 genes (10% nonzero), MLP, Bernoulli count", UniformRatio(0.1, 0.5),
+    Shape("single-cell 256x2000 genes, MLP, all genes, Bernoulli count", UniformRatio(0.1, 0.5),
           lambda: ExpressionWorkload(256, 2000, "bernoulli")),
+    Shape("single-cell 256x2000 genes (10% nonzero), MLP, nonzero only, exact count", UniformRatio(0.1, 0.5),
+          lambda: ExpressionWorkload(256, 2000, "exact", only_nonzero=True)),
+    Shape("single-cell 256x2000 genes (10% nonzero), MLP, nonzero only, Bernoulli count", UniformRatio(0.1, 0.5),
+          lambda: ExpressionWorkload(256, 2000, "bernoulli", only_nonzero=True)),
     Shape("vision 256x16 patches (8x8 digits)", UniformRatio(0.6, 0.9), lambda: PatchWorkload(256, 16, 4)),
     Shape("vision 128x49 patches (28x28 MNIST)", UniformRatio(0.6, 0.9), lambda: PatchWorkload(128, 49, 16)),
     Shape("text 32x128 tokens, 4-layer transformer", UniformRatio(0.15, 0.4),

@@ -21,7 +21,7 @@ from bioR2.masking import (
     restore_patches,
     select_positions,
 )
-from bioR2.masking.noise import _mix32, _mix32_i32, _mix32_int, _to_i32
+from bioR2.masking.noise import _mix32, _mix32_i32_, _mix32_int, _to_i32
 
 PAD, MASK, CLS = 0, 1, 2
 VOCAB = 12
@@ -45,7 +45,7 @@ def test_hash_matches_python_reference():
     xs += torch.randint(0, 2**32, (2000,), generator=torch.Generator().manual_seed(0)).tolist()
     expected = [_mix32_int(x) for x in xs]
     assert _mix32(torch.tensor(xs, dtype=torch.int64)).tolist() == expected
-    as_i32 = _mix32_i32(_to_i32(torch.tensor(xs, dtype=torch.int64)))
+    as_i32 = _mix32_i32_(_to_i32(torch.tensor(xs, dtype=torch.int64)))
     assert [v & 0xFFFFFFFF for v in as_i32.tolist()] == expected
 
 

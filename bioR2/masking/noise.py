@@ -56,13 +56,22 @@ def _mix32(x: torch.Tensor) -> torch.Tensor:
     return x ^ (x >> 16)
 
 
-def _mix32_i32(x: torch.Tensor) -> torch.Tensor:
-    """lowbias32 on an int32 tensor (bit patterns as unsigned 32-bit values)."""
-    x = x ^ ((x >> 16) & 0xFFFF)
-    x = x * _signed32(_C1)
-    x = x ^ ((x >> 15) & 0x1FFFF)
-    x = x * _signed32(_C2)
-    return x ^ ((x >> 16) & 0xFFFF)
+def _mix32_i32_(x: torch.Tensor) -> torch.Tensor:
+    """lowbias32 on an int32 tensor (bit patterns as unsigned 32-bit values), in place.
+
+    In place with one scratch buffer: on CPU the allocation of a fresh batch-sized tensor per
+    operation cost as much as the arithmetic itself.
+    """
+    scratch = torch.empty_like(x)
+    torch.bitwise_right_shift(x, 16, out=scratch)
+    x ^= scratch.bitwise_and_(0xFFFF)
+    x *= _signed32(_C1)
+    torch.bitwise_right_shift(x, 15, out=scratch)
+    x ^= scratch.bitwise_and_(0x1FFFF)
+    x *= _signed32(_C2)
+    torch.bitwise_right_shift(x, 16, out=scratch)
+    x ^= scratch.bitwise_and_(0xFFFF)
+    return x
 
 
 def _to_i32(x: torch.Tensor) -> torch.Tensor:
@@ -70,8 +79,11 @@ def _to_i32(x: torch.Tensor) -> torch.Tensor:
     return (x - ((x >> 31) << 32)).to(torch.int32)
 
 
-def _unit(h: torch.Tensor) -> torch.Tensor:
-    return ((h >> 8) & 0xFFFFFF).to(torch.float32) * (1.0 / (1 << 24))
+def _unit_(h: torch.Tensor) -> torch.Tensor:
+    """The top 24 bits of each hash as a float32 in [0, 1) (consumes ``h``)."""
+    h >>= 8
+    h &= 0xFFFFFF
+    return h.to(torch.float32).mul_(1.0 / (1 << 24))
 
 
 def stream_id(name: str) -> int:
@@ -115,7 +127,7 @@ class MaskRNG:
         for size in tail_shape:
             n_tail *= int(size)
         offsets = torch.arange(n_tail, device=device, dtype=torch.int32) * _signed32(_GOLDEN)
-        u = _unit(_mix32_i32(rows[:, None] + offsets[None, :]))
+        u = _unit_(_mix32_i32_(rows[:, None] + offsets[None, :]))
         return u.reshape(rows.shape[0], *[int(s) for s in tail_shape])
 
     def uniform_at(self, rows: torch.Tensor, cols: torch.Tensor, stream: str) -> torch.Tensor:
@@ -123,7 +135,7 @@ class MaskRNG:
         (for sparse eligibility, e.g. the nonzero genes of a cell)."""
         keys = self._row_keys(stream, rows.device)[rows]
         offsets = cols.to(torch.int32) * _signed32(_GOLDEN)
-        return _unit(_mix32_i32(keys + offsets))
+        return _unit_(_mix32_i32_(keys + offsets))
 
 
 RNGLike = Union[MaskRNG, torch.Generator, None]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Optional
 
 import torch
 
@@ -60,10 +60,14 @@ def select_positions(
 
 def _select_dense(eligible, n_eligible, ratio, rng, stream, count, min_one) -> torch.Tensor:
     noise = uniform_like(tuple(eligible.shape), rng, stream, eligible.device)
-    # Ineligible positions sort after every eligible one (noise is < 1).
-    scores = noise.masked_fill(~eligible, 2.0)
+    # Ineligible positions sort after every eligible one (noise is < 1); skip the pass when
+    # every position is eligible (expression vectors masked over all genes).
+    all_eligible = bool((n_eligible == eligible.shape[1]).all())
+    scores = noise if all_eligible else noise.masked_fill(~eligible, 2.0)
     if count == "bernoulli":
-        mask = (noise < ratio) & eligible
+        mask = noise < ratio
+        if not all_eligible:
+            mask &= eligible
         if min_one:
             empty = (~mask.any(dim=1)) & (n_eligible > 0)
             if bool(empty.any()):
@@ -71,19 +75,46 @@ def _select_dense(eligible, n_eligible, ratio, rng, stream, count, min_one) -> t
                 mask[rows, scores[rows].argmin(dim=1)] = True
         return mask
     k = masked_count(n_eligible, ratio, min_one)
-    k0 = int(k[0]) if k.numel() else 0
-    if k.numel() and bool((k == k0).all()):
-        if k0 == 0:
-            return torch.zeros_like(eligible)
-        # Same count in every row (no padding): an O(L) selection instead of a sort.
-        threshold = scores.kthvalue(k0, dim=1).values
-        mask = scores <= threshold[:, None]
-        tied = mask.sum(dim=1) != k
-        if bool(tied.any()):  # equal noise values at the threshold (rare): rank those rows
-            rows = tied.nonzero(as_tuple=True)[0]
-            mask[rows] = _rank_select(scores[rows], k[rows])
-        return mask
-    return _rank_select(scores, k)
+    mask = _band_select(scores, k, n_eligible)
+    return mask if mask is not None else _rank_select(scores, k)
+
+
+def _band_select(scores: torch.Tensor, k: torch.Tensor, n_eligible: torch.Tensor) -> Optional[torch.Tensor]:
+    """The ``k`` lowest scores of each row, without sorting whole rows.
+
+    Noise is uniform, so thresholding at ``q = k / n`` already picks about ``k`` entries; the
+    few too many or too few (a binomial deviation ``d``) are settled by sorting only the
+    entries in a narrow band next to ``q``. Same result as a stable rank selection (ties by
+    position); ``None`` in the rare case the band holds too few entries.
+    """
+    batch, length = scores.shape
+    n = n_eligible.clamp(min=1).to(torch.float64)
+    q = (k.to(torch.float64) / n).to(scores.dtype)
+    below = scores < q[:, None]
+    d = k - below.count_nonzero(dim=1)
+    # Band width: the deficit plus a margin of several binomial sds; expected entries ~ |d| + 4√|d| + 8.
+    dist = d.abs().to(torch.float64)
+    width = ((dist + 4.0 * dist.sqrt() + 8.0) / n).to(scores.dtype)
+    lo = torch.where(d < 0, q - width, q).clamp(min=0.0)
+    hi = torch.where(d > 0, q + width, q).clamp(max=1.0)  # ineligible scores (2.0) never enter
+    band = (scores >= lo[:, None]) & (scores < hi[:, None])
+    flat = band.reshape(-1).nonzero().squeeze(1)
+    rows = torch.div(flat, length, rounding_mode="floor")
+    in_band = torch.bincount(rows, minlength=batch)
+    if bool((in_band < d.abs()).any()) or batch * length >= (1 << 38):
+        return None
+    cols = flat - rows * length
+    noise_bits = (scores.reshape(-1)[flat] * float(1 << 24)).to(torch.int64)
+    order = torch.sort(rows * (length << 24) + noise_bits * length + cols).indices
+    sorted_rows = rows[order]
+    rank = torch.arange(order.numel(), device=scores.device) - (torch.cumsum(in_band, 0) - in_band)[sorted_rows]
+    row_d = d[sorted_rows]
+    add = (row_d > 0) & (rank < row_d)  # the d lowest just above q join
+    drop = (row_d < 0) & (rank >= in_band[sorted_rows] + row_d)  # the |d| highest below q leave
+    mask = below.reshape(-1)
+    mask[flat[order[add]]] = True
+    mask[flat[order[drop]]] = False
+    return mask.view(batch, length)
 
 
 def _rank_select(scores: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
