@@ -99,3 +99,22 @@ def test_a_domain_not_built_yet_says_so_and_exits_non_zero(monkeypatch, capsys):
     monkeypatch.setattr(cli, "HOOKS", [("pretrain", "protein", "bioR2.protein.cli", "pretrain", "proteins")])
     assert cli.main(["pretrain", "protein"]) == 2
     assert "not built yet" in capsys.readouterr().err
+
+
+def test_help_does_not_import_torch():
+    # domain packages export lazily (bioR2.utils.lazy), so --help answers in a fraction of a second
+    code = ("import sys\nfrom bioR2.cli import main\ntry:\n    main(['pretrain', 'dna', '--help'])\n"
+            "except SystemExit:\n    pass\nprint('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "False"
+
+
+def test_lazy_exports_keep_functions_named_like_their_module():
+    code = ("import bioR2.dna, bioR2.dna.pretrain, bioR2.sc.pretrain\n"
+            "import types\nfrom bioR2.sc import pretrain\n"
+            "assert callable(bioR2.dna.pretrain) and not isinstance(bioR2.dna.pretrain, types.ModuleType)\n"
+            "assert not isinstance(pretrain, types.ModuleType)\n"
+            "assert 'Genome' in dir(bioR2.dna)\n"
+            "try:\n    bioR2.dna.no_such_name\nexcept AttributeError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "no_such_name" in out

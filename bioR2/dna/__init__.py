@@ -13,13 +13,32 @@ shared trainer), ``scorer`` and ``variants`` (zero-shot scoring), ``probe`` (sup
 ``benchmark`` (``bior2 benchmark dna``).
 """
 
-from .data import Genome, WindowDataset, make_windows, read_bed, split_windows
-from .model import DNAMaskedLM
-from .pretrain import pretrain
-from .scorer import VariantScorer
-from .task import MaskedLMTask
-from .tokenizer import NucleotideTokenizer, reverse_complement
-from .variants import check_variants, load_model_for_scoring, read_variants, score_variants, score_variants_file
+from typing import TYPE_CHECKING
+
+from ..utils.lazy import lazy_exports
+
+# Public names load on first use (PEP 562): the CLI and `import bioR2.dna` stay fast.
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "data": ("Genome", "WindowDataset", "make_windows", "read_bed", "split_windows"),
+    "model": ("DNAMaskedLM",),
+    "pretrain": ("pretrain",),
+    "scorer": ("VariantScorer",),
+    "task": ("MaskedLMTask",),
+    "tokenizer": ("NucleotideTokenizer", "reverse_complement"),
+    "variants": (
+        "check_variants", "load_model_for_scoring", "read_variants", "score_variants",
+        "score_variants_file"
+    ),
+})
+
+if TYPE_CHECKING:  # static analysers and IDEs see the real imports
+    from .data import Genome, WindowDataset, make_windows, read_bed, split_windows
+    from .model import DNAMaskedLM
+    from .pretrain import pretrain
+    from .scorer import VariantScorer
+    from .task import MaskedLMTask
+    from .tokenizer import NucleotideTokenizer, reverse_complement
+    from .variants import check_variants, load_model_for_scoring, read_variants, score_variants, score_variants_file
 
 __all__ = [
     "Genome",

@@ -6,19 +6,37 @@ Nothing outside this package builds a mask. Ratios come from :func:`parse_mask_r
 :class:`MaskRNG` (deterministic across ranks and resumes) or a plain ``torch.Generator``.
 """
 
-from .expression import ExpressionMasking, mask_expression
-from .noise import MaskRNG, RNGLike, uniform_like
-from .patches import PatchMasking, keep_patches, mask_patches, num_kept, restore_patches
-from .ratio import (
-    FixedRatio,
-    MaskRatio,
-    MaskRatioError,
-    UniformRatio,
-    mdlm_ratio,
-    parse_mask_ratio,
-)
-from .select import masked_count, select_positions
-from .tokens import IGNORE_INDEX, TokenMasking, mask_tokens
+from typing import TYPE_CHECKING
+
+from ..utils.lazy import lazy_exports
+
+# Public names load on first use (PEP 562): the CLI and `import bioR2.masking` stay fast.
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "expression": ("ExpressionMasking", "mask_expression"),
+    "noise": ("MaskRNG", "RNGLike", "uniform_like"),
+    "patches": ("PatchMasking", "keep_patches", "mask_patches", "num_kept", "restore_patches"),
+    "ratio": (
+        "FixedRatio", "MaskRatio", "MaskRatioError", "UniformRatio", "mdlm_ratio",
+        "parse_mask_ratio"
+    ),
+    "select": ("masked_count", "select_positions"),
+    "tokens": ("IGNORE_INDEX", "TokenMasking", "mask_tokens"),
+})
+
+if TYPE_CHECKING:  # static analysers and IDEs see the real imports
+    from .expression import ExpressionMasking, mask_expression
+    from .noise import MaskRNG, RNGLike, uniform_like
+    from .patches import PatchMasking, keep_patches, mask_patches, num_kept, restore_patches
+    from .ratio import (
+        FixedRatio,
+        MaskRatio,
+        MaskRatioError,
+        UniformRatio,
+        mdlm_ratio,
+        parse_mask_ratio,
+    )
+    from .select import masked_count, select_positions
+    from .tokens import IGNORE_INDEX, TokenMasking, mask_tokens
 
 __all__ = [
     "MaskRatio",

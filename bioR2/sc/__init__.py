@@ -11,28 +11,48 @@ Three calls from an ``.h5ad`` of counts::
     # query.obs["r2mae_label"], query.obs["r2mae_confidence"]
 """
 
-from .annotate import (
-    EMBED_KEY,
-    Annotation,
-    CellTypeClassifier,
-    LinearProbe,
-    annotate,
-    embed,
-    embed_reader,
-    fine_tune,
-    reader_for,
-)
-from .data import (
-    CellDataset,
-    ChunkShuffleSampler,
-    ExpressionReader,
-    GeneAlignment,
-    highly_variable_genes,
-    open_cells,
-)
-from .model import ExpressionMAE
-from .pretrain import pretrain, pretrain_reader
-from .task import ExpressionMAETask, masked_mse, reconstruction_error
+from typing import TYPE_CHECKING
+
+from ..utils.lazy import lazy_exports
+
+# Public names load on first use (PEP 562): the CLI and `import bioR2.sc` stay fast.
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "annotate": (
+        "EMBED_KEY", "Annotation", "CellTypeClassifier", "LinearProbe", "annotate", "embed",
+        "embed_reader", "fine_tune", "reader_for"
+    ),
+    "data": (
+        "CellDataset", "ChunkShuffleSampler", "ExpressionReader", "GeneAlignment",
+        "highly_variable_genes", "open_cells"
+    ),
+    "model": ("ExpressionMAE",),
+    "pretrain": ("pretrain", "pretrain_reader"),
+    "task": ("ExpressionMAETask", "masked_mse", "reconstruction_error"),
+})
+
+if TYPE_CHECKING:  # static analysers and IDEs see the real imports
+    from .annotate import (
+        EMBED_KEY,
+        Annotation,
+        CellTypeClassifier,
+        LinearProbe,
+        annotate,
+        embed,
+        embed_reader,
+        fine_tune,
+        reader_for,
+    )
+    from .data import (
+        CellDataset,
+        ChunkShuffleSampler,
+        ExpressionReader,
+        GeneAlignment,
+        highly_variable_genes,
+        open_cells,
+    )
+    from .model import ExpressionMAE
+    from .pretrain import pretrain, pretrain_reader
+    from .task import ExpressionMAETask, masked_mse, reconstruction_error
 
 __all__ = [
     "pretrain",

@@ -7,20 +7,41 @@ corpus, saved inside the model's config). Model: :class:`MaskedLM`. One call:
 :func:`pretrain_and_probe`. CLI: ``bior2 pretrain text`` and ``bior2 benchmark text``.
 """
 
-from .data import (
-    TextCorpus,
-    TokenWindows,
-    encode_windows,
-    load_bbc_news,
-    load_corpus,
-    load_text_path,
-    split_corpus,
-)
-from .model import MaskedLM
-from .pretrain import TEXT_DEFAULT_RATIO, TextModelConfig, TextProbeRun, build_model, pretrain, pretrain_and_probe
-from .probe import embed_corpus, probe_bag_of_tokens, probe_model
-from .task import MLMTask
-from .tokenizer import SPECIAL_TOKENS, BPETokenizer
+from typing import TYPE_CHECKING
+
+from ..utils.lazy import lazy_exports
+
+# Public names load on first use (PEP 562): the CLI and `import bioR2.text` stay fast.
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "data": (
+        "TextCorpus", "TokenWindows", "encode_windows", "load_bbc_news", "load_corpus",
+        "load_text_path", "split_corpus"
+    ),
+    "model": ("MaskedLM",),
+    "pretrain": (
+        "TEXT_DEFAULT_RATIO", "TextModelConfig", "TextProbeRun", "build_model", "pretrain",
+        "pretrain_and_probe"
+    ),
+    "probe": ("embed_corpus", "probe_bag_of_tokens", "probe_model"),
+    "task": ("MLMTask",),
+    "tokenizer": ("SPECIAL_TOKENS", "BPETokenizer"),
+})
+
+if TYPE_CHECKING:  # static analysers and IDEs see the real imports
+    from .data import (
+        TextCorpus,
+        TokenWindows,
+        encode_windows,
+        load_bbc_news,
+        load_corpus,
+        load_text_path,
+        split_corpus,
+    )
+    from .model import MaskedLM
+    from .pretrain import TEXT_DEFAULT_RATIO, TextModelConfig, TextProbeRun, build_model, pretrain, pretrain_and_probe
+    from .probe import embed_corpus, probe_bag_of_tokens, probe_model
+    from .task import MLMTask
+    from .tokenizer import SPECIAL_TOKENS, BPETokenizer
 
 __all__ = [
     "TextCorpus", "TokenWindows", "encode_windows", "load_bbc_news", "load_corpus", "load_text_path",

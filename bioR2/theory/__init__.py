@@ -13,18 +13,36 @@ random ratio beats the best fixed one.
 0.346
 """
 
-from .asymptotics import (
-    deterministic_equivalent,
-    effective_ratio,
-    isotropic_risk,
-    keep_moments,
-    optimal_p,
-    remask_limit_estimator,
-    risk_curve,
-    spiked_risk,
-)
-from .problem import LinearProblem, draw_instance, parse_spike
-from .simulate import Estimator, SimResult, fit, fit_operator, masked_design, sample_ratios, simulate, simulate_risk
+from typing import TYPE_CHECKING
+
+from ..utils.lazy import lazy_exports
+
+# Public names load on first use (PEP 562): the CLI and `import bioR2.theory` stay fast.
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "asymptotics": (
+        "deterministic_equivalent", "effective_ratio", "isotropic_risk", "keep_moments",
+        "optimal_p", "remask_limit_estimator", "risk_curve", "spiked_risk"
+    ),
+    "problem": ("LinearProblem", "draw_instance", "parse_spike"),
+    "simulate": (
+        "Estimator", "SimResult", "fit", "fit_operator", "masked_design", "sample_ratios",
+        "simulate", "simulate_risk"
+    ),
+})
+
+if TYPE_CHECKING:  # static analysers and IDEs see the real imports
+    from .asymptotics import (
+        deterministic_equivalent,
+        effective_ratio,
+        isotropic_risk,
+        keep_moments,
+        optimal_p,
+        remask_limit_estimator,
+        risk_curve,
+        spiked_risk,
+    )
+    from .problem import LinearProblem, draw_instance, parse_spike
+    from .simulate import Estimator, SimResult, fit, fit_operator, masked_design, sample_ratios, simulate, simulate_risk
 
 __all__ = [
     "LinearProblem",

@@ -7,27 +7,47 @@ ratio × width sweep: :func:`pretrain_and_probe`. CLI: ``bior2 pretrain vision``
 ``bior2 benchmark vision``.
 """
 
-from .data import (
-    ImageDataset,
-    ImageSet,
-    load_digits,
-    load_image_folder,
-    load_images,
-    load_mnist_5k,
-    split_images,
-)
-from .model import MAEOutput, ViTMAE, patchify, sincos_pos_embed_2d, unpatchify
-from .pretrain import (
-    VISION_DEFAULT_RATIO,
-    MAEModelConfig,
-    ProbeRun,
-    build_model,
-    default_patch_size,
-    pretrain,
-    pretrain_and_probe,
-)
-from .probe import ProbeResult, extract_features, linear_probe, probe_model, probe_pixels
-from .task import MAETask
+from typing import TYPE_CHECKING
+
+from ..utils.lazy import lazy_exports
+
+# Public names load on first use (PEP 562): the CLI and `import bioR2.vision` stay fast.
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "data": (
+        "ImageDataset", "ImageSet", "load_digits", "load_image_folder", "load_images",
+        "load_mnist_5k", "split_images"
+    ),
+    "model": ("MAEOutput", "ViTMAE", "patchify", "sincos_pos_embed_2d", "unpatchify"),
+    "pretrain": (
+        "VISION_DEFAULT_RATIO", "MAEModelConfig", "ProbeRun", "build_model", "default_patch_size",
+        "pretrain", "pretrain_and_probe"
+    ),
+    "probe": ("ProbeResult", "extract_features", "linear_probe", "probe_model", "probe_pixels"),
+    "task": ("MAETask",),
+})
+
+if TYPE_CHECKING:  # static analysers and IDEs see the real imports
+    from .data import (
+        ImageDataset,
+        ImageSet,
+        load_digits,
+        load_image_folder,
+        load_images,
+        load_mnist_5k,
+        split_images,
+    )
+    from .model import MAEOutput, ViTMAE, patchify, sincos_pos_embed_2d, unpatchify
+    from .pretrain import (
+        VISION_DEFAULT_RATIO,
+        MAEModelConfig,
+        ProbeRun,
+        build_model,
+        default_patch_size,
+        pretrain,
+        pretrain_and_probe,
+    )
+    from .probe import ProbeResult, extract_features, linear_probe, probe_model, probe_pixels
+    from .task import MAETask
 
 __all__ = [
     "ImageSet", "ImageDataset", "load_digits", "load_mnist_5k", "load_image_folder", "load_images",
