@@ -301,3 +301,15 @@ def test_exact_selection_with_tied_noise_still_counts_exactly(monkeypatch):
 def test_mask_rng_refuses_mismatched_batch():
     with pytest.raises(ValueError, match="example ids"):
         mask_expression(_expr(cells=4), 0.3, rng=_rng(5))
+
+
+@pytest.mark.parametrize("mask_value", [0.0, -1.0])
+def test_expression_corruption_equals_masked_fill_even_with_non_finite_values(mask_value):
+    x = torch.randn(32, 100, generator=torch.Generator().manual_seed(0))
+    rng = MaskRNG(seed=1, step=2, example_ids=torch.arange(32))
+    out = mask_expression(x, 0.4, rng=rng, mask_value=mask_value)
+    assert torch.equal(out.x_masked, x.masked_fill(out.mask, mask_value))
+    x[0, :] = float("inf")  # masked infinities must become mask_value, not nan (inf * 0)
+    out = mask_expression(x, 0.4, rng=rng, mask_value=mask_value)
+    assert torch.equal(out.x_masked[out.mask], torch.full_like(out.x_masked[out.mask], mask_value))
+    assert torch.isinf(out.x_masked[0][~out.mask[0]]).all()

@@ -49,5 +49,19 @@ def mask_expression(
     if eligible is not None:
         allowed &= eligible.to(device=x.device, dtype=torch.bool)
     mask = select_positions(allowed, ratio, rng, "expression.select", count=count, min_one=min_one)
-    x_masked = x.masked_fill(mask, mask_value)
-    return ExpressionMasking(x_masked=x_masked, mask=mask)
+    return ExpressionMasking(x_masked=_fill(x, mask, mask_value), mask=mask)
+
+
+def _fill(x: torch.Tensor, mask: torch.Tensor, value: float) -> torch.Tensor:
+    """``x.masked_fill(mask, value)``, about twice as fast on CPU for finite float input.
+
+    Multiplying by a 0/1 keep-vector is exact when every entry is finite (inf * 0 is nan), which
+    one sum checks; anything else takes ``masked_fill``.
+    """
+    if not x.is_floating_point() or not bool(torch.isfinite(x.sum())):
+        return x.masked_fill(mask, value)
+    hidden = mask.view(torch.uint8).to(x.dtype)  # bool kernels are slow on CPU; uint8 ones are not
+    out = x * (1.0 - hidden)
+    if value != 0:
+        out.add_(hidden.mul_(value))
+    return out
