@@ -35,6 +35,14 @@ def _save(fig, path) -> Path:
     return path
 
 
+def _finish(fig, ax, title: str, path) -> Path:
+    """The house style every risk figure ends with: small title and legend, light grid."""
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, frameon=False)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
 def plot_risk_curves(series: Sequence[Mapping[str, Any]], path, title: str = "",
                      ylim: Optional[float] = None) -> Path:
     """Risk vs masking ratio, one colour per series.
@@ -58,10 +66,7 @@ def plot_risk_curves(series: Sequence[Mapping[str, Any]], path, title: str = "",
     ax.set_ylabel("test risk  (β̂ − β)ᵀΣ(β̂ − β)")
     if ylim:
         ax.set_ylim(0, ylim)
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, frameon=False)
-    ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return _finish(fig, ax, title, path)
 
 
 def plot_bias_variance(p: Sequence[float], parts: Mapping[str, Sequence[float]], path, title: str = "",
@@ -75,10 +80,7 @@ def plot_bias_variance(p: Sequence[float], parts: Mapping[str, Sequence[float]],
             ax.plot(sim["p"], sim[key], "o", color=f"C{i}", ms=3.5)
     ax.set_xlabel("masking ratio p")
     ax.set_ylabel("risk")
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, frameon=False)
-    ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return _finish(fig, ax, title, path)
 
 
 def plot_p_star(gammas: Sequence[float], p_star: Mapping[str, Sequence[float]], path, title: str = "",
@@ -94,10 +96,7 @@ def plot_p_star(gammas: Sequence[float], p_star: Mapping[str, Sequence[float]], 
     ax.set_xscale("log")
     ax.set_xlabel("γ = d / n   (model size relative to data)")
     ax.set_ylabel("optimal masking ratio p*")
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, frameon=False)
-    ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return _finish(fig, ax, title, path)
 
 
 def plot_search(rows: Sequence[Mapping[str, Any]], path, title: str = "") -> Path:
@@ -136,10 +135,7 @@ def plot_range_width(widths: Sequence[float], series: Mapping[str, Mapping[str, 
                     capsize=2, label=label)
     ax.set_xlabel("range width b − a  (centred on the best fixed p)")
     ax.set_ylabel("test risk")
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, frameon=False)
-    ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return _finish(fig, ax, title, path)
 
 
 def plot_size_sweep(ratios: Sequence[float], curves: Mapping[str, Mapping[str, Sequence[float]]], path,
@@ -153,7 +149,4 @@ def plot_size_sweep(ratios: Sequence[float], curves: Mapping[str, Mapping[str, S
         ax.plot([ratios[best]], [c["mean"][best]], "*", ms=12, color=f"C{i}")
     ax.set_xlabel("masking ratio (fixed)")
     ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, frameon=False)
-    ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return _finish(fig, ax, title, path)
