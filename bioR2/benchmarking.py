@@ -13,18 +13,41 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 import json
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from .masking import FixedRatio, MaskRatio, UniformRatio, parse_mask_ratio
 from .metrics import paired_difference, summarize
 
-__all__ = ["ProbeResult", "linear_probe", "standardized_logreg", "run_all", "method_key", "summarize_methods",
+__all__ = ["ProbeRun", "ProbeResult", "linear_probe", "standardized_logreg", "run_all", "method_key", "summarize_methods",
            "paired_against", "describe_standing", "downsample_curve", "plot_loss_curves"]
+
+
+@dataclass
+class ProbeRun:
+    """One "pretrain at ratio p, width w, seed s, then probe" result (vision and text)."""
+
+    mask_ratio: str
+    width: int
+    seed: int
+    steps: int
+    accuracy: float
+    macro_f1: float
+    final_loss: float
+    val_loss: Optional[float]
+    n_encoder_params: int
+    loss_curve: List[Tuple[int, float, float]] = field(default_factory=list)
+    model: Any = field(default=None, repr=False)  # the pretrained torch module
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-able summary (without the model)."""
+        out = {k: v for k, v in asdict(self).items() if k != "model"}
+        out["loss_curve"] = [list(r) for r in self.loss_curve]
+        return out
 
 
 def method_key(ratio: Union[MaskRatio, str, float], r2mae_range: Optional[Union[MaskRatio, str]] = None) -> str:

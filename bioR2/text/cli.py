@@ -47,16 +47,13 @@ def add_pretrain_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
     import torch
-    import yaml
 
-    from ..cliutils import resolve_config, train_config
+    from ..cliutils import finish_pretrain_run, resolve_config, split_for_probe, train_config
     from ..config import dataclass_from_dict
-    from ..train import load_model
-    from ..utils.io import atomic_write_json, atomic_write_text
+    from ..train import latest_checkpoint, load_model
     from .data import load_corpus, split_corpus
     from .pretrain import TextModelConfig, build_model, pretrain
     from .probe import probe_model
@@ -67,19 +64,12 @@ def run_pretrain(args: argparse.Namespace) -> int:
     config = resolve_config(args, PRETRAIN_DEFAULTS, PRETRAIN_FLAGS)
     tc = train_config(config)
     model_cfg = dataclass_from_dict(TextModelConfig, config.get("model"), "model")
-    data_cfg, probe_cfg = config.get("data", {}), config.get("probe", {})
     out = Path(args.out)
 
-    corpus = load_corpus(data_cfg.get("source", "bbc"))
-    probing = bool(probe_cfg.get("enabled", True)) and corpus.labels is not None
-    if probing:
-        train, test = split_corpus(corpus, float(data_cfg.get("test_fraction", 0.2)), int(data_cfg.get("split_seed", 0)))
-    else:
-        train, test = corpus, None
+    corpus = load_corpus(config.get("data", {}).get("source", "bbc"))
+    train, test = split_for_probe(corpus, corpus.labels is not None, split_corpus, config)
     if args.resume and (out / "checkpoints").exists():
         # The tokenizer of a resumed run is the one it was started with (it lives in the checkpoint config).
-        from ..train import latest_checkpoint
-
         model = load_model(latest_checkpoint(out))
     else:
         tokenizer = BPETokenizer.train(train.texts, model_cfg.vocab_size, model_cfg.min_frequency)
@@ -88,15 +78,9 @@ def run_pretrain(args: argparse.Namespace) -> int:
     print(f"bior2: {len(train)} training documents ({corpus.source}), vocabulary {model.vocab_size}, "
           f"mask ratio {tc.mask_ratio}, {tc.steps} steps", flush=True)
     result = pretrain(model, train, tc, out, val=test, resume=args.resume, overwrite=args.overwrite)
-    atomic_write_text(out / "run_config.yaml", yaml.safe_dump(config, sort_keys=False))
-    summary = {"steps": result.steps, "final_loss": result.last_loss, "val_loss": result.val_loss,
-               "mask_ratio": tc.mask_ratio, "n_train_documents": len(train)}
-    if probing:
-        model.eval()
-        probe = probe_model(model, train, test, C=float(probe_cfg.get("C", 1.0)))
-        summary["probe"] = probe.to_dict()
-        atomic_write_json(out / "probe.json", probe.to_dict())
-    print(json.dumps(summary, indent=2))
+    probe_c = float(config.get("probe", {}).get("C", 1.0))
+    finish_pretrain_run(out, config, result, {"mask_ratio": tc.mask_ratio, "n_train_documents": len(train)},
+                        probe=None if test is None else lambda: probe_model(model.eval(), train, test, C=probe_c))
     print(f"bior2: model (with its tokenizer) saved in {out} (load with bioR2.train.load_model)")
     return 0
 

@@ -12,12 +12,13 @@ seen by the tokenizer, the pretraining or the probe's fit.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 
+from ..benchmarking import ProbeRun
 from ..masking import parse_mask_ratio
 from ..train import TrainConfig, Trainer, TrainResult
 from .data import TextCorpus, TokenWindows, load_corpus, split_corpus
@@ -70,26 +71,8 @@ def pretrain(model: MaskedLM, train: TextCorpus, config: TrainConfig, out_dir: O
     return trainer.fit()
 
 
-@dataclass
-class TextProbeRun:
-    """One "pretrain at ratio p, width w, seed s, then probe" result."""
-
-    mask_ratio: str
-    width: int
-    seed: int
-    steps: int
-    accuracy: float
-    macro_f1: float
-    final_loss: float
-    val_loss: Optional[float]
-    n_encoder_params: int
-    loss_curve: List[Tuple[int, float, float]] = field(default_factory=list)
-    model: Optional[MaskedLM] = field(default=None, repr=False)
-
-    def to_dict(self) -> Dict[str, Any]:
-        out = {k: v for k, v in asdict(self).items() if k != "model"}
-        out["loss_curve"] = [list(r) for r in self.loss_curve]
-        return out
+# Kept under its earlier name; the class is shared with vision.
+TextProbeRun = ProbeRun
 
 
 def pretrain_and_probe(

@@ -52,15 +52,12 @@ def add_pretrain_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
     import torch
-    import yaml
 
-    from ..cliutils import resolve_config, train_config
+    from ..cliutils import finish_pretrain_run, resolve_config, split_for_probe, train_config
     from ..config import dataclass_from_dict
-    from ..utils.io import atomic_write_json, atomic_write_text
     from .data import load_images, split_images
     from .pretrain import MAEModelConfig, build_model, pretrain
     from .probe import probe_model
@@ -75,25 +72,18 @@ def run_pretrain(args: argparse.Namespace) -> int:
 
     images = load_images(data_cfg.get("source", "digits"), image_size=int(data_cfg.get("image_size", 32)),
                          grayscale=bool(data_cfg.get("grayscale", False)))
-    probing = bool(probe_cfg.get("enabled", True)) and images.labels is not None
-    if probing:
-        train, test = split_images(images, float(data_cfg.get("test_fraction", 0.2)), int(data_cfg.get("split_seed", 0)))
-    else:
-        train, test = images, None
+    train, test = split_for_probe(images, images.labels is not None, split_images, config)
     print(f"bior2: {len(train)} training images ({images.source}, {images.channels}x{images.image_size[0]}x"
           f"{images.image_size[1]}), mask ratio {tc.mask_ratio}, {tc.steps} steps", flush=True)
     torch.manual_seed(tc.seed)
     model = build_model(train, model_cfg)
     result = pretrain(model, train, tc, out, val=test, resume=args.resume, overwrite=args.overwrite)
-    atomic_write_text(out / "run_config.yaml", yaml.safe_dump(config, sort_keys=False))
-    summary = {"steps": result.steps, "final_loss": result.last_loss, "val_loss": result.val_loss,
-               "mask_ratio": tc.mask_ratio, "n_train": len(train)}
-    if probing:
-        model.eval()
-        probe = probe_model(model, train, test, pool=probe_cfg.get("pool", "mean"), C=float(probe_cfg.get("C", 1.0)))
-        summary["probe"] = probe.to_dict()
-        atomic_write_json(out / "probe.json", probe.to_dict())
-    print(json.dumps(summary, indent=2))
+    def probe():
+        return probe_model(model.eval(), train, test, pool=probe_cfg.get("pool", "mean"),
+                           C=float(probe_cfg.get("C", 1.0)))
+
+    finish_pretrain_run(out, config, result, {"mask_ratio": tc.mask_ratio, "n_train": len(train)},
+                        probe=None if test is None else probe)
     print(f"bior2: model saved in {out} (load with bioR2.train.load_model)")
     return 0
 

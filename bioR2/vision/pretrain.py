@@ -14,12 +14,13 @@ masks (and, for an R²MAE range, the ratio drawn at each step).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 
+from ..benchmarking import ProbeRun
 from ..masking import parse_mask_ratio
 from ..train import TrainConfig, Trainer, TrainResult
 from .data import ImageDataset, ImageSet, load_images, split_images
@@ -105,27 +106,6 @@ def pretrain(model: ViTMAE, train: ImageSet, config: TrainConfig, out_dir: Optio
     return trainer.fit()
 
 
-@dataclass
-class ProbeRun:
-    """One "pretrain at ratio p, width w, seed s, then probe" result."""
-
-    mask_ratio: str
-    width: int
-    seed: int
-    steps: int
-    accuracy: float
-    macro_f1: float
-    final_loss: float
-    val_loss: Optional[float]
-    n_encoder_params: int
-    loss_curve: List[Tuple[int, float, float]] = field(default_factory=list)
-    model: Optional[ViTMAE] = field(default=None, repr=False)
-
-    def to_dict(self) -> Dict[str, Any]:
-        """JSON-able summary (without the model)."""
-        out = {k: v for k, v in asdict(self).items() if k != "model"}
-        out["loss_curve"] = [list(r) for r in self.loss_curve]
-        return out
 
 
 def _resolve_split(data: Union[str, Path, ImageSet, Tuple[ImageSet, ImageSet]], test_fraction: float,
