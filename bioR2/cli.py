@@ -21,10 +21,6 @@ __all__ = ["main", "build_parser"]
 # (command, subcommand or None) -> (module, hook name)
 HOOKS: List[Tuple[str, Optional[str], str, str, str]] = [
     # command, sub, module, hook, one-line help
-    ("pretrain", "dna", "bioR2.dna.cli", "pretrain", "pretrain a nucleotide model on FASTA"),
-    ("pretrain", "sc", "bioR2.sc.cli", "pretrain", "pretrain an expression encoder on an .h5ad"),
-    ("pretrain", "vision", "bioR2.vision.cli", "pretrain", "pretrain a ViT-MAE on images"),
-    ("pretrain", "text", "bioR2.text.cli", "pretrain", "pretrain a RoBERTa-style masked LM on text"),
     ("score-variants", None, "bioR2.dna.cli", "score_variants", "score SNVs zero-shot with a DNA model"),
     ("embed", None, "bioR2.sc.cli", "embed", "embed cells: writes obsm['X_r2mae']"),
     ("annotate", None, "bioR2.sc.cli", "annotate", "annotate query cells from a labelled reference"),
@@ -66,6 +62,21 @@ def _not_built(what: str) -> Callable[[argparse.Namespace], int]:
     return run
 
 
+def _add_pretrain_commands(commands, groups) -> None:
+    """``bior2 pretrain <domain>``: one subcommand per registered domain, generated from its spec."""
+    from .cliutils import add_domain_pretrain_arguments, run_domain_pretrain
+    from .domain import domain_names, get_domain
+
+    p = commands.add_parser("pretrain", help=COMMAND_HELP["pretrain"], description=COMMAND_HELP["pretrain"])
+    groups["pretrain"] = p.add_subparsers(dest="domain", metavar="DOMAIN")
+    groups["pretrain"].required = True
+    for name in domain_names():
+        spec = get_domain(name)
+        target = groups["pretrain"].add_parser(name, help=spec.description, description=spec.description)
+        add_domain_pretrain_arguments(target, spec)
+        target.set_defaults(func=run_domain_pretrain)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bior2",
@@ -76,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     groups = {}
+    _add_pretrain_commands(commands, groups)
     for command, sub, module, hook, help_text in HOOKS:
         if sub is None:
             target = commands.add_parser(command, help=COMMAND_HELP[command], description=help_text)

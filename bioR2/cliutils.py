@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
@@ -17,12 +18,13 @@ from .config import ConfigError, apply_overrides, dataclass_from_dict, deep_upda
 from .masking import parse_mask_ratio
 
 __all__ = ["add_run_options", "add_train_options", "resolve_config", "train_config", "TRAIN_FLAGS",
-           "split_for_probe", "finish_pretrain_run"]
+           "split_for_probe", "finish_pretrain_run", "add_domain_pretrain_arguments", "run_domain_pretrain"]
 
 
-def _ratio_arg(text: str) -> str:
+def _ratio_arg(text: str):
+    """``--mask-ratio``: parsed here, at the edge, into a :class:`~bioR2.masking.MaskRatio`."""
     try:
-        return parse_mask_ratio(text, "--mask-ratio").to_config()
+        return parse_mask_ratio(text, "--mask-ratio")
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -150,3 +152,109 @@ def finish_pretrain_run(out: Path, config: Mapping[str, Any], result: Any, summa
         atomic_write_json(out / "probe.json", probe_result)
     print(json.dumps(summary, indent=2))
     return summary
+
+
+# ---------------------------------------------------------------------------- generated pretrain
+_SECTION_DEST = "{section}__{name}"
+
+
+def _list_parser(item_type: type, flag: str) -> Callable[[str], list]:
+    def parse(text: str) -> list:
+        items = [t for t in (s.strip() for s in text.split(",")) if t]
+        try:
+            return [item_type(t) for t in items]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag}: expected a comma-separated list of "
+                                             f"{item_type.__name__}, got {text!r}") from None
+    return parse
+
+
+def _field_kind(annotation: Any) -> Tuple[str, type]:
+    """("scalar" | "list" | "bool", element type) of a config field's type hint."""
+    import typing
+
+    origin = typing.get_origin(annotation)
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if origin is typing.Union and len(args) == 1:
+        return _field_kind(args[0])
+    if origin in (list, tuple, typing.List, typing.Tuple, typing.Sequence):
+        inner = args[0] if args else str
+        return "list", inner if inner in (int, float, str) else str
+    if annotation is bool:
+        return "bool", bool
+    if annotation in (int, float, str):
+        return "scalar", annotation
+    return "scalar", str
+
+
+def add_domain_pretrain_arguments(parser: argparse.ArgumentParser, spec: Any) -> None:
+    """``bior2 pretrain <domain>``'s options, generated from the domain's spec: one flag per
+    config field (``--field-name`` unless the field names its own flag), ``--preset``, then the
+    run and trainer options every domain shares."""
+    import dataclasses
+    import typing
+
+    names = [p.name for p in spec.presets]
+    parser.add_argument("--preset", choices=names or None, default=None,
+                        help="a named configuration: " + "; ".join(f"{p.name}: {p.description}"
+                                                                      for p in spec.presets))
+    for section, cls in spec.sections.items():
+        group = parser.add_argument_group(section)
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            meta = f.metadata
+            if not meta.get("cli", True):
+                continue
+            flag = meta.get("flag") or "--" + f.name.replace("_", "-")
+            dest = _SECTION_DEST.format(section=section, name=f.name)
+            default = f.default if f.default is not dataclasses.MISSING else (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+            text = meta.get("help") or f.name.replace("_", " ")
+            kind, item = _field_kind(hints[f.name])
+            if kind == "bool":
+                if default:
+                    off = "--no-" + flag[2:]
+                    group.add_argument(off, dest=dest, action="store_false", default=None,
+                                       help=f"{text} (on by default; this turns it off)")
+                else:
+                    group.add_argument(flag, dest=dest, action="store_true", default=None,
+                                       help=f"{text} (off by default)")
+                continue
+            parse = _list_parser(item, flag) if kind == "list" else item
+            shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
+            group.add_argument(flag, dest=dest, type=parse, default=None, choices=meta.get("choices"),
+                               metavar=meta.get("metavar"), help=f"{text} (default {shown})")
+    add_run_options(parser, default_ratio=spec.default_ratio)
+    add_train_options(parser)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.set_defaults(domain_spec=spec.name)
+
+
+def run_domain_pretrain(args: argparse.Namespace) -> int:
+    """Run ``bior2 pretrain <domain>``: resolve the config once, call :func:`bioR2.pretrain`,
+    print the run's JSON summary."""
+    import json
+
+    from .domain import get_domain
+    from .pipeline import pretrain, resolve_run_config
+
+    spec = get_domain(args.domain_spec)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    sections: Dict[str, Dict[str, Any]] = {}
+    for dest, value in vars(args).items():
+        if "__" in dest and value is not None:
+            section, name = dest.split("__", 1)
+            sections.setdefault(section, {})[name] = copy.deepcopy(value)
+    for dest, key in TRAIN_FLAGS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            sections.setdefault("train", {})[key.split(".", 1)[1]] = value
+    resolved = resolve_run_config(spec, preset=args.preset, config=args.config,
+                                  overrides=getattr(args, "overrides", []) or [], sections=sections)
+    result = pretrain(spec, None, args.out, config=resolved, resume=args.resume, overwrite=args.overwrite)
+    print(json.dumps(result.summary, indent=2, default=str))
+    print(f"bior2: model saved in {args.out} (load with bioR2.train.load_model)", file=sys.stderr)
+    return 0

@@ -3,14 +3,12 @@
 Typical use::
 
     from bioR2.dna import Genome, pretrain, score_variants
-    pretrain("genome.fa", "runs/dna", data={"window": 512, "held_out": ["chr1"]},
-             train={"steps": 2000, "mask_ratio": "0.05-0.3"})
+    result = pretrain("genome.fa", "runs/dna", window=512, held_out=["chr1"], steps=2000)  # R²MAE U(0.05, 0.3)
     scores = score_variants("runs/dna", "genome.fa", "variants.vcf")
 
-Modules: ``tokenizer`` (single-nucleotide tokens), ``data`` (genomes, windows, dataset),
+Modules: ``spec`` (configs, presets and builders behind ``bioR2.pretrain("dna", ...)``), ``tokenizer`` (single-nucleotide tokens), ``data`` (genomes, windows, dataset),
 ``model`` (dilated-conv / transformer encoders + MLM head), ``task`` (masked-LM loss for the
-shared trainer), ``scorer`` and ``variants`` (zero-shot scoring), ``probe`` (supervised probe),
-``benchmark`` (``bior2 benchmark dna``).
+shared trainer), ``scorer`` and ``variants`` (zero-shot scoring), ``probe`` (supervised probe).
 """
 
 from typing import TYPE_CHECKING
@@ -21,7 +19,7 @@ from ..utils.lazy import lazy_exports
 __getattr__, __dir__ = lazy_exports(__name__, {
     "data": ("Genome", "WindowDataset", "make_windows", "read_bed", "split_windows"),
     "model": ("DNAMaskedLM",),
-    "pretrain": ("pretrain",),
+    "spec": ("pretrain", "SPEC", "DNADataConfig", "DNAModelConfig", "DNATaskConfig"),
     "scorer": ("VariantScorer",),
     "task": ("MaskedLMTask",),
     "tokenizer": ("NucleotideTokenizer", "reverse_complement"),
@@ -34,7 +32,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
 if TYPE_CHECKING:  # static analysers and IDEs see the real imports
     from .data import Genome, WindowDataset, make_windows, read_bed, split_windows
     from .model import DNAMaskedLM
-    from .pretrain import pretrain
+    from .spec import SPEC, DNADataConfig, DNAModelConfig, DNATaskConfig, pretrain
     from .scorer import VariantScorer
     from .task import MaskedLMTask
     from .tokenizer import NucleotideTokenizer, reverse_complement
@@ -49,6 +47,10 @@ __all__ = [
     "DNAMaskedLM",
     "MaskedLMTask",
     "pretrain",
+    "SPEC",
+    "DNADataConfig",
+    "DNAModelConfig",
+    "DNATaskConfig",
     "VariantScorer",
     "NucleotideTokenizer",
     "reverse_complement",

@@ -1,4 +1,5 @@
-"""``bior2 pretrain dna``, ``bior2 score-variants`` and ``bior2 benchmark dna``.
+"""``bior2 score-variants`` and ``bior2 benchmark dna`` (``bior2 pretrain dna`` is generated from
+``bioR2/dna/spec.py``).
 
 Only argparse at import time; torch and friends are imported inside the ``run_*`` functions.
 """
@@ -9,66 +10,7 @@ import argparse
 import json
 import sys
 
-from ..cliutils import TRAIN_FLAGS, add_run_options, add_train_options, resolve_config, train_config
-
-DEFAULT_RATIO = "0.05-0.3"
-
-_DATA_FLAGS = {
-    "window": "data.window",
-    "stride": "data.stride",
-    "contigs": "data.contigs",
-    "bed": "data.bed",
-    "held_out": "data.held_out",
-    "max_n_fraction": "data.max_n_fraction",
-    "arch": "model.arch",
-    "hidden": "model.hidden",
-    "layers": "model.layers",
-    "kernel_size": "model.kernel_size",
-    "heads": "model.heads",
-}
-
-
-def _csv_list(text: str):
-    return [t for t in (s.strip() for s in text.split(",")) if t]
-
-
-# ---------------------------------------------------------------------------- pretrain
-def add_pretrain_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--fasta", required=True, metavar="GENOME",
-                        help="genome: FASTA (plain or bgzip) or GenBank/EMBL")
-    add_run_options(parser, default_ratio=DEFAULT_RATIO)
-    d = parser.add_argument_group("data")
-    d.add_argument("--window", type=int, default=None, help="window length in bases (default 512)")
-    d.add_argument("--stride", type=int, default=None, help="step between windows (default: the window)")
-    d.add_argument("--contigs", type=_csv_list, default=None, metavar="C1,C2",
-                   help="train only on these contigs (default: all)")
-    d.add_argument("--bed", default=None, help="train only on windows tiling these BED intervals")
-    d.add_argument("--held-out", type=_csv_list, default=None, metavar="C1,C2",
-                   help="contigs never trained on (used for validation), e.g. chr1,chr2")
-    d.add_argument("--max-n-fraction", type=float, default=None, help="drop windows with more N (default 0.1)")
-    m = parser.add_argument_group("model")
-    m.add_argument("--arch", choices=["convnet", "transformer"], default=None,
-                   help="dilated-conv residual network (default) or transformer")
-    m.add_argument("--hidden", type=int, default=None, help="model width (default 128)")
-    m.add_argument("--layers", type=int, default=None, help="number of blocks (default 6)")
-    m.add_argument("--kernel-size", type=int, default=None, help="convolution kernel size (default 9)")
-    m.add_argument("--heads", type=int, default=None, help="attention heads (transformer)")
-    add_train_options(parser)
-
-
-def run_pretrain(args: argparse.Namespace) -> int:
-    from .pretrain import DEFAULTS, pretrain
-
-    config = resolve_config(args, DEFAULTS, {**TRAIN_FLAGS, **_DATA_FLAGS})
-    train = train_config(config)
-    result = pretrain(args.fasta, args.out, model=config.get("model"), data=config.get("data"),
-                      task=config.get("task"), train=train, resume=args.resume, overwrite=args.overwrite)
-    msg = f"pretrained {result.steps} steps; last loss {result.last_loss:.4f}"
-    if result.val_loss is not None:
-        msg += f"; held-out loss {result.val_loss:.4f}"
-    print(f"{msg}; model in {result.out_dir}")
-    return 0
-
+from .spec import DEFAULT_RATIO
 
 # ---------------------------------------------------------------------------- score-variants
 def add_score_variants_arguments(parser: argparse.ArgumentParser) -> None:

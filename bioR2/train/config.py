@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
-from ..masking import parse_mask_ratio
+from ..masking import MaskRatio, parse_mask_ratio
 
 __all__ = ["TrainConfig"]
 
@@ -16,7 +16,9 @@ class TrainConfig:
 
     ``batch_size`` is the *global* number of examples per optimizer step; each rank processes
     ``batch_size / (world_size * grad_accum)`` per micro-batch. The masking ratio is drawn once
-    per optimizer step from ``mask_ratio`` (``"0.15"`` fixed, ``"0.05-0.3"`` R²MAE).
+    per optimizer step from ``mask_ratio``, a parsed :class:`~bioR2.masking.MaskRatio` (any form
+    of :func:`~bioR2.masking.parse_mask_ratio` is accepted here, the config edge, and parsed once:
+    ``"0.15"`` fixed, ``"0.05-0.3"`` R²MAE).
     Validation uses the fixed ``eval_mask_ratio`` (default: the middle of the training range)
     and masks that do not depend on the run's seed, so validation losses compare across runs.
     """
@@ -31,7 +33,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
     clip_grad_norm: float = 1.0  # 0 disables clipping
     precision: str = "fp32"  # fp32 | bf16 | fp16 (fp16 needs CUDA)
-    mask_ratio: str = "0.15"
+    mask_ratio: Union[MaskRatio, str, float] = "0.15"
     eval_mask_ratio: Optional[float] = None
     eval_every: int = 0  # 0: evaluate once at the end (when a validation set is given)
     eval_batches: int = 20
@@ -46,10 +48,10 @@ class TrainConfig:
     find_unused_parameters: bool = False
 
     def __post_init__(self) -> None:
-        ratio = parse_mask_ratio(self.mask_ratio, "train.mask_ratio")
-        self.mask_ratio = ratio.to_config()
+        self.mask_ratio = parse_mask_ratio(self.mask_ratio, "train.mask_ratio")
         if self.eval_mask_ratio is not None:
-            parse_mask_ratio(self.eval_mask_ratio, "train.eval_mask_ratio")
+            # validation uses one fixed ratio: check it once here, keep the plain number
+            self.eval_mask_ratio = parse_mask_ratio(self.eval_mask_ratio, "train.eval_mask_ratio").mean
         for name in ("steps", "batch_size", "grad_accum", "log_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
@@ -66,7 +68,10 @@ class TrainConfig:
     def resolved_eval_ratio(self) -> float:
         if self.eval_mask_ratio is not None:
             return float(self.eval_mask_ratio)
-        return parse_mask_ratio(self.mask_ratio).mean
+        return self.mask_ratio.mean
 
     def to_dict(self) -> Dict[str, Any]:
-        return asdict(self)
+        """JSON-able fields; the ratio in its config form (``"0.05-0.3"``)."""
+        out = asdict(self)
+        out["mask_ratio"] = self.mask_ratio.to_config()
+        return out

@@ -11,8 +11,8 @@ batch plus the step's masking ratio into a loss::
         def forward(self, batch, mask_ratio, rng):
             masked = mask_expression(batch["x"], mask_ratio, rng=rng)  # from bioR2.masking
             recon = self.model(masked.x_masked, masked.mask)
-            loss = ((recon - batch["x"]) ** 2)[masked.mask].mean()
-            return TaskOutput(loss=loss, n_examples=batch["x"].shape[0])
+            loss = ((recon - batch["x"]) ** 2)[masked.mask].sum()  # a sum: the trainer divides
+            return TaskOutput(loss=loss, n_examples=batch["x"].shape[0], n_items=masked.mask.sum())
 
 ``rng`` is a :class:`bioR2.masking.MaskRNG` keyed by the rows' dataset indices, so masks are
 identical on any number of ranks and after a resume. The trainer handles devices, DDP,
@@ -36,7 +36,14 @@ __all__ = ["Task", "TaskOutput"]
 class TaskOutput:
     """What a task returns for one (micro-)batch.
 
-    loss: scalar tensor to minimise (a mean over the batch's loss items).
+    loss: scalar tensor to minimise: the SUM of the batch's per-item losses when ``n_items`` is
+    given (the preferred form), otherwise a mean over the batch's items.
+    n_items: how many items (masked tokens, bases, genes, patches; or a total weight) ``loss``
+    sums over. The trainer adds the counts over micro-batches and processes and divides once,
+    so gradient accumulation and DDP give exactly the single-process, full-batch gradient
+    even when ranks mask different numbers of items (HF's ``num_items_in_batch`` fix). A task
+    that returns a mean (``n_items`` None) is exact only when every micro-batch has the same
+    denominator.
     n_examples: rows in the batch (for examples/s).
     n_tokens: positions processed (tokens, bases, patches or genes; for tokens/s).
     metrics: extra scalars to log (averaged over micro-batches and ranks).
@@ -51,6 +58,7 @@ class TaskOutput:
     n_tokens: int = 0
     metrics: Dict[str, Union[float, torch.Tensor]] = field(default_factory=dict)
     weight: Optional[float] = None
+    n_items: Optional[Union[float, torch.Tensor]] = None
 
 
 class Task(nn.Module):

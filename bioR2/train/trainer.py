@@ -30,7 +30,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from ..masking import MaskRNG, parse_mask_ratio
+from ..masking import MaskRNG
 from ..utils.io import atomic_write_json
 from .checkpoint import (
     CheckpointError,
@@ -126,7 +126,7 @@ class Trainer:
         self.overwrite = overwrite
         self.sampler_factory = sampler_factory or _default_sampler
         self.callbacks = list(callbacks or [])
-        self.ratio = parse_mask_ratio(config.mask_ratio, "train.mask_ratio")
+        self.ratio = config.mask_ratio
 
     # ------------------------------------------------------------------ set-up
     def _micro_batch_size(self, ctx: DistContext) -> int:
@@ -246,7 +246,8 @@ class Trainer:
             for group in optimizer.param_groups:
                 group["lr"] = lr
 
-            loss_sum, n_examples, n_tokens = 0.0, 0, 0
+            loss_sum, n_examples, n_tokens, n_items = 0.0, 0, 0, 0.0
+            summed = False  # the task returns loss sums + item counts (normalised globally below)
             metric_sums: Dict[str, float] = {}
             for micro in range(c.grad_accum):
                 try:
@@ -268,14 +269,32 @@ class Trainer:
                             f"non-finite loss {out.loss.item()} at step {step} (mask ratio {ratio:.4f}); "
                             "lower train.lr or use train.precision=fp32"
                         )
-                    scaler.scale(out.loss / c.grad_accum).backward()
+                    if out.n_items is not None:
+                        # A sum over this micro-batch's items: the gradients are divided by the
+                        # global item count once it is known (exact under DDP and accumulation).
+                        summed = True
+                        n_items += float(out.n_items)
+                        scaler.scale(out.loss).backward()
+                    else:
+                        scaler.scale(out.loss / c.grad_accum).backward()
                 loss_sum += float(out.loss.detach())
                 n_examples += int(out.n_examples)
                 n_tokens += int(out.n_tokens)
                 for key, value in out.metrics.items():
                     metric_sums[key] = metric_sums.get(key, 0.0) + float(value)
 
+            keys = sorted(metric_sums)
+            reduced = all_reduce_sum([loss_sum, n_examples, n_tokens, n_items]
+                                     + [metric_sums[k] for k in keys], ctx)
+            denom = c.grad_accum * ctx.world_size
             scaler.unscale_(optimizer)
+            if summed:
+                # DDP averaged the summed gradients over ranks; turn that into a mean over every
+                # item of the global batch, whatever each rank or micro-batch held.
+                grad_scale = ctx.world_size / max(reduced[3], 1e-12)
+                for param in task.parameters():
+                    if param.grad is not None:
+                        param.grad.mul_(grad_scale)
             grad_norm = None
             if c.clip_grad_norm > 0:
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(task.parameters(), c.clip_grad_norm))
@@ -284,16 +303,13 @@ class Trainer:
             optimizer.zero_grad(set_to_none=True)
             step += 1
 
-            keys = sorted(metric_sums)
-            reduced = all_reduce_sum([loss_sum, n_examples, n_tokens] + [metric_sums[k] for k in keys], ctx)
-            denom = c.grad_accum * ctx.world_size
-            last_loss = reduced[0] / denom
+            last_loss = reduced[0] / max(reduced[3], 1e-12) if summed else reduced[0] / denom
             window_examples += reduced[1]
             window_tokens += reduced[2]
             record: Dict[str, Any] = {"step": step, "loss": last_loss, "mask_ratio": ratio, "lr": lr}
             if grad_norm is not None:
                 record["grad_norm"] = grad_norm
-            record.update({k: v / denom for k, v in zip(keys, reduced[3:])})
+            record.update({k: v / denom for k, v in zip(keys, reduced[4:])})
             if step % c.log_every == 0 or step == c.steps:
                 elapsed = max(time.perf_counter() - window_start, 1e-9)
                 record["examples_per_s"] = window_examples / elapsed
@@ -345,9 +361,13 @@ class Trainer:
             batch = _to_device(batch, ctx.device)
             with self._autocast(ctx.device):
                 out = task(batch, ratio, MaskRNG(EVAL_MASK_SEED, 0, indices.to(ctx.device)))
-            weight = float(out.n_examples if out.weight is None else out.weight)
-            total += float(out.loss) * weight
-            count += weight
+            if out.n_items is not None:  # a sum over the batch's items
+                total += float(out.loss)
+                count += float(out.n_items)
+            else:
+                weight = float(out.n_examples if out.weight is None else out.weight)
+                total += float(out.loss) * weight
+                count += weight
         task.train()
         total, count = all_reduce_sum([total, count], ctx)
         val_loss = total / count if count > 0 else float("nan")  # nothing scored: no loss to report
@@ -386,10 +406,11 @@ class Trainer:
 
     def _restore(self, state: Dict[str, Any], ckpt: Path, task: Task, optimizer, scaler, ctx: DistContext) -> None:
         saved_cfg = json.loads(state.get("train_config_json", "{}"))
+        current = self.config.to_dict()
         for key in ("batch_size", "mask_ratio", "seed", "steps", "grad_accum"):
-            if key in saved_cfg and saved_cfg[key] != getattr(self.config, key):
+            if key in saved_cfg and saved_cfg[key] != current[key]:
                 warnings.warn(
-                    f"resuming {ckpt} with train.{key}={getattr(self.config, key)!r}, but the run was "
+                    f"resuming {ckpt} with train.{key}={current[key]!r}, but the run was "
                     f"started with {saved_cfg[key]!r}: the continuation will not match an uninterrupted run"
                 )
         load_weights(task.model, ckpt, map_location=str(ctx.device))
