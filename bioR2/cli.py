@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Pretrain biological foundation models with R²MAE masking and use them downstream.",
     )
     parser.add_argument("--version", action="version", version=f"bior2 {__version__}")
-    parser.add_argument("--traceback", action="store_true", help="show the full traceback on errors")
+    parser.add_argument("--debug", "--traceback", dest="debug", action="store_true",
+                        help="show the full traceback on errors (also BIOR2_DEBUG=1)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     groups = {}
@@ -108,6 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Exceptions that mean "the input or the environment is not usable": one line, no traceback.
+USER_ERRORS = (ValueError, OSError, KeyError, RuntimeError, LookupError)
+
+
+def _debug(args: Optional[argparse.Namespace]) -> bool:
+    flags = bool(args is not None and (getattr(args, "debug", False) or getattr(args, "traceback", False)))
+    return flags or bool(os.environ.get("BIOR2_DEBUG") or os.environ.get("BIOR2_TRACEBACK"))
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -116,12 +126,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("bior2: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, PermissionError,
-            RuntimeError, KeyError) as exc:
-        if args.traceback or os.environ.get("BIOR2_TRACEBACK"):
+    except USER_ERRORS as exc:
+        if _debug(args):
             raise
-        print(f"bior2: error: {exc}", file=sys.stderr)
+        message = str(exc) or type(exc).__name__
+        if isinstance(exc, KeyError) and exc.args:
+            message = str(exc.args[0])
+        print(f"bior2: error: {' '.join(message.split())}", file=sys.stderr)
         return 1
+    except Exception as exc:  # a genuine bug: say so, and how to report it
+        if _debug(args):
+            raise
+        print(f"bior2: internal error: {type(exc).__name__}: {exc}\n"
+              f"bior2: this is a bug in bioR2 {__version__}, not in your input; please report it with the "
+              "command line and the traceback that --debug (or BIOR2_DEBUG=1) prints.", file=sys.stderr)
+        return 70
 
 
 if __name__ == "__main__":  # pragma: no cover
