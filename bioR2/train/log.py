@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional
 
 from ..utils.io import atomic_write_text
 
-__all__ = ["JsonlLog", "make_progress"]
+__all__ = ["JsonlLog", "make_progress", "progress_bar", "in_notebook"]
 
 
 class JsonlLog:
@@ -48,11 +48,38 @@ class JsonlLog:
             self._fh = None
 
 
-def make_progress(total: int, initial: int, enabled: Optional[bool], is_main: bool):
-    """A tqdm bar on rank 0 when interactive (or when asked); ``None`` otherwise."""
-    show = is_main and (enabled if enabled is not None else sys.stderr.isatty())
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (where stderr is not a terminal but a bar is still wanted)."""
+    shell = sys.modules.get("IPython")
+    if shell is None:
+        return False
+    try:
+        ip = shell.get_ipython()
+    except AttributeError:
+        return False
+    return ip is not None and "IPKernelApp" in getattr(ip, "config", {})
+
+
+def progress_bar(total: Optional[int] = None, *, enabled: Optional[bool] = None, initial: int = 0,
+                 unit: str = "it", desc: Optional[str] = None, is_main: bool = True):
+    """A progress bar, or ``None`` when off: ``enabled=None`` shows one in a terminal or a
+    notebook, ``False`` never, ``True`` always. In Jupyter it is a widget when ipywidgets is
+    installed and a text bar otherwise (never tqdm's IProgress warning)."""
+    show = is_main and (enabled if enabled is not None else (sys.stderr.isatty() or in_notebook()))
     if not show:
         return None
-    from tqdm.auto import tqdm
+    tqdm = None
+    if in_notebook():
+        try:
+            import ipywidgets  # noqa: F401  (tqdm.notebook needs it)
+            from tqdm.notebook import tqdm
+        except ImportError:
+            tqdm = None
+    if tqdm is None:
+        from tqdm.std import tqdm
+    return tqdm(total=total, initial=initial, unit=unit, desc=desc, dynamic_ncols=True)
 
-    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
+
+def make_progress(total: int, initial: int, enabled: Optional[bool], is_main: bool):
+    """The trainer's step bar on rank 0 (see :func:`progress_bar`); ``None`` when off."""
+    return progress_bar(total, enabled=enabled, initial=initial, unit="step", is_main=is_main)
