@@ -15,6 +15,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import struct
+import warnings
+import zlib
 from collections import OrderedDict
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -37,6 +40,15 @@ __all__ = [
 
 GENBANK_SUFFIXES = (".gb", ".gbk", ".genbank", ".gbff", ".embl", ".emb")
 _BGZF_MAGIC = b"\x1f\x8b\x08\x04"
+# The empty block bgzip writes last: a file without it was cut short (an interrupted download).
+_BGZF_EOF = (b"\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\xff\x06\x00BC\x02\x00\x1b\x00\x03"
+             b"\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+# IUPAC nucleotide codes, either case (lowercase = soft-masked); anything else is refused.
+IUPAC_BASES = "ACGTURYSWKMBDHVN"
+_VALID_BYTE = np.zeros(256, dtype=bool)
+_VALID_BYTE[np.frombuffer((IUPAC_BASES + IUPAC_BASES.lower()).encode(), dtype=np.uint8)] = True
+# Errors Bio.bgzf / zlib raise on a damaged bgzip stream.
+_BGZF_ERRORS = (EOFError, struct.error, zlib.error, RuntimeError)
 
 
 # ---------------------------------------------------------------------------- file checks
@@ -47,8 +59,11 @@ def _open_text_head(path: Path, n: int = 4096) -> bytes:
         try:
             with gzip.open(path, "rb") as fh:
                 return fh.read(n)
-        except OSError as exc:
-            raise ValueError(f"{path}: a gzip file that cannot be decompressed ({exc})") from None
+        except (OSError, EOFError, zlib.error) as exc:
+            if is_bgzip(path):
+                raise _bgzip_damaged(path, f"{type(exc).__name__}: {exc}") from None
+            raise ValueError(f"{path}: a gzip file that cannot be decompressed ({exc}); is it truncated? "
+                             "re-download it") from None
     return head
 
 
@@ -57,6 +72,23 @@ def is_bgzip(path: PathLike) -> bool:
     with open(path, "rb") as fh:
         head = fh.read(18)
     return head[:4] == _BGZF_MAGIC and head[12:14] == b"BC"
+
+
+def _bgzip_damaged(path: PathLike, why: str) -> ValueError:
+    return ValueError(f"{path}: truncated or corrupt bgzip file ({why}); re-download it, or "
+                      "re-compress it with bgzip (htslib)")
+
+
+def check_bgzip_intact(path: PathLike) -> None:
+    """Raise ``ValueError`` when a bgzip file lacks the end-of-file block bgzip always writes
+    (the file was cut short, e.g. by an interrupted download)."""
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        fh.seek(max(0, size - len(_BGZF_EOF)))
+        tail = fh.read()
+    if tail != _BGZF_EOF:
+        raise _bgzip_damaged(path, f"its end-of-file block is missing; {size} bytes on disk")
 
 
 def _sniff_format(path: Path) -> str:
@@ -179,8 +211,12 @@ class Genome:
                     f"for random access; run `gunzip {self.source.name}` or recompress it with "
                     "`bgzip` (htslib)"
                 )
+            if gz:
+                check_bgzip_intact(self.source)
+        self.bgzip = is_bgzip(self.fasta_path)
         self.max_cached_bases = int(max_cached_bases)
         self._fasta = None
+        self._index: Optional[Tuple[str, Optional[str]]] = None  # (.fai, .gzi) once chosen
         self._cache: "OrderedDict[str, Tuple[np.ndarray, np.ndarray]]" = OrderedDict()
         self._lengths = self._read_lengths()
         self._aliases = contig_aliases(self._lengths)
@@ -195,18 +231,101 @@ class Genome:
     @property
     def fasta(self):
         if self._fasta is None:
-            import pyfaidx
-
-            # rebuild=True: an index older than its FASTA (the file was replaced) is rebuilt;
-            # a stale .fai would silently serve the old file's lengths and offsets.
-            try:
-                self._fasta = pyfaidx.Fasta(str(self.fasta_path), sequence_always_upper=False,
-                                            as_raw=True, rebuild=True, build_index=True)
-            except (pyfaidx.FastaIndexingError, pyfaidx.UnsupportedCompressionFormat, ValueError) as exc:
-                raise ValueError(f"{self.fasta_path}: cannot index this FASTA ({exc})") from None
-            except OSError as exc:
-                raise ValueError(f"{self.fasta_path}: cannot read or index ({exc})") from None
+            if self._index is not None:  # reopened (e.g. in a DataLoader worker): index known good
+                self._fasta = self._open_pyfaidx(*self._index, build=False)
+            else:
+                self._fasta = self._open_indexed()
         return self._fasta
+
+    def _open_pyfaidx(self, fai: str, gzi: Optional[str], build: bool = True):
+        import pyfaidx
+
+        # rebuild=True: an index older than its FASTA (the file was replaced) is rebuilt.
+        kwargs = {"gzi_indexname": gzi} if gzi is not None else {}
+        try:
+            return pyfaidx.Fasta(str(self.fasta_path), indexname=fai, sequence_always_upper=False,
+                                 as_raw=True, rebuild=build, build_index=build, **kwargs)
+        except _BGZF_ERRORS as exc:
+            if self.bgzip:
+                raise _bgzip_damaged(self.fasta_path, f"{type(exc).__name__}: {exc}") from None
+            raise ValueError(f"{self.fasta_path}: cannot index this FASTA ({exc})") from None
+        except (pyfaidx.FastaIndexingError, pyfaidx.UnsupportedCompressionFormat, ValueError) as exc:
+            if self.bgzip and "BGZF" in str(exc):
+                raise _bgzip_damaged(self.fasta_path, str(exc)) from None
+            raise ValueError(f"{self.fasta_path}: cannot index this FASTA ({exc})") from None
+
+    def _index_paths(self, folder: Optional[Path]) -> Tuple[str, Optional[str]]:
+        """``(.fai, .gzi)`` paths beside the FASTA (``folder=None``) or in ``folder``."""
+        base = str(self.fasta_path) if folder is None else str(folder / self.fasta_path.name)
+        return base + ".fai", (base + ".gzi") if self.bgzip else None
+
+    def _cache_folder(self) -> Path:
+        """``$BIOR2_CACHE/fai/<hash of path, size, mtime>/``: where the index of a FASTA in a
+        read-only folder is built."""
+        from ..utils.wheels import cache_dir
+
+        st = self.fasta_path.stat()
+        key = f"{self.fasta_path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+        folder = cache_dir() / "fai" / hashlib.sha256(key.encode()).hexdigest()[:16]
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def _open_indexed(self):
+        """Open the FASTA through pyfaidx with an index that matches it.
+
+        The index beside the FASTA is used (built there when missing, rebuilt when it is older
+        than the FASTA or disagrees with it: contig offsets or the file size). When the folder
+        cannot be written, the index is built in the cache folder instead.
+        """
+        beside = self._index_paths(None)
+        places = []
+        if os.path.exists(beside[0]) or _writable(self.fasta_path.parent):
+            places.append(beside)
+        places.append(None)  # the cache folder, decided only when needed
+        last_problem = None
+        for place in places:
+            if place is None:
+                try:
+                    place = self._index_paths(self._cache_folder())
+                except OSError as exc:
+                    last_problem = f"{last_problem + '; ' if last_problem else ''}no cache folder ({exc})"
+                    break
+            try:
+                fa = self._open_pyfaidx(*place)
+            except OSError as exc:  # the index could not be written there (read-only folder)
+                last_problem = f"cannot write {place[0]} ({exc})"
+                continue
+            problem = _index_problem(fa, self.fasta_path, self.bgzip)
+            if problem is None:
+                self._index = place
+                return fa
+            fa.close()
+            warnings.warn(f"{place[0]}: does not match {self.fasta_path} ({problem}); rebuilding it",
+                          stacklevel=4)
+            removed = True
+            for index_file in place:
+                if index_file is not None and os.path.exists(index_file):
+                    try:
+                        os.unlink(index_file)
+                    except OSError:
+                        removed = False
+            if not removed:
+                last_problem = f"stale index {place[0]} cannot be removed"
+                continue
+            try:
+                fa = self._open_pyfaidx(*place)
+            except OSError as exc:
+                last_problem = f"cannot write {place[0]} ({exc})"
+                continue
+            problem = _index_problem(fa, self.fasta_path, self.bgzip)
+            if problem is None:
+                self._index = place
+                return fa
+            fa.close()
+            raise ValueError(f"{self.fasta_path}: the FASTA index built for it does not match the file "
+                             f"({problem}); is the file being written to?")
+        raise ValueError(f"{self.fasta_path}: cannot build a FASTA index ({last_problem}); set "
+                         "BIOR2_CACHE to a writable folder")
 
     def _read_lengths(self) -> Dict[str, int]:
         lengths = {name: len(rec) for name, rec in self.fasta.records.items()}
@@ -243,7 +362,16 @@ class Genome:
         start, end = max(0, int(start)), min(n, int(end))
         if end <= start:
             return ""
-        return str(self.fasta[contig][start:end])
+        try:
+            return str(self.fasta[contig][start:end])
+        except _BGZF_ERRORS as exc:
+            if self.bgzip:
+                raise _bgzip_damaged(self.fasta_path, f"{type(exc).__name__}: {exc}") from None
+            raise
+        except ValueError as exc:
+            if self.bgzip:
+                raise _bgzip_damaged(self.fasta_path, str(exc)) from None
+            raise
 
     def contig_tokens(self, contig: str) -> Tuple[np.ndarray, np.ndarray]:
         """``(ids uint8, soft_mask bool)`` of a whole contig (cached)."""
@@ -253,6 +381,13 @@ class Genome:
             return hit
         seq = self.fetch(contig, 0, self.length(contig))
         raw = np.frombuffer(seq.encode("ascii", errors="replace"), dtype=np.uint8)
+        if raw.size != self.length(contig):
+            raise ValueError(f"{self.fasta_path}: contig {contig!r} reads as {raw.size} bases but its index "
+                             f"says {self.length(contig)}; delete {self._index[0] if self._index else 'the .fai'} "
+                             "and retry (the file changed while it was being read?)")
+        valid = _VALID_BYTE[raw]
+        if not valid.all():
+            self._refuse_bases(contig, raw, valid)
         entry = (ENCODE_TABLE[raw], LOWERCASE_TABLE[raw])
         self._cache[contig] = entry
         total = sum(v[0].size for v in self._cache.values())
@@ -260,6 +395,35 @@ class Genome:
             _, old = self._cache.popitem(last=False)
             total -= old[0].size
         return entry
+
+    def _refuse_bases(self, contig: str, raw: np.ndarray, valid: np.ndarray) -> None:
+        bad = np.flatnonzero(~valid)
+        first = int(bad[0])
+        chars = sorted({chr(b) if 32 < b < 127 else repr(bytes([b])) for b in np.unique(raw[bad])[:10]})
+        line = self._line_of(contig, first) if self.fasta_path == self.source else None
+        where = f"line {line}" if line is not None else f"base {first + 1}"
+        raise ValueError(
+            f"{self.source}: record {contig!r}, {where}: {bad.size} character(s) that are not IUPAC "
+            f"nucleotide codes ({', '.join(chars)}); a DNA FASTA may hold only {IUPAC_BASES} (either "
+            "case; lowercase = soft-masked). Is this a protein or a corrupted file?")
+
+    def _line_of(self, contig: str, pos0: int) -> Optional[int]:
+        """1-based line number in the FASTA of base ``pos0`` of ``contig`` (None if unknown)."""
+        try:
+            rec = self.fasta.faidx.index[contig]
+            byte = rec.offset + (pos0 // rec.lenc) * rec.lenb + pos0 % rec.lenc
+            opener = gzip.open if self.bgzip else open
+            lines, done = 1, 0
+            with opener(self.fasta_path, "rb") as fh:
+                while done < byte:
+                    block = fh.read(min(1 << 20, byte - done))
+                    if not block:
+                        break
+                    lines += block.count(b"\n")
+                    done += len(block)
+            return lines
+        except Exception:  # only for a message: never hide the real error behind another
+            return None
 
     def windows(self, contig: str, starts: Sequence[int], length: int) -> Tuple[np.ndarray, np.ndarray]:
         """Token windows ``[start, start + length)`` of one contig: ``(n, length)`` int64 ids and
@@ -272,6 +436,66 @@ class Genome:
         out_ids = np.where(inside, ids[clipped], PAD_ID).astype(np.int64)
         out_soft = np.where(inside, soft[clipped], False)
         return out_ids, out_soft
+
+
+def _writable(folder: Path) -> bool:
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
+def _read_uncompressed(fa, start: int, n: int) -> bytes:
+    """``n`` bytes at uncompressed offset ``start`` of the file behind a pyfaidx handle."""
+    faidx = fa.faidx
+    if faidx._bgzf:
+        import bisect
+
+        from pyfaidx import make_virtual_offset
+
+        i = bisect.bisect_left(faidx.gzi_index, start)
+        block = faidx.gzi_index[i - 1] if i > 0 else faidx.gzi_index[0]
+        faidx.file.seek(make_virtual_offset(block.cstart, start - block.ustart))
+    else:
+        faidx.file.seek(start)
+    return faidx.file.read(n)
+
+
+def _index_problem(fa, path: Path, bgzip: bool, n_check: int = 64) -> Optional[str]:
+    """Why the ``.fai`` behind ``fa`` does not describe ``path`` (``None`` when it does).
+
+    A ``.fai`` newer than its FASTA is trusted by pyfaidx even when the FASTA was replaced
+    (copied with its old index, restored from a backup): reading it then fails deep inside
+    with an ``IndexError``. Here the header line just before a sample of records' offsets must
+    name the record, and the last record must end where the (uncompressed) file ends.
+    """
+    index = fa.faidx.index
+    names = list(index)
+    if not names:
+        return "it lists no sequences"
+    picks = sorted(set(np.linspace(0, len(names) - 1, min(n_check, len(names))).astype(int).tolist()))
+    try:
+        for k in picks:
+            name = names[k]
+            rec = index[name]
+            span = max(0, rec.offset - rec.prev_bend)
+            text = _read_uncompressed(fa, rec.offset - span, span).decode("ascii", errors="replace")
+            header = text.rstrip("\r\n").rsplit("\n", 1)[-1]
+            if not (header.startswith(">") and header[1:].split()[:1] == [name]):
+                return f"record {name!r} is not at offset {rec.offset} (found {header[:40]!r})"
+        last = index[names[-1]]
+        newline = last.lenb - last.lenc
+        if not bgzip:
+            size = path.stat().st_size
+            # the last line may lack its newline; allow a little trailing whitespace
+            if size < last.bend - newline or size > last.bend + 2 * max(newline, 1):
+                return (f"its last record {names[-1]!r} ends at byte {last.bend}, the file has {size} bytes")
+        else:
+            after = _read_uncompressed(fa, last.bend, 4)
+            if after.strip():
+                return f"the file goes on past the end of its last record {names[-1]!r}"
+    except _BGZF_ERRORS + (ValueError, OSError, IndexError) as exc:
+        if bgzip and isinstance(exc, _BGZF_ERRORS):
+            raise _bgzip_damaged(path, f"{type(exc).__name__}: {exc}") from None
+        return f"cannot read the offsets it lists ({type(exc).__name__}: {exc})"
+    return None
 
 
 def open_genome(genome: Union[Genome, PathLike], **kwargs) -> Genome:
@@ -357,15 +581,19 @@ def make_windows(
             wanted.add(name)
         intervals = intervals[[genome.resolve(c) in wanted for c in intervals["chrom"]]]
     out: List[pd.DataFrame] = []
+    n_candidates, longest, n_bases, n_n = 0, 0, 0, 0
     for chrom, group in intervals.groupby("chrom", sort=False):
         name = genome.resolve(chrom)
         if name is None:
             raise ValueError(f"{genome.source}: contig {chrom!r} from {where} is not in the genome")
         n = genome.length(name)
-        starts = [_tile(max(0, s), min(n, e), window, stride, n) for s, e in zip(group["start"], group["end"]) if min(n, e) > max(0, s)]
+        spans = [(max(0, s), min(n, e)) for s, e in zip(group["start"], group["end"]) if min(n, e) > max(0, s)]
+        starts = [_tile(s, e, window, stride, n) for s, e in spans]
         if not starts:
             continue
+        longest = max(longest, n)
         starts = np.unique(np.concatenate(starts))
+        n_candidates += starts.size
         if max_n_fraction < 1.0:
             ids, _ = genome.contig_tokens(name)
             is_n = np.concatenate([[0], np.cumsum(ids == N_ID)])
@@ -373,10 +601,25 @@ def make_windows(
             hi = np.clip(starts + window, 0, n)
             # positions past the contig end count as N for this filter
             n_count = is_n[hi] - is_n[lo] + (window - (hi - lo))
+            n_bases += int(sum(e - s for s, e in spans))
+            n_n += int(sum(is_n[e] - is_n[s] for s, e in spans))
             starts = starts[n_count <= max_n_fraction * window]
-        out.append(pd.DataFrame({"chrom": name, "start": starts, "end": starts + window}))
+        if starts.size:
+            out.append(pd.DataFrame({"chrom": name, "start": starts, "end": starts + window}))
     if not out:
-        raise ValueError(f"{genome.source}: no windows left (window={window}, max_n_fraction={max_n_fraction})")
+        if n_candidates == 0:
+            raise ValueError(f"{genome.source}: no windows: {where} has no interval overlapping the genome"
+                             + (f" among contigs {list(contigs)[:10]}" if contigs is not None else ""))
+        if longest < window and longest < (1.0 - max_n_fraction) * window:
+            raise ValueError(
+                f"{genome.source}: no windows of length {window}: the longest contig is {longest} bases, "
+                f"and a window running past a contig end counts the missing bases as N (max_n_fraction="
+                f"{max_n_fraction}); choose a window of at most {longest} bases")
+        frac = f" ({n_n / n_bases:.0%} of the bases are N)" if n_bases else ""
+        raise ValueError(
+            f"{genome.source}: no windows of length {window}: every one of the {n_candidates} windows "
+            f"has more than max_n_fraction={max_n_fraction} of its bases N (unknown){frac}; is the "
+            "genome assembled/unmasked (hard-masked N)? Raise max_n_fraction to keep them")
     return pd.concat(out, ignore_index=True)
 
 

@@ -9,15 +9,20 @@ Inputs are VCF (``.vcf``, ``.vcf.gz``) or tables (TSV/CSV/parquet) with GPN's co
   offenders, or with ``skip_mismatch`` a ``ref_mismatch`` status;
 * indels, multi-allelic records, non-ACGT alleles, unknown contigs and positions past a contig
   end are skipped with a reason, never a crash;
-* files are read and written in chunks, so a million-variant file never holds all its windows.
+* files are read and written in chunks, so a million-variant file never holds all its windows;
+* messages name rows by their 1-based line number in the file (header lines counted);
+* the output is written in the format its extension names (:func:`check_output_format`:
+  ``.tsv``, ``.csv``, ``.parquet``, ``.vcf``, optionally ``.gz``; a VCF carries the score and
+  status in INFO), and a file none of whose contigs is in the genome is an error.
 """
 
 from __future__ import annotations
 
 import gzip
 import sys
+import zlib
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
@@ -34,6 +39,8 @@ __all__ = [
     "score_variants",
     "score_variants_file",
     "load_model_for_scoring",
+    "check_output_format",
+    "OUTPUT_FORMATS",
 ]
 
 VARIANT_COLUMNS = ("chrom", "pos", "ref", "alt")
@@ -91,9 +98,28 @@ def _normalise_columns(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     df = df.rename(columns=rename)
     missing = [c for c in VARIANT_COLUMNS if c not in df.columns]
     if missing:
+        hint = ""
+        if len(df.columns) == 1 and len(str(df.columns[0]).split()) >= 4:
+            hint = ("; the header looks space-separated: separate columns with tabs (.tsv) or commas "
+                    "(.csv)")
         raise ValueError(f"{path}: missing column(s) {missing}; found {list(map(str, df.columns))[:12]} "
-                         "(expected chrom, pos (1-based), ref, alt)")
+                         f"(expected chrom, pos (1-based), ref, alt){hint}")
     return df
+
+
+def _check_separated(chunk: pd.DataFrame, path: Path, sep_name: str) -> None:
+    """A line with one field where the header has several, holding whitespace: the line was
+    written with spaces instead of the file's separator."""
+    rest = chunk.columns[1:]
+    if not len(rest):
+        return
+    empty = chunk[rest].isna().all(axis=1).to_numpy()
+    first = chunk.iloc[:, 0].astype(str)
+    spaced = empty & chunk.iloc[:, 0].notna().to_numpy() & first.str.strip().str.contains(r"\s").to_numpy()
+    if spaced.any():
+        k = int(np.flatnonzero(spaced)[0])
+        raise ValueError(f"{path}: line {chunk.index[k]} looks space-separated ({first.iat[k][:60]!r}); "
+                         f"{sep_name}" + (f" ({int(spaced.sum())} such lines)" if spaced.sum() > 1 else ""))
 
 
 def _vcf_header_lines(path: Path) -> int:
@@ -116,15 +142,30 @@ def _vcf_header_lines(path: Path) -> int:
 def iter_variant_chunks(path: PathLike, chunk_size: int = 100_000,
                         fmt: Optional[str] = None) -> Iterator[pd.DataFrame]:
     """Yield the variants of ``path`` in chunks, columns standardised to ``chrom, pos, ref, alt``
-    (other columns kept; a VCF keeps ``id``). ``pos`` stays 1-based."""
+    (other columns kept; a VCF keeps ``id``). ``pos`` stays 1-based. Rows are indexed by their
+    1-based line number in the file (index name ``line``; parquet: row number, ``row``)."""
     path = Path(path)
+    try:
+        yield from _iter_variant_chunks(path, chunk_size, fmt)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise ValueError(f"{path}: truncated or corrupt gzip file ({type(exc).__name__}: {exc}); "
+                         "re-download it, or re-compress it") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a text file (byte {exc.start}: {exc.reason}); is it binary, "
+                         "or compressed without a .gz name?") from None
+
+
+def _iter_variant_chunks(path: Path, chunk_size: int, fmt: Optional[str]) -> Iterator[pd.DataFrame]:
     if not path.exists():
         raise FileNotFoundError(f"{path}: variants file not found")
     fmt = fmt or detect_format(path)
     # By content, not suffix: gnomAD ships bgzip files named .vcf.bgz, which pandas would not
     # recognise as compressed.
     compression = "gzip" if fmt != "parquet" and _is_gzip(path) else None
-    offset = 0
+    # Rows are indexed by their 1-based line number in the file (header lines counted), so
+    # messages point where an editor does; parquet rows are numbered from 1.
+    first_line = 1
+    sep_hint = ""
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
@@ -135,25 +176,38 @@ def iter_variant_chunks(path: PathLike, chunk_size: int = 100_000,
         chunks = (b.to_pandas() for b in pf.iter_batches(batch_size=chunk_size))
     elif fmt == "vcf":
         skip = _vcf_header_lines(path)
+        first_line = skip + 2
+        sep_hint = "a VCF needs tab-separated columns"
         reader = pd.read_csv(path, sep="\t", skiprows=skip, header=0, dtype=str, chunksize=chunk_size,
                              usecols=range(5), keep_default_na=False, na_values=[""],
-                             compression=compression)
+                             compression=compression, skip_blank_lines=False)
         chunks = (c.rename(columns={c.columns[0]: "chrom", c.columns[1]: "pos", c.columns[2]: "id",
                                     c.columns[3]: "ref", c.columns[4]: "alt"}) for c in reader)
     elif fmt in ("tsv", "csv"):
         try:
             chunks = pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", dtype=str, chunksize=chunk_size,
                                  keep_default_na=False, na_values=["", "NA", "NaN", "nan"],
-                                 compression=compression)
+                                 compression=compression, skip_blank_lines=False)
         except pd.errors.EmptyDataError:
             raise ValueError(f"{path}: the file is empty") from None
+        first_line = 2
+        sep_hint = f"a .{fmt} file needs {'tab' if fmt == 'tsv' else 'comma'}-separated columns"
     else:
         raise ValueError(f"{path}: unknown variants format {fmt!r}")
+    offset = first_line
     try:
         for chunk in chunks:
-            chunk = _normalise_columns(chunk, path)
-            chunk.index = pd.RangeIndex(offset, offset + len(chunk))
+            chunk.index = pd.RangeIndex(offset, offset + len(chunk), name="row" if fmt == "parquet" else "line")
             offset += len(chunk)
+            if fmt != "parquet":
+                # blank lines were kept so that the index counts lines; drop them now
+                blank = np.ones(len(chunk), dtype=bool)
+                for col in chunk.columns:
+                    values = chunk[col]
+                    blank &= (values.isna() | values.astype(str).str.strip().eq("")).to_numpy()
+                chunk = chunk[~blank]
+                _check_separated(chunk, path, sep_hint)
+            chunk = _normalise_columns(chunk, path)
             yield chunk
     except pd.errors.ParserError as exc:
         raise ValueError(f"{path}: malformed table ({exc})") from None
@@ -168,24 +222,33 @@ def read_variants(path: PathLike, fmt: Optional[str] = None) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------- checking
+def _where(df: pd.DataFrame, mask) -> str:
+    """``line(s) [3, 7]`` for rows read from a file (index = 1-based line numbers, see
+    :func:`iter_variant_chunks`), ``row(s) [...]`` (the DataFrame's index) otherwise."""
+    word = "line(s)" if df.index.name == "line" else "row(s)"
+    labels = df.index[np.asarray(mask, dtype=bool)][:5]
+    return f"{word} {[int(x) if isinstance(x, (int, np.integer)) else x for x in labels]}"
+
+
 def check_variants(df: pd.DataFrame, genome: Genome, *, skip_mismatch: bool = False,
-                   source: str = "variants") -> pd.DataFrame:
+                   source: str = "variants", require_known_contig: bool = True) -> pd.DataFrame:
     """Add ``status``, and the resolved ``_contig`` / 0-based ``_pos0`` used for scoring.
 
-    Raises ``ValueError`` for malformed rows (missing chrom/ref/alt, non-integer or < 1 pos) and,
-    unless ``skip_mismatch``, for ref alleles that disagree with the genome.
+    Raises ``ValueError`` for malformed rows (missing chrom/ref/alt, non-integer or < 1 pos),
+    unless ``skip_mismatch`` for ref alleles that disagree with the genome, and (with
+    ``require_known_contig``) when no variant's contig is in the genome at all (the wrong
+    genome, or another naming scheme). Rows read from a file are named by their line number.
     """
     df = df.copy()
     for col in ("chrom", "ref", "alt"):
-        bad = df[col].isna()
+        bad = df[col].isna().to_numpy()
         if bad.any():
-            raise ValueError(f"{source}: column {col!r} is empty at row(s) {list(df.index[bad][:5])}")
+            raise ValueError(f"{source}: column {col!r} is empty at {_where(df, bad)}")
     pos = pd.to_numeric(df["pos"], errors="coerce")
-    bad = pos.isna() | (pos != np.floor(pos)) | (pos < 1)
+    bad = (pos.isna() | (pos != np.floor(pos)) | (pos < 1)).to_numpy()
     if bad.any():
-        rows = list(df.index[bad][:5])
         raise ValueError(f"{source}: column 'pos' must be a 1-based integer; bad value(s) "
-                         f"{df.loc[rows, 'pos'].tolist()} at row(s) {rows}")
+                         f"{df['pos'][bad].tolist()[:5]} at {_where(df, bad)}")
     df["pos"] = pos.astype(np.int64)
     ref = df["ref"].astype(str).str.upper()
     alt = df["alt"].astype(str).str.upper()
@@ -200,7 +263,10 @@ def check_variants(df: pd.DataFrame, genome: Genome, *, skip_mismatch: bool = Fa
     mark((~ref.isin(ACGT) | ~alt.isin(ACGT)).to_numpy(), "skipped: non-ACGT allele")
     mark((ref == alt).to_numpy(), "skipped: alt equals ref")
     contig = np.array([genome.resolve(str(c)) for c in df["chrom"]], dtype=object)
-    mark(np.array([c is None for c in contig], dtype=bool), "skipped: contig not in genome")
+    unknown = np.array([c is None for c in contig], dtype=bool)
+    if require_known_contig and len(df) and unknown.all():
+        raise unknown_contigs_error(source, df["chrom"], genome)
+    mark(unknown, "skipped: contig not in genome")
     pos0 = df["pos"].to_numpy() - 1
     lengths = np.array([genome.length(c) if c is not None else 0 for c in contig], dtype=np.int64)
     mark(pos0 >= lengths, "skipped: position past the contig end")
@@ -217,8 +283,10 @@ def check_variants(df: pd.DataFrame, genome: Genome, *, skip_mismatch: bool = Fa
         if mism.any():
             bad_rows = ok[mism]
             if not skip_mismatch:
+                line = "line " if df.index.name == "line" else "row "
                 examples = ", ".join(
-                    f"{df['chrom'].iat[i]}:{df['pos'].iat[i]} ref={ref.iat[i]} genome={found[mism][k]}"
+                    f"{df['chrom'].iat[i]}:{df['pos'].iat[i]} ref={ref.iat[i]} genome={found[mism][k]} "
+                    f"({line}{df.index[i]})"
                     for k, i in enumerate(bad_rows[:5]))
                 raise ValueError(
                     f"{source}: {mism.sum()} variant(s) whose ref allele does not match the genome "
@@ -230,6 +298,16 @@ def check_variants(df: pd.DataFrame, genome: Genome, *, skip_mismatch: bool = Fa
     df["_contig"] = contig
     df["_pos0"] = pos0
     return df
+
+
+def unknown_contigs_error(source: str, chroms: Sequence[Any], genome: Genome) -> ValueError:
+    """The error for a variants file none of whose contigs is in the genome."""
+    seen = [str(c) for c in pd.unique(pd.Series(list(chroms), dtype=object))[:8]]
+    names = list(genome.contigs)
+    return ValueError(
+        f"{source}: none of the variants' contigs is in the genome {genome.source}: the file has "
+        f"{seen}, the genome has {names[:10]}{' ...' if len(names) > 10 else ''} "
+        f"({len(names)} contigs). Is this the genome the variants were called on?")
 
 
 # ---------------------------------------------------------------------------- scoring
@@ -251,8 +329,9 @@ def _load(model, genome):
 
 
 def _score_chunk(scorer, df: pd.DataFrame, skip_mismatch: bool, source: str,
-                 embedding_distance: bool) -> pd.DataFrame:
-    checked = check_variants(df, scorer.genome, skip_mismatch=skip_mismatch, source=source)
+                 embedding_distance: bool, require_known_contig: bool = True) -> pd.DataFrame:
+    checked = check_variants(df, scorer.genome, skip_mismatch=skip_mismatch, source=source,
+                             require_known_contig=require_known_contig)
     ok = (checked["status"] == "ok").to_numpy()
     score = np.full(len(checked), np.nan)
     sub = checked[ok]
@@ -268,6 +347,27 @@ def _score_chunk(scorer, df: pd.DataFrame, skip_mismatch: bool, source: str,
     return out
 
 
+class _ContigTally:
+    """Across the chunks of a file: was any variant's contig in the genome? (A file whose
+    contigs are all unknown is an error; a chunk of unplaced contigs alone is not.)"""
+
+    def __init__(self) -> None:
+        self.known = 0
+        self.seen: List[str] = []
+
+    def add(self, scored: pd.DataFrame) -> None:
+        unknown = (scored["status"] == "skipped: contig not in genome").to_numpy()
+        self.known += int((~unknown).sum())
+        if len(self.seen) < 8:
+            for c in pd.unique(scored["chrom"].astype(str)):
+                if c not in self.seen and len(self.seen) < 8:
+                    self.seen.append(c)
+
+    def check(self, source: str, genome: Genome) -> None:
+        if self.seen and self.known == 0:
+            raise unknown_contigs_error(source, self.seen, genome)
+
+
 def score_variants(model, genome, variants: Union[pd.DataFrame, PathLike], *, window: Optional[int] = None,
                    batch_size: int = 128, skip_mismatch: bool = False, embedding_distance: bool = False,
                    device: str = "cpu", precision: str = "fp32") -> pd.DataFrame:
@@ -275,8 +375,9 @@ def score_variants(model, genome, variants: Union[pd.DataFrame, PathLike], *, wi
 
     ``model`` is a :class:`~bioR2.dna.model.DNAMaskedLM` or a run folder; ``genome`` a
     :class:`~bioR2.dna.data.Genome` or a FASTA path; ``variants`` a DataFrame with
-    ``chrom, pos (1-based), ref, alt`` or a file path. ``score`` is ``logit[alt] - logit[ref]``
-    at the masked centre, averaged over both strands (lower = more disruptive).
+    ``chrom, pos (1-based), ref, alt`` or a file path (rows then indexed by their line number in
+    the file). ``score`` is ``logit[alt] - logit[ref]`` at the masked centre, averaged over both
+    strands (lower = more disruptive).
     """
     from .scorer import VariantScorer
 
@@ -287,10 +388,15 @@ def score_variants(model, genome, variants: Union[pd.DataFrame, PathLike], *, wi
     if isinstance(variants, pd.DataFrame):
         df = _normalise_columns(variants, Path("<DataFrame>"))
         return _score_chunk(scorer, df, skip_mismatch, "variants DataFrame", embedding_distance)
-    parts = [_score_chunk(scorer, c, skip_mismatch, str(variants), embedding_distance)
-             for c in iter_variant_chunks(variants)]
-    if not parts:
+    tally = _ContigTally()
+    parts = []
+    for c in iter_variant_chunks(variants):
+        parts.append(_score_chunk(scorer, c, skip_mismatch, str(variants), embedding_distance,
+                                  require_known_contig=False))
+        tally.add(parts[-1])
+    if not parts or not sum(len(p) for p in parts):
         raise ValueError(f"{variants}: no variants")
+    tally.check(str(variants), genome)
     return pd.concat(parts)
 
 
@@ -298,22 +404,75 @@ def _model_window(model) -> int:
     return int(getattr(model, "window", None) or 512)
 
 
+# ---------------------------------------------------------------------------- writing
+# suffix -> (format, compressed); the longest matching suffix wins
+OUTPUT_FORMATS = {
+    ".tsv": ("tsv", False), ".tsv.gz": ("tsv", True), ".txt": ("tsv", False), ".txt.gz": ("tsv", True),
+    ".csv": ("csv", False), ".csv.gz": ("csv", True),
+    ".parquet": ("parquet", False), ".pq": ("parquet", False),
+    ".vcf": ("vcf", False), ".vcf.gz": ("vcf", True), ".vcf.bgz": ("vcf", True),
+}
+
+
+def check_output_format(path: PathLike) -> Tuple[str, bool]:
+    """``(format, compressed)`` of an output file from its extension: ``tsv``, ``csv``,
+    ``parquet`` or ``vcf`` (see :data:`OUTPUT_FORMATS`). Raises ``ValueError`` for any other
+    extension, so a caller can refuse it before computing anything."""
+    name = Path(path).name.lower()
+    for suffix in sorted(OUTPUT_FORMATS, key=len, reverse=True):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return OUTPUT_FORMATS[suffix]
+    raise ValueError(f"{path}: cannot tell the output format from the extension; name it .tsv, "
+                     ".tsv.gz, .csv, .csv.gz, .parquet, .vcf or .vcf.gz")
+
+
+_VCF_INFO = (
+    ("score", "BIOR2_SCORE", "Float", "bioR2 zero-shot score: logit[alt] - logit[ref] at the masked "
+                                      "site, averaged over both strands (lower = more disruptive)"),
+    ("embedding_distance", "BIOR2_EMBEDDING_DISTANCE", "Float",
+     "bioR2: RMS difference of the ref and alt windows' hidden states"),
+    ("probe_score", "BIOR2_PROBE_SCORE", "Float", "bioR2: out-of-fold probability from a linear probe"),
+    ("status", "BIOR2_STATUS", "String", "bioR2: ok, or why the variant was not scored"),
+)
+
+
+def _vcf_token(text: str) -> str:
+    """An INFO value without the characters VCF reserves (whitespace ; = , :)."""
+    out = "".join(ch if ch.isalnum() or ch in "._-+" else "_" for ch in str(text))
+    while "__" in out:
+        out = out.replace("__", "_")
+    return out.strip("_") or "."
+
+
+def _vcf_number(x: Any) -> str:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return "."
+    return "." if not np.isfinite(v) else f"{v:.6g}"
+
+
 class _TableWriter:
-    """Writes chunks to one TSV or parquet file, atomically at close."""
+    """Writes chunks to one output file in the format its extension names (TSV, CSV, parquet
+    or VCF, optionally gzipped; see :func:`check_output_format`), atomically at close."""
 
     def __init__(self, out: Path) -> None:
-        self.out = out
-        self.fmt = "parquet" if out.name.lower().endswith((".parquet", ".pq")) else "tsv"
-        self._ctx = atomic_path(out)
+        self.out = Path(out)
+        self.fmt, self.compressed = check_output_format(self.out)
+        self._ctx = atomic_path(self.out)
         self.tmp = self._ctx.__enter__()
         self._writer = None
         self._schema = None
         self._first = True
+        self._handle = None
 
     def write(self, df: pd.DataFrame) -> None:
-        if self.fmt == "tsv":
-            df.to_csv(self.tmp, sep="\t", index=False, header=self._first, mode="w" if self._first else "a",
-                      na_rep="NA")
+        if self.fmt in ("tsv", "csv"):
+            df.to_csv(self.tmp, sep="\t" if self.fmt == "tsv" else ",", index=False, header=self._first,
+                      mode="w" if self._first else "a", na_rep="NA",
+                      compression="gzip" if self.compressed else None)
+        elif self.fmt == "vcf":
+            self._write_vcf(df)
         else:
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -329,9 +488,35 @@ class _TableWriter:
             self._writer.write_table(table)
         self._first = False
 
+    def _write_vcf(self, df: pd.DataFrame) -> None:
+        if self._handle is None:
+            if self.compressed:  # bgzip, so that tabix/bcftools can index it
+                from Bio import bgzf
+
+                self._handle = bgzf.BgzfWriter(str(self.tmp), "wb")
+            else:
+                self._handle = open(self.tmp, "wb")
+            self._info = [(col, key) for col, key, _, _ in _VCF_INFO if col in df.columns]
+            header = ["##fileformat=VCFv4.2", "##source=bioR2"]
+            header += [f'##INFO=<ID={key},Number=1,Type={kind},Description="{desc}">'
+                       for col, key, kind, desc in _VCF_INFO if col in df.columns]
+            header.append("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO")
+            self._handle.write(("\n".join(header) + "\n").encode())
+        ids = df["id"].fillna(".").astype(str) if "id" in df.columns else pd.Series(".", index=df.index)
+        cols = {col: (df[col].map(_vcf_token) if key == "BIOR2_STATUS" else df[col].map(_vcf_number))
+                for col, key in self._info}
+        lines = []
+        for i in range(len(df)):
+            info = ";".join(f"{key}={cols[col].iat[i]}" for col, key in self._info)
+            lines.append(f"{df['chrom'].iat[i]}\t{df['pos'].iat[i]}\t{ids.iat[i]}\t{df['ref'].iat[i]}\t"
+                         f"{df['alt'].iat[i]}\t.\t.\t{info or '.'}\n")
+        self._handle.write("".join(lines).encode())
+
     def close(self, ok: bool) -> None:
         if self._writer is not None:
             self._writer.close()
+        if self._handle is not None:
+            self._handle.close()
         if ok:
             self._ctx.__exit__(None, None, None)
         else:
@@ -342,13 +527,17 @@ def score_variants_file(model, genome, variants: PathLike, out: PathLike, *, win
                         batch_size: int = 128, chunk_size: int = 50_000, skip_mismatch: bool = False,
                         embedding_distance: bool = False, device: str = "cpu", precision: str = "fp32",
                         progress: Optional[bool] = None) -> Dict[str, Any]:
-    """Stream ``variants`` through the scorer into ``out`` (``.tsv``/``.tsv.gz``/``.parquet``).
+    """Stream ``variants`` through the scorer into ``out``, in the format its extension names:
+    ``.tsv``/``.tsv.gz``, ``.csv``/``.csv.gz``, ``.parquet``, or ``.vcf``/``.vcf.gz`` (a VCF
+    with the score and status in INFO: ``BIOR2_SCORE``, ``BIOR2_STATUS``). Any other extension
+    is refused before anything is computed.
 
     Reads, scores and writes ``chunk_size`` variants at a time; the output appears atomically
     only when every chunk succeeded. Returns counts per status.
     """
     from .scorer import VariantScorer
 
+    check_output_format(out)
     model, genome = _load(model, genome)
     window = window or _model_window(model)
     scorer = VariantScorer(model, genome, window=window, batch_size=batch_size, device=device,
@@ -361,11 +550,14 @@ def score_variants_file(model, genome, variants: PathLike, out: PathLike, *, win
         bar = tqdm(unit="variant", dynamic_ncols=True)
     writer = _TableWriter(out)
     counts: Dict[str, int] = {}
+    tally = _ContigTally()
     n = 0
     ok = False
     try:
         for chunk in iter_variant_chunks(variants, chunk_size=chunk_size):
-            scored = _score_chunk(scorer, chunk, skip_mismatch, str(variants), embedding_distance)
+            scored = _score_chunk(scorer, chunk, skip_mismatch, str(variants), embedding_distance,
+                                  require_known_contig=False)
+            tally.add(scored)
             writer.write(scored)
             for status, k in scored["status"].value_counts().items():
                 counts[status] = counts.get(status, 0) + int(k)
@@ -374,6 +566,7 @@ def score_variants_file(model, genome, variants: PathLike, out: PathLike, *, win
                 bar.update(len(scored))
         if n == 0:
             raise ValueError(f"{variants}: no variants")
+        tally.check(str(variants), genome)
         ok = True
     finally:
         writer.close(ok)

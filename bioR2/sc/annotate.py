@@ -273,6 +273,12 @@ def annotate(query: Any, model: ModelLike, reference: Any = None, label_key: Opt
                                 use_raw=use_raw if reference_use_raw is None else reference_use_raw,
                                 min_overlap=min_overlap)
         rows, labels = labelled_rows(ref_reader.source, label_key)  # unlabelled cells left out
+        found = np.unique(labels)
+        if found.size < 2:
+            raise ValueError(
+                f"{ref_reader.source.where}: obs[{label_key!r}] holds a single label ({found[0]!r}) among "
+                f"its {labels.size} labelled cells; a reference needs at least 2 labels to tell cells "
+                "apart (every query cell would get this one)")
         if method == "linear":
             clf = LinearProbe().fit(embed_reader(ref_reader, mae, rows), labels)
         elif method == "finetune":

@@ -431,6 +431,22 @@ class ExpressionReader:
         self._src = self.alignment.source_index[present]
         self._identity = self.alignment.is_identity
         self._counts_checked = self.is_log1p
+        self._log1p_checked = not self.is_log1p
+
+    def _check_log1p(self, values: np.ndarray) -> None:
+        """Warn once when values declared log-normalised are all whole numbers: log1p(CP10k)
+        values almost never are, raw counts always are (``is_log1p=True`` on a counts matrix)."""
+        self._log1p_checked = True
+        if values.size and np.array_equal(values, np.round(values)):
+            top = float(values.max())
+            if top > 0:
+                import warnings
+
+                warnings.warn(
+                    f"{self.source.where}: declared log-normalised (is_log1p=True, --log1p), but every "
+                    f"value read is a whole number (max {top:g}): it looks like raw counts; drop "
+                    "is_log1p/--log1p so they are normalised, or point layer= (--layer) at the "
+                    "log-normalised values", stacklevel=3)
 
     def _check_counts(self, values: np.ndarray) -> None:
         """Warn once when values read as counts are not whole numbers: most likely the matrix
@@ -459,6 +475,8 @@ class ExpressionReader:
             _check_values(block.data, self.source.where, self.is_log1p)
             if not self._counts_checked:
                 self._check_counts(block.data)
+            if not self._log1p_checked:
+                self._check_log1p(block.data)
             if not self._identity:
                 block = block[:, self._src]
             dense = block.toarray().astype(np.float32, copy=False)
@@ -467,6 +485,8 @@ class ExpressionReader:
             _check_values(block, self.source.where, self.is_log1p)
             if not self._counts_checked:
                 self._check_counts(block)
+            if not self._log1p_checked:
+                self._check_log1p(block)
             dense = np.asarray(block if self._identity else block[:, self._src], dtype=np.float32)
         if self._identity:
             return np.ascontiguousarray(dense, dtype=np.float32)

@@ -242,17 +242,70 @@ def save_checkpoint(run_dir: PathLike, step: int, model: nn.Module, train_state:
     return final
 
 
+def _checkpoint_problem(path: Path) -> Optional[str]:
+    """Why checkpoint folder ``path`` cannot be resumed from, or ``None`` when it can: its files
+    must all be there and match the sizes and SHA-256 hashes its manifest recorded."""
+    if not path.is_dir():
+        return "it is not a folder"
+    missing = [name for name in (MODEL_FILE, CONFIG_FILE, STATE_FILE) if not (path / name).exists()]
+    if missing:
+        return f"{', '.join(missing)} missing"
+    try:
+        _verify_manifest(path, [MODEL_FILE, CONFIG_FILE, STATE_FILE])
+    except CheckpointError as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"unreadable ({exc})"
+    return None
+
+
 def latest_checkpoint(run_dir: PathLike) -> Optional[Path]:
-    """The newest complete checkpoint of a run, or ``None`` when it has none."""
+    """The newest valid checkpoint of a run, or ``None`` when it has none.
+
+    ``latest`` names the newest one; when that one is damaged (a file truncated or changed since
+    it was saved, per its manifest, or missing) the previous checkpoints are tried, newest
+    first, with a warning naming what was skipped and why. Raises :class:`CheckpointError`
+    only when there are checkpoints and none of them is valid.
+    """
     ckpt_root = Path(run_dir) / "checkpoints"
     pointer = ckpt_root / LATEST_FILE
     if not pointer.exists():
         return None
-    name = pointer.read_text().strip()
-    path = ckpt_root / name
-    if not name.startswith("step-") or not path.is_dir():
-        raise CheckpointError(f"{pointer}: points at {name!r}, which is not a checkpoint folder")
-    return path
+    try:
+        name = pointer.read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        name = ""
+        pointer_problem: Optional[str] = f"{pointer}: unreadable ({exc})"
+    else:
+        pointer_problem = None
+    candidates = []
+    if name.startswith("step-") and "/" not in name:
+        candidates.append(ckpt_root / name)
+    elif pointer_problem is None:
+        pointer_problem = f"{pointer}: points at {name!r}, which is not a checkpoint folder"
+    # Older checkpoints (kept by keep_checkpoints), newest first; never a newer one than
+    # `latest` names: a folder past it may be a save that did not finish switching `latest`.
+    for folder in sorted((p for p in ckpt_root.glob("step-*") if p.is_dir()), reverse=True):
+        if folder not in candidates and (not candidates or folder.name < candidates[0].name):
+            candidates.append(folder)
+    if not candidates and pointer_problem is None:
+        return None
+    skipped = []
+    if pointer_problem is not None:
+        skipped.append(pointer_problem)
+    for path in candidates:
+        problem = _checkpoint_problem(path)
+        if problem is None:
+            if skipped:
+                import warnings
+
+                warnings.warn(f"resuming from {path}: skipped the newer checkpoint(s) that cannot be "
+                              f"used: {'; '.join(skipped)}", stacklevel=2)
+            return path
+        skipped.append(f"{path.name}: {problem}" if not problem.startswith(str(path)) else problem)
+    raise CheckpointError(
+        f"{ckpt_root}: no valid checkpoint to resume from ({'; '.join(skipped)}); start afresh "
+        "with --overwrite (overwrite=True), or restore the checkpoint files")
 
 
 def load_train_state(ckpt_dir: PathLike) -> Dict[str, Any]:

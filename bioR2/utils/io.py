@@ -33,6 +33,18 @@ def _umask() -> int:
     return mask
 
 
+def _set_output_mode(tmp: Path, target: Path) -> None:
+    """Give a finished temporary file the mode any new file would get under the process umask
+    (or the mode of the file it replaces), not mkstemp's 0600.
+
+    Done after the writer ran, just before the rename: some writers (safetensors, ...) delete
+    and recreate the path they are handed, which would drop a mode set beforehand.
+    """
+    with contextlib.suppress(OSError):
+        mode = target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask()
+        os.chmod(tmp, mode)
+
+
 def _fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
@@ -57,16 +69,12 @@ def atomic_path(target: PathLike) -> Iterator[Path]:
     )
     os.close(fd)
     tmp = Path(tmp_name)
-    # mkstemp creates the file 0600; a finished output gets the mode any new file would get
-    # (or keeps the mode of the file it replaces), not one only its owner can read.
-    with contextlib.suppress(OSError):
-        mode = target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask()
-        os.chmod(tmp, mode)
     try:
         yield tmp
         with contextlib.suppress(OSError):
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
+        _set_output_mode(tmp, target)
         os.replace(tmp, target)
         _fsync_dir(target.parent)
     finally:
