@@ -1,8 +1,8 @@
 """The ``bior2`` command line: a thin layer over the Python API.
 
-Each domain contributes its subcommands from ``bioR2/<domain>/cli.py`` through a pair of
-functions, ``add_<hook>_arguments(parser)`` and ``run_<hook>(args) -> int``. A domain module
-that does not exist yet gives a subcommand that says so and exits non-zero. Domain CLI
+Each domain contributes its subcommands from ``bioR2/<domain>/cli.py`` (every benchmark from
+``bioR2/bench/cli.py``) through a pair of functions, ``add_<hook>_arguments(parser)`` and
+``run_<hook>(args) -> int``. A domain module that does not exist yet gives a subcommand that says so and exits non-zero. Domain CLI
 modules import only argparse-level code at the top; heavy imports happen inside ``run_*``.
 """
 
@@ -24,11 +24,11 @@ HOOKS: List[Tuple[str, Optional[str], str, str, str]] = [
     ("score-variants", None, "bioR2.dna.cli", "score_variants", "score SNVs zero-shot with a DNA model"),
     ("embed", None, "bioR2.sc.cli", "embed", "embed cells: writes obsm['X_r2mae']"),
     ("annotate", None, "bioR2.sc.cli", "annotate", "annotate query cells from a labelled reference"),
-    ("benchmark", "dna", "bioR2.dna.cli", "benchmark", "regulatory-variant AUPRC benchmark"),
-    ("benchmark", "sc", "bioR2.sc.cli", "benchmark", "cell-type annotation benchmark"),
-    ("benchmark", "vision", "bioR2.vision.cli", "benchmark", "linear-probe benchmark on digits/MNIST"),
-    ("benchmark", "text", "bioR2.text.cli", "benchmark", "linear-probe benchmark on BBC news"),
-    ("benchmark", "theory", "bioR2.theory.cli", "benchmark", "reproduce the paper's linear-model figures"),
+    ("benchmark", "dna", "bioR2.bench.cli", "benchmark_dna", "regulatory-variant AUPRC benchmark"),
+    ("benchmark", "sc", "bioR2.bench.cli", "benchmark_sc", "cell-type annotation benchmark"),
+    ("benchmark", "vision", "bioR2.bench.cli", "benchmark_vision", "linear-probe benchmark on digits/MNIST"),
+    ("benchmark", "text", "bioR2.bench.cli", "benchmark_text", "linear-probe benchmark on BBC news"),
+    ("benchmark", "theory", "bioR2.bench.cli", "benchmark_theory", "reproduce the paper's linear-model figures"),
     ("theory", None, "bioR2.theory.cli", "theory", "test risk of masked ridgeless regression"),
     ("demo", None, "bioR2.demo", "demo", "run the main job end to end on bundled data"),
 ]

@@ -61,8 +61,8 @@ def single_cell_demo(out: Path, seed: int = 0, quick: bool = False) -> Dict[str,
 
     from . import sc as bsc
     from .metrics import classification_metrics
-    from .sc.baselines import fit_predict
-    from .sc.datasets import pbmc68k
+    from .probe import standardized_logreg
+    from .sc.example_data import pbmc68k
     from .utils.io import atomic_path
 
     out.mkdir(parents=True, exist_ok=True)
@@ -88,8 +88,10 @@ def single_cell_demo(out: Path, seed: int = 0, quick: bool = False) -> Dict[str,
         x = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
         return np.log1p(x / np.maximum(x.sum(1, keepdims=True), 1.0) * 1e4)
 
-    baseline_pred = fit_predict("logreg", lognorm(reference), reference.obs["bulk_labels"].astype(str).to_numpy(),
-                                lognorm(query))
+    # (the same estimator as the single-cell benchmark's "logreg" baseline)
+    baseline_model = standardized_logreg(max_iter=3000)
+    baseline_model.fit(lognorm(reference), reference.obs["bulk_labels"].astype(str).to_numpy())
+    baseline_pred = baseline_model.predict(lognorm(query))
     baseline = classification_metrics(truth, baseline_pred)
     with atomic_path(out / "query_annotated.h5ad") as tmp:
         query.write_h5ad(tmp)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bioR2.benchmarking import downsample_curve, method_key, paired_against, plot_loss_curves, summarize_methods
+from bioR2.bench.common import downsample_curve, method_key, paired_against, plot_loss_curves, summarize_methods
 
 
 def test_method_keys_follow_the_results_schema():
@@ -41,7 +41,7 @@ def test_downsample_keeps_last_step_and_means(tmp_path):
 def test_linear_probe_separates_separable_classes_and_rejects_bad_labels():
     import numpy as np
 
-    from bioR2.benchmarking import linear_probe
+    from bioR2.probe import linear_probe
 
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1, 2], 40)
@@ -55,7 +55,7 @@ def test_linear_probe_separates_separable_classes_and_rejects_bad_labels():
 
 
 def test_describe_standing_says_where_r2mae_does_not_win():
-    from bioR2.benchmarking import describe_standing
+    from bioR2.bench.common import describe_standing
 
     values = {"r2mae": {"accuracy": [0.80, 0.82, 0.81]}, "fixed_0.15": {"accuracy": [0.85, 0.86, 0.87]},
               "bow": {"accuracy": [0.95]}}
@@ -69,7 +69,7 @@ def _square(x):
 
 
 def test_run_all_keeps_finished_results_and_reuses_them(tmp_path):
-    from bioR2.benchmarking import run_all
+    from bioR2.bench.common import run_all
 
     out = run_all(_square, [1, 2, 3], ["a", "b", "c"], tmp_path, {"steps": 5})
     assert [r["value"] for r in out] == [1, 4, 9]
@@ -83,7 +83,7 @@ def test_run_all_keeps_finished_results_and_reuses_them(tmp_path):
 
 
 def test_describe_standing_judges_a_paired_reference_against_noise():
-    from bioR2.benchmarking import describe_standing
+    from bioR2.bench.common import describe_standing
 
     values = {"r2mae": {"accuracy": [0.50, 0.48, 0.49]}, "random_init": {"accuracy": [0.49, 0.49, 0.48]}}
     text = describe_standing(summarize_methods(values), paired_against(values, "r2mae", "accuracy"),

@@ -9,8 +9,8 @@ import pytest
 
 from dna_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 
-from bioR2.dna.bench_data import _bacterial_variants, _cap, _motif_variants, kmer_scores
-from bioR2.dna.benchmark import BenchmarkConfig, _evaluate, _markdown
+from bioR2.bench.dna_data import _bacterial_variants, _cap, _motif_variants, kmer_scores
+from bioR2.bench.dna import BenchmarkConfig, _evaluate, _markdown
 from bioR2.dna.motifs import PWM, encode_acgt
 
 
@@ -107,7 +107,7 @@ def test_evaluate_and_markdown_tables():
 def test_a_finished_model_is_reused_only_at_the_same_size(tmp_path):
     import dataclasses
 
-    from bioR2.dna.benchmark import BenchmarkConfig, _train_one
+    from bioR2.bench.dna import BenchmarkConfig, _train_one
     from bioR2.dna.data import Genome, make_windows
     from bioR2.train import load_model
 

@@ -22,7 +22,7 @@ TINY = ["--steps", "4", "--batch-size", "16", "--no-progress", "--hidden", "16",
 
 @pytest.mark.slow
 def test_tiny_pretrain_annotate_on_real_data_beats_majority():
-    from bioR2.sc.datasets import pbmc68k
+    from bioR2.sc.example_data import pbmc68k
 
     adata = pbmc68k()
     rng = np.random.default_rng(0)

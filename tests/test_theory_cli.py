@@ -58,7 +58,7 @@ def test_bad_input_is_a_clear_error(capsys):
 
 @pytest.mark.slow
 def test_benchmark_writes_results(tmp_path):
-    from bioR2.theory.benchmark import BenchConfig, run_benchmark
+    from bioR2.bench.theory import BenchConfig, run_benchmark
 
     cfg = BenchConfig.quick()
     cfg.d, cfg.search_d, cfg.seeds, cfg.search_seeds = 60, 40, 3, 4
@@ -77,7 +77,7 @@ def test_benchmark_writes_results(tmp_path):
 
 
 def test_size_sweep_optimal_ratio_bookkeeping():
-    from bioR2.theory.sizesweep import optimal_ratios
+    from bioR2.bench.sizesweep import optimal_ratios
 
     runs = []
     for width, peak in ((16, 0.3), (64, 0.75)):
@@ -94,7 +94,7 @@ def test_size_sweep_optimal_ratio_bookkeeping():
 @pytest.mark.slow
 def test_size_sweep_runs_through_the_vision_pipeline(tmp_path):
     pytest.importorskip("torch")
-    from bioR2.theory.sizesweep import SizeSweepConfig, run_size_sweep
+    from bioR2.bench.sizesweep import SizeSweepConfig, run_size_sweep
 
     cfg = SizeSweepConfig(widths=(8, 16), ratios=(0.3, 0.75), seeds=(0,), steps=3, batch_size=32, jobs=1, n_boot=10)
     res = run_size_sweep(tmp_path, cfg, log=lambda m: None)

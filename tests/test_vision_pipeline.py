@@ -20,7 +20,7 @@ from bioR2.vision import (
     probe_model,
     split_images,
 )
-from bioR2.vision.benchmark import VisionBenchmarkConfig, run_benchmark
+from bioR2.bench.vision import VisionBenchmarkConfig, run_benchmark
 
 # The same model and budget as `bior2 benchmark vision --quick` (where R²MAE seed 0 reached 0.88
 # against 0.83 for its random initialisation).

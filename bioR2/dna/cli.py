@@ -1,5 +1,5 @@
-"""``bior2 score-variants`` and ``bior2 benchmark dna`` (``bior2 pretrain dna`` is generated from
-``bioR2/dna/spec.py``).
+"""``bior2 score-variants`` (``bior2 pretrain dna`` is generated from ``bioR2/dna/spec.py``;
+``bior2 benchmark dna`` lives in :mod:`bioR2.bench.cli`).
 
 Only argparse at import time; torch and friends are imported inside the ``run_*`` functions.
 """
@@ -7,10 +7,7 @@ Only argparse at import time; torch and friends are imported inside the ``run_*`
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
-from .spec import DEFAULT_RATIO
 
 # ---------------------------------------------------------------------------- score-variants
 def add_score_variants_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,38 +52,4 @@ def run_score_variants(args: argparse.Namespace) -> int:
                                       precision=args.precision, progress=args.progress)
     counts = ", ".join(f"{k}: {v}" for k, v in sorted(summary["status_counts"].items()))
     print(f"scored {summary['variants']} variants ({counts}) -> {summary['out']}")
-    return 0
-
-
-# ---------------------------------------------------------------------------- benchmark
-def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", choices=["motif", "bacterial", "all"], default="all",
-                        help="which benchmark to score (the models are pretrained once for both)")
-    parser.add_argument("--quick", action="store_true", help="small models and few steps (< 10 min on 2 cores)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    parser.add_argument("--seeds", type=_csv_list, default=None, metavar="0,1,2", help="pretraining seeds")
-    parser.add_argument("--steps", type=int, default=None, help="optimizer steps per model (matched across schemes)")
-    parser.add_argument("--hidden", type=int, default=None, help="model width")
-    parser.add_argument("--layers", type=int, default=None, help="model depth")
-    parser.add_argument("--batch-size", type=int, default=None, help="windows per step")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
-    parser.add_argument("--schemes", type=_csv_list, default=None, metavar="NAME,...",
-                        help="masking schemes to compare (default r2mae,fixed_0.15,uniform_0-1)")
-
-
-def run_benchmark(args: argparse.Namespace) -> int:
-    from .benchmark import BenchmarkConfig, run_benchmark as run
-
-    overrides = {k: getattr(args, k) for k in ("steps", "hidden", "layers", "batch_size", "threads", "device")
-                 if getattr(args, k) is not None}
-    if args.seeds is not None:
-        overrides["seeds"] = [int(s) for s in args.seeds]
-    if args.schemes is not None:
-        overrides["schemes"] = list(args.schemes)
-    config = BenchmarkConfig.make(quick=args.quick, **overrides)
-    results = run(config, args.out, task=args.task)
-    print(json.dumps({m: {k: round(v["mean"], 4) for k, v in e.items() if isinstance(v, dict) and "mean" in v}
-                      for m, e in results["methods"].items()}, indent=1), file=sys.stderr)
-    print(f"wrote {args.out}/results.json and results.md")
     return 0

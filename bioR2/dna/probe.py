@@ -22,7 +22,7 @@ __all__ = ["make_probe", "cross_val_probe", "score_with_probe"]
 
 def make_probe(C: float = 1.0):
     """Standardise, then L2-regularised logistic regression (balanced classes)."""
-    from ..benchmarking import standardized_logreg
+    from ..probe import standardized_logreg
 
     return standardized_logreg(C=C, class_weight="balanced", max_iter=2000)
 

@@ -100,7 +100,7 @@ class LinearProbe:
     """Logistic regression on standardised embeddings (fit on the reference only)."""
 
     def __init__(self, C: float = 1.0, class_weight: Optional[str] = None, max_iter: int = 2000) -> None:
-        from ..benchmarking import standardized_logreg
+        from ..probe import standardized_logreg
 
         self.pipeline = standardized_logreg(C=C, class_weight=class_weight, max_iter=max_iter)
 

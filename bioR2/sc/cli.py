@@ -1,4 +1,4 @@
-"""``bior2 pretrain sc``, ``bior2 embed``, ``bior2 annotate`` and ``bior2 benchmark sc``.
+"""``bior2 pretrain sc``, ``bior2 embed`` and ``bior2 annotate`` (``bior2 benchmark sc``: :mod:`bioR2.bench.cli`).
 
 Only argparse at import time; torch, anndata and scanpy are imported inside ``run_*``.
 """
@@ -192,44 +192,4 @@ def run_annotate(args: argparse.Namespace) -> int:
     counts = pd.Series(result.labels).value_counts()
     print(f"labelled {len(result.labels)} cells -> {args.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
           file=sys.stderr)
-    return 0
-
-
-# --------------------------------------------------------------------------- benchmark
-def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", choices=["cbmc", "pbmc68k"], default="cbmc", help="benchmark dataset (default cbmc)")
-    parser.add_argument("--quick", action="store_true", help="1 seed, fewer steps: under 10 minutes on 2 cores")
-    parser.add_argument("--out", required=True, metavar="DIR", help="folder for results.json, results.md, figures")
-    parser.add_argument("--seeds", default=None, help="comma-separated pretraining seeds (default 0,1,2; quick: 0)")
-    parser.add_argument("--steps", type=int, default=None, help="pretraining steps per model")
-    parser.add_argument("--protocols", default=None, help="train_fold,transductive (default both)")
-    parser.add_argument("--only-nonzero", action="store_true", help="mask only nonzero genes")
-    parser.add_argument("--finetune", action="store_true", help="also fine-tune the R²MAE encoder per fold")
-    parser.add_argument("--no-extra-cells", action="store_true", help="do not add external unlabelled cells (pbmc68k)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default 1)")
-
-
-def run_benchmark(args: argparse.Namespace) -> int:
-    import logging
-
-    from .benchmark import BenchmarkConfig, run_benchmark as _run
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    config = BenchmarkConfig.preset(args.dataset, args.quick)
-    if args.seeds:
-        config.seeds = [int(s) for s in args.seeds.split(",")]
-    if args.steps:
-        config.steps = args.steps
-    if args.protocols:
-        config.protocols = [p.strip() for p in args.protocols.split(",")]
-        unknown = set(config.protocols) - {"train_fold", "transductive"}
-        if unknown:
-            raise ValueError(f"--protocols: unknown {sorted(unknown)}; use train_fold and/or transductive")
-    config.only_nonzero = config.only_nonzero or args.only_nonzero
-    config.finetune = config.finetune or args.finetune
-    config.extra_cells = not args.no_extra_cells
-    if args.threads:
-        config.threads = args.threads
-    results = _run(config, args.out)
-    print(f"wrote {args.out}/results.json and results.md ({results['elapsed_s']:.0f} s)", file=sys.stderr)
     return 0

@@ -1,4 +1,4 @@
-"""``bior2 pretrain text`` and ``bior2 benchmark text`` (argparse only at import time)."""
+"""``bior2 pretrain text`` (argparse only at import time; ``bior2 benchmark text``: :mod:`bioR2.bench.cli`)."""
 
 from __future__ import annotations
 
@@ -82,30 +82,4 @@ def run_pretrain(args: argparse.Namespace) -> int:
     finish_pretrain_run(out, config, result, {"mask_ratio": tc.mask_ratio, "n_train_documents": len(train)},
                         probe=None if test is None else lambda: probe_model(model.eval(), train, test, C=probe_c))
     print(f"bior2: model (with its tokenizer) saved in {out} (load with bioR2.train.load_model)")
-    return 0
-
-
-def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (results.json, results.md, figures)")
-    parser.add_argument("--quick", action="store_true", help="small CPU run (minutes)")
-    parser.add_argument("--data", default=None, metavar="bbc|DIR", help="labelled corpus (default bbc)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds (default 0 1 2)")
-    parser.add_argument("--steps", type=int, default=None, help="pretraining steps per run")
-    parser.add_argument("--width", type=int, default=None, help="encoder width")
-    parser.add_argument("--ratios", nargs="+", default=None, metavar="P|LOW-HIGH",
-                        help="masking schemes to compare (default: 0.15-0.4 0.15 0.4 0-1)")
-    parser.add_argument("--jobs", type=int, default=None, help="runs in parallel, one thread each (default: cores)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads when --jobs 1")
-
-
-def run_benchmark(args: argparse.Namespace) -> int:
-    import torch
-
-    from .benchmark import run_benchmark as _run
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    results = _run(args.out, quick=args.quick, data=args.data, seeds=args.seeds, steps=args.steps,
-                   width=args.width, ratios=args.ratios, jobs=args.jobs)
-    print(f"bior2: wrote {args.out}/results.json and results.md ({results['elapsed_s']:.0f} s)")
     return 0

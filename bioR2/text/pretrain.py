@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 
-from ..benchmarking import ProbeRun
+from ..probe import ProbeRun
 from ..masking import parse_mask_ratio
 from ..train import TrainConfig, Trainer, TrainResult
 from .data import TextCorpus, TokenWindows, load_corpus, split_corpus

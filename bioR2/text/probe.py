@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..benchmarking import ProbeResult, linear_probe
+from ..probe import ProbeResult, linear_probe
 from .data import TextCorpus
 from .model import MaskedLM
 from .tokenizer import BPETokenizer

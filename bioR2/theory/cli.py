@@ -1,4 +1,4 @@
-"""``bior2 theory risk|optimal-p|plot`` and ``bior2 benchmark theory`` (argparse only at import time).
+"""``bior2 theory risk|optimal-p|plot`` (argparse only at import time; ``bior2 benchmark theory``: :mod:`bioR2.bench.cli`).
 
 Examples::
 
@@ -6,8 +6,6 @@ Examples::
     bior2 theory risk --gamma 4 --p-range 0.05-0.3 --spike 20:0.9 --method simulate --seeds 20 --json
     bior2 theory optimal-p --gamma 4 --spike 20:0.9 --sigma 0 --json
     bior2 theory plot --gamma 0.5 2 4 8 --spike 20:0.9 --out risk.png --simulate
-    bior2 benchmark theory --out runs/theory
-    bior2 benchmark theory --size-sweep --out runs/theory-size    # ViT-MAE widths × fixed ratios
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ import math
 import sys
 from typing import Any, Dict
 
-__all__ = ["add_theory_arguments", "run_theory", "add_benchmark_arguments", "run_benchmark"]
+__all__ = ["add_theory_arguments", "run_theory"]
 
 
 def _spike(text: str):
@@ -181,79 +179,4 @@ def run_theory(args: argparse.Namespace) -> int:
         print(json.dumps(out))
     else:
         print("  ".join(f"{k}={v:.6g}" for k, v in out.items()))
-    return 0
-
-
-def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (results.json, results.md, figures)")
-    parser.add_argument("--seeds", type=int, default=None, help="paired seeds per setting (default 20)")
-    parser.add_argument("--d", type=int, default=None, help="number of features (default 400)")
-    parser.add_argument("--threads", type=int, default=2,
-                        help="worker processes, one BLAS thread each (default 2)")
-    parser.add_argument("--quick", action="store_true", help="a seconds-long smoke version (small d, few seeds)")
-    sweep = parser.add_argument_group("model-size sweep (a real network: ViT-MAE from bioR2.vision)")
-    sweep.add_argument("--size-sweep", action="store_true",
-                       help="instead of the linear model: optimal fixed ratio vs ViT-MAE width, by linear probe")
-    sweep.add_argument("--data", default="digits", help="digits | mnist | an image folder (default digits)")
-    sweep.add_argument("--widths", type=int, nargs="+", default=None, help="encoder widths (default 16 32 64)")
-    sweep.add_argument("--ratios", type=float, nargs="+", default=None,
-                       help="fixed masking ratios (default 0.3 0.45 0.6 0.75 0.9)")
-    sweep.add_argument("--steps", type=int, default=None, help="pretraining steps per run (default 600)")
-
-
-def _run_size_sweep(args: argparse.Namespace) -> int:
-    from .sizesweep import SizeSweepConfig, run_size_sweep
-
-    kw: Dict[str, Any] = {"data": args.data, "jobs": max(1, args.threads)}
-    if args.widths:
-        kw["widths"] = tuple(args.widths)
-    if args.ratios:
-        kw["ratios"] = tuple(args.ratios)
-    if args.seeds is not None:
-        if args.seeds < 1:
-            raise ValueError("--seeds must be >= 1")
-        kw["seeds"] = tuple(range(args.seeds))
-    if args.steps is not None:
-        if args.steps < 1:
-            raise ValueError("--steps must be >= 1")
-        kw["steps"] = args.steps
-    run_size_sweep(args.out, SizeSweepConfig(**kw), log=lambda m: print(m, file=sys.stderr, flush=True))
-    print(f"{args.out}/results.json")
-    return 0
-
-
-def run_benchmark(args: argparse.Namespace) -> int:
-    from .benchmark import BenchConfig, run_benchmark as _run
-
-    if args.size_sweep:
-        return _run_size_sweep(args)
-
-    cfg = BenchConfig.quick() if args.quick else BenchConfig()
-    if args.seeds is not None:
-        if args.seeds < 2:
-            raise ValueError("--seeds must be >= 2 (standard errors need two)")
-        cfg.seeds = cfg.search_seeds = args.seeds
-        cfg.iso_seeds = min(cfg.iso_seeds, args.seeds)
-    if args.d is not None:
-        if args.d < 20:
-            raise ValueError("--d must be >= 20")
-        cfg.d = args.d
-    # One BLAS thread per process and --threads worker processes: on small matrices (and on a
-    # busy machine) this beats multithreaded BLAS by far.
-    cfg.workers = max(1, args.threads)
-    # scipy ships its own OpenBLAS, loaded on first use: load it now so that the limit below
-    # covers it (an unlimited BLAS spin-waiting on a busy machine made fits 100x slower).
-    import scipy.linalg  # noqa: F401
-
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - scikit-learn ships threadpoolctl
-        threadpool_limits = None
-    log = lambda m: print(m, file=sys.stderr, flush=True)
-    if threadpool_limits is not None:
-        with threadpool_limits(1):
-            _run(args.out, cfg, log=log)
-    else:  # pragma: no cover
-        _run(args.out, cfg, log=log)
-    print(f"{args.out}/results.json")
     return 0

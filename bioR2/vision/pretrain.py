@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 
-from ..benchmarking import ProbeRun
+from ..probe import ProbeRun
 from ..masking import parse_mask_ratio
 from ..train import TrainConfig, Trainer, TrainResult
 from .data import ImageDataset, ImageSet, load_images, split_images

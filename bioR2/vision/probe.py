@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ..benchmarking import ProbeResult, linear_probe
+from ..probe import ProbeResult, linear_probe
 from .data import ImageSet
 from .model import ViTMAE
 

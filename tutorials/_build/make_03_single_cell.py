@@ -8,12 +8,12 @@ cells = [
         "Three calls: `bioR2.sc.pretrain` (an expression masked autoencoder trained with R²MAE, the masking "
         "ratio drawn per mini-batch from U(0.1, 0.5)), `bioR2.sc.embed` (writes `obsm['X_r2mae']`, optionally a "
         "UMAP) and `bioR2.sc.annotate` (labels query cells from a labelled reference). The data: scanpy's bundled "
-        "PBMC sample (700 cells), with raw counts rebuilt from its `.raw` (see `bioR2.sc.datasets.pbmc68k`)."
+        "PBMC sample (700 cells), with raw counts rebuilt from its `.raw` (see `bioR2.sc.example_data.pbmc68k`)."
     ),
     nbf.v4.new_code_cell(
         "import numpy as np, torch\n"
         "import bioR2.sc as bsc\n"
-        "from bioR2.sc.datasets import pbmc68k\n\n"
+        "from bioR2.sc.example_data import pbmc68k\n\n"
         "torch.set_num_threads(1)\n"
         "adata = pbmc68k()                        # counts in .X, labels in obs['bulk_labels']\n"
         "adata.layers['counts'] = adata.X.copy()\n"

@@ -2,7 +2,7 @@
 
 For each masking scheme (R²MAE ``U(0.05, 0.3)``, GPN's fixed 0.15, MDLM-style ``U(0, 1)``) and
 each seed, one model is pretrained for the **same number of steps** on E. coli plus the
-training-chromosome ChIP-seq peaks (see :mod:`bioR2.dna.bench_data`), then scores the held-out
+training-chromosome ChIP-seq peaks (see :mod:`bioR2.bench.dna_data`), then scores the held-out
 SNVs zero-shot (``-LLR``: a less expected alt allele ranks first). Baselines on the same
 variants: a k-mer context model trained on the same sequences, a PWM/grammar oracle, and the
 positive fraction (the AUPRC of a random ranking). Models and scores are kept in ``DIR`` so an
@@ -12,7 +12,6 @@ interrupted run picks up where it stopped.
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ import pandas as pd
 from ..metrics import auprc, auroc, binary_metrics, paired_difference, summarize
 from ..results import build_results, methods_table, write_results
 from ..utils.io import atomic_path
+from .common import ResultCache
 
 __all__ = ["SCHEMES", "BenchmarkConfig", "run_benchmark"]
 
@@ -65,7 +65,7 @@ class BenchmarkConfig:
 
 
 def _pretrain_windows(genome, data, cfg: BenchmarkConfig) -> pd.DataFrame:
-    from .data import make_windows
+    from ..dna.data import make_windows
 
     peaks = [c for c in data.pretrain_contigs if c != "ecoli_train"]
     parts = [make_windows(genome, window=cfg.window, stride=cfg.window, contigs=["ecoli_train"])]
@@ -74,40 +74,38 @@ def _pretrain_windows(genome, data, cfg: BenchmarkConfig) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _train_one(genome, windows, scheme: str, seed: int, cfg: BenchmarkConfig, out: Path):
-    """Pretrain one model (or reuse a finished one); returns ``(run_dir, reused)``."""
-    from .pretrain import pretrain
+def _model_fingerprint(scheme: str, seed: int, cfg: BenchmarkConfig) -> Dict[str, Any]:
+    """The settings a trained model depends on: a model saved with other settings is never
+    reused, nor resumed from its checkpoints."""
+    return {"steps": cfg.steps, "mask_ratio": SCHEMES[scheme], "seed": seed, "batch_size": cfg.batch_size,
+            "lr": cfg.lr, "hidden": cfg.hidden, "layers": cfg.layers, "window": cfg.window}
 
-    run = out / "models" / f"{scheme}_seed{seed}"
-    saved_cfg = run / "train_config.json"
-    if saved_cfg.exists():
-        saved = json.loads(saved_cfg.read_text())
-        same = (saved.get("steps"), saved.get("mask_ratio"), saved.get("seed"), saved.get("batch_size"),
-                saved.get("lr")) == (cfg.steps, SCHEMES[scheme], seed, cfg.batch_size, cfg.lr)
-        same = same and _saved_model_matches(run, cfg)
-        if same and (run / "model.safetensors").exists():
-            return run, True  # trained by an earlier, interrupted invocation
-        if not same:  # a different configuration: never resume from its checkpoints
-            shutil.rmtree(run)
-    pretrain(genome, run, model={"hidden": cfg.hidden, "layers": cfg.layers}, windows=windows,
+
+def _train_one(genome, windows, scheme: str, seed: int, cfg: BenchmarkConfig, out: Path):
+    """Pretrain one model (or reuse a finished one); returns ``(run_dir, reused)``.
+
+    The models share the benchmarks' one cache (:class:`bioR2.bench.common.ResultCache`, in
+    ``out/models``): a model finished with the same settings is reused, one started with them
+    resumes from its checkpoints, and one of other settings is deleted and trained afresh.
+    """
+    from ..dna import pretrain
+
+    name = f"{scheme}_seed{seed}"
+    cache = ResultCache(Path(out) / "models", _model_fingerprint(scheme, seed, cfg))
+    run = cache.dir / name
+    if cache.get(name) is not None and (run / "model.safetensors").exists():
+        return run, True  # trained by an earlier invocation
+    if run.exists() and not cache.started(name):  # another configuration's run: never resume from it
+        shutil.rmtree(run)
+    cache.start(name)
+    pretrain((genome, windows), run, model={"hidden": cfg.hidden, "layers": cfg.layers},
              data={"window": cfg.window},
              train={"steps": cfg.steps, "batch_size": cfg.batch_size, "lr": cfg.lr, "seed": seed,
                     "mask_ratio": SCHEMES[scheme], "log_every": 25, "progress": False,
                     "save_every": max(100, cfg.steps // 5), "device": cfg.device},
              resume=True, overwrite=True)
+    cache.put(name, {"run": name})
     return run, False
-
-
-def _saved_model_matches(run: Path, cfg: BenchmarkConfig) -> bool:
-    """Whether the model config saved in ``run`` (finished, or its latest checkpoint) has this
-    run's size and window; a run folder of another size must not be reused or resumed."""
-    from ..train import latest_checkpoint, read_model_config
-
-    where = run if (run / "config.json").exists() else latest_checkpoint(run)
-    if where is None:
-        return True  # nothing trained yet: nothing to mismatch
-    model = read_model_config(where)["config"]
-    return (model.get("hidden"), model.get("layers"), model.get("window")) == (cfg.hidden, cfg.layers, cfg.window)
 
 
 def _metrics(labels, scores, groups, cfg: BenchmarkConfig, seed: int = 0) -> Dict[str, Dict[str, float]]:
@@ -124,9 +122,9 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir, task: str = "all") -> Dict[str,
     import torch
 
     from ..train import load_model
-    from .bench_data import build_benchmark_data, kmer_scores, pwm_oracle_scores, save_variant_sets, sd_oracle_scores
-    from .data import Genome
-    from .scorer import VariantScorer
+    from .dna_data import build_benchmark_data, kmer_scores, pwm_oracle_scores, save_variant_sets, sd_oracle_scores
+    from ..dna.data import Genome
+    from ..dna.scorer import VariantScorer
 
     if task not in ("motif", "bacterial", "all"):
         raise ValueError(f"task must be motif, bacterial or all, got {task!r}")

@@ -50,6 +50,7 @@ class BenchmarkConfig:
     dataset: str = "cbmc"
     quick: bool = False
     seeds: List[int] = field(default_factory=lambda: [0, 1, 2])
+    schemes: List[str] = field(default_factory=lambda: list(SCHEMES))  # names in SCHEMES, in this order
     n_folds: int = 5
     steps: int = 400
     batch_size: int = 256
@@ -83,7 +84,7 @@ def _folds(labels: np.ndarray, n_folds: int):
 
 
 def _probe(emb: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:
-    from .annotate import LinearProbe
+    from ..sc.annotate import LinearProbe
 
     return LinearProbe().fit(emb[train], labels[train]).predict(emb[test])
 
@@ -136,12 +137,12 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
     """Run the benchmark described by ``config``; write results.json/results.md/figures to ``out_dir``."""
     import torch
 
-    from .annotate import embed_reader, fine_tune
-    from .baselines import BASELINES, fit_predict, scvi_available, scvi_latent
-    from .data import ExpressionReader, MemorySource
-    from .datasets import extra_pbmc, load_dataset
-    from .pretrain import pretrain_reader
-    from .task import reconstruction_error
+    from ..sc.annotate import embed_reader, fine_tune
+    from .sc_baselines import BASELINES, fit_predict, scvi_available, scvi_latent
+    from ..sc.data import ExpressionReader, MemorySource
+    from .sc_datasets import extra_pbmc, load_dataset
+    from ..sc.pretrain import pretrain_reader
+    from ..sc.task import reconstruction_error
     from ..train import TrainConfig
 
     from threadpoolctl import threadpool_limits
@@ -212,7 +213,8 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
     sweep: Dict[str, Dict[str, List[float]]] = {}
     umap_emb = None
     for seed in config.seeds:
-        for scheme, ratio in SCHEMES.items():
+        for scheme in config.schemes:
+            ratio = SCHEMES[scheme]
             if "transductive" in config.protocols:
                 model = train_model(np.arange(n_lab + n_extra), ratio, seed)
                 emb = embed_reader(reader, model, rows=np.arange(n_lab))
@@ -227,7 +229,7 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
                     emb = embed_reader(reader, model, rows=np.arange(n_lab))
                     _record(stores["train_fold"], scheme, classification_metrics(labels[test], _probe(emb, labels, train, test)))
                     if scheme == "r2mae":
-                        from ..benchmarking import standardized_logreg
+                        from ..probe import standardized_logreg
 
                         both = np.concatenate([x_log, emb], axis=1)
                         clf = standardized_logreg(max_iter=3000).fit(both[train], labels[train])

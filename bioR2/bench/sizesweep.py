@@ -8,7 +8,7 @@ mean accuracy; its uncertainty is a bootstrap over seeds (resampling the seeds o
 ratio), and a quadratic fit of accuracy vs ratio gives a smoothed optimum.
 
 The linear model's counterpart is ``p*`` growing with ``γ = d/n`` (see
-:mod:`bioR2.theory.benchmark`). This module only orchestrates: the model, masking, training
+:mod:`bioR2.bench.theory`). This module only orchestrates: the model, masking, training
 and probe are :mod:`bioR2.vision`'s.
 """
 
@@ -113,7 +113,7 @@ def run_size_sweep(out_dir, cfg: Optional[SizeSweepConfig] = None, log: Callable
     ``fig_size_sweep.png`` into ``out_dir``; returns the results dict."""
     from ..results import build_results, write_results
     from ..vision import load_images, split_images
-    from .plotting import plot_size_sweep
+    from ..theory.plotting import plot_size_sweep
 
     cfg = cfg or SizeSweepConfig()
     out_dir = Path(out_dir)

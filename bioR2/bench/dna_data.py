@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from ..utils.io import atomic_path, atomic_write_json
-from .motifs import PWM, encode_acgt, load_jaspar
+from ..dna.motifs import PWM, encode_acgt, load_jaspar
 
 __all__ = ["PEAKS", "ECOLI", "FACTORS", "BenchmarkData", "build_benchmark_data", "kmer_scores",
            "pwm_oracle_scores", "sd_oracle_scores", "read_peaks"]

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 
 def _logreg(balanced: bool = False, C: float = 1.0):
-    from ..benchmarking import standardized_logreg
+    from ..probe import standardized_logreg
 
     return standardized_logreg(C=C, class_weight="balanced" if balanced else None, max_iter=3000)
 

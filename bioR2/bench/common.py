@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmarks that compare masking schemes across seeds.
+"""Helpers shared by the benchmarks (``bioR2.bench``) that compare masking schemes across seeds.
 
 - :func:`method_key` names a masking scheme the way every ``results.json`` does
   (``r2mae``, ``fixed_0.15``, ``uniform_0-1``).
@@ -7,47 +7,22 @@
   reference method (seed by seed, so the seed-to-seed spread that both share cancels).
 - :func:`run_all` runs the (scheme, seed) jobs in worker processes and keeps each finished
   result on disk, so an interrupted benchmark picks up where it stopped.
-- :func:`linear_probe`: logistic regression on frozen features, held-out top-1 accuracy.
 - :func:`downsample_curve` and :func:`plot_loss_curves` draw pretraining loss curves.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 import json
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from .masking import FixedRatio, MaskRatio, UniformRatio, parse_mask_ratio
-from .metrics import paired_difference, summarize
+from ..masking import FixedRatio, MaskRatio, UniformRatio, parse_mask_ratio
+from ..metrics import paired_difference, summarize
 
-__all__ = ["ProbeRun", "ProbeResult", "linear_probe", "standardized_logreg", "run_all", "method_key", "summarize_methods",
-           "paired_against", "describe_standing", "downsample_curve", "plot_loss_curves"]
-
-
-@dataclass
-class ProbeRun:
-    """One "pretrain at ratio p, width w, seed s, then probe" result (vision and text)."""
-
-    mask_ratio: str
-    width: int
-    seed: int
-    steps: int
-    accuracy: float
-    macro_f1: float
-    final_loss: float
-    val_loss: Optional[float]
-    n_encoder_params: int
-    loss_curve: List[Tuple[int, float, float]] = field(default_factory=list)
-    model: Any = field(default=None, repr=False)  # the pretrained torch module
-
-    def to_dict(self) -> Dict[str, Any]:
-        """JSON-able summary (without the model)."""
-        out = {k: v for k, v in asdict(self).items() if k != "model"}
-        out["loss_curve"] = [list(r) for r in self.loss_curve]
-        return out
+__all__ = ["ResultCache", "run_all", "method_key", "summarize_methods", "paired_against", "describe_standing",
+           "downsample_curve", "plot_loss_curves"]
 
 
 def method_key(ratio: Union[MaskRatio, str, float], r2mae_range: Optional[Union[MaskRatio, str]] = None) -> str:
@@ -112,7 +87,7 @@ def plot_loss_curves(curves: Mapping[str, Sequence[Sequence[Sequence[float]]]], 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .utils.io import atomic_path
+    from ..utils.io import atomic_path
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for name, runs in curves.items():
@@ -135,49 +110,6 @@ def plot_loss_curves(curves: Mapping[str, Sequence[Sequence[Sequence[float]]]], 
         fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return path
-
-
-@dataclass
-class ProbeResult:
-    """Held-out top-1 accuracy and macro-F1 of a linear probe."""
-
-    accuracy: float
-    macro_f1: float
-    n_train: int
-    n_test: int
-    n_features: int
-
-    def to_dict(self) -> Dict[str, Any]:
-        return asdict(self)
-
-
-def standardized_logreg(C: float = 1.0, class_weight: Optional[str] = None, max_iter: int = 2000):
-    """The linear probe every domain uses: a scikit-learn pipeline that z-scores the features
-    (scaler fit on the training data only) and fits an L2 logistic regression."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    return make_pipeline(StandardScaler(), LogisticRegression(C=C, class_weight=class_weight, max_iter=max_iter))
-
-
-def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
-                 C: float = 1.0, max_iter: int = 2000) -> ProbeResult:
-    """Fit a logistic regression on standardised ``train_x`` (scaler fit on train only)."""
-    from sklearn.metrics import accuracy_score, f1_score
-
-    if train_y is None or test_y is None:
-        raise ValueError("a linear probe needs labels (e.g. class folders)")
-    if len(np.unique(train_y)) < 2:
-        raise ValueError("a linear probe needs at least two classes in the training split")
-    clf = standardized_logreg(C=C, max_iter=max_iter)
-    clf.fit(train_x, train_y)
-    pred = clf.predict(test_x)
-    return ProbeResult(
-        accuracy=float(accuracy_score(test_y, pred)),
-        macro_f1=float(f1_score(test_y, pred, average="macro", zero_division=0)),
-        n_train=int(len(train_y)), n_test=int(len(test_y)), n_features=int(train_x.shape[1]),
-    )
 
 
 def describe_standing(methods: Mapping[str, Any], paired: Mapping[str, Any], metric: str,
@@ -225,39 +157,79 @@ def _set_one_thread() -> None:
     torch.set_num_threads(1)
 
 
+class ResultCache:
+    """Fingerprinted results on disk: the one cache every benchmark uses.
+
+    ``cache_dir/<name>.json`` holds ``{"fingerprint": ..., "result": ...}``. :meth:`get` returns
+    the saved result only when its fingerprint (the settings that produced it) equals this
+    cache's, so a changed setting recomputes instead of reusing. :meth:`start` records the
+    fingerprint of work begun but not finished (``result`` null), so a job that keeps partial
+    state of its own (checkpoints) can tell whether that state is its own (:meth:`started`).
+    """
+
+    def __init__(self, cache_dir: Union[str, Path], fingerprint: Mapping[str, Any]) -> None:
+        self.dir = Path(cache_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.fingerprint = json.loads(json.dumps(fingerprint, default=str))
+
+    def path(self, name: str) -> Path:
+        return self.dir / f"{name}.json"
+
+    def _saved(self, name: str) -> Optional[Dict[str, Any]]:
+        path = self.path(name)
+        if not path.exists():
+            return None
+        try:
+            saved = json.loads(path.read_text())
+        except ValueError:
+            return None
+        return saved if isinstance(saved, dict) and saved.get("fingerprint") == self.fingerprint else None
+
+    def get(self, name: str) -> Optional[Dict[str, Any]]:
+        """The finished result saved under ``name`` with this fingerprint, else ``None``."""
+        saved = self._saved(name)
+        return None if saved is None else saved.get("result")
+
+    def started(self, name: str) -> bool:
+        """Whether ``name`` was started (or finished) with this fingerprint."""
+        return self._saved(name) is not None
+
+    def start(self, name: str) -> None:
+        """Record that ``name`` is being computed with this fingerprint (no result yet)."""
+        from ..utils.io import atomic_write_json
+
+        atomic_write_json(self.path(name), {"fingerprint": self.fingerprint, "result": None})
+
+    def put(self, name: str, result: Dict[str, Any]) -> None:
+        from ..utils.io import atomic_write_json
+
+        atomic_write_json(self.path(name), {"fingerprint": self.fingerprint, "result": result})
+
+
 def run_all(fn: Callable[[Any], Dict[str, Any]], tasks: Sequence[Any], names: Sequence[str],
             cache_dir: Union[str, Path], fingerprint: Mapping[str, Any], jobs: int = 1) -> List[Dict[str, Any]]:
     """Run ``fn(task)`` for every task and return the results in task order.
 
     Each result (a JSON-able dict) is written to ``cache_dir/<name>.json`` as soon as it is
-    done, together with ``fingerprint`` (the settings that produced it). A later call with the
-    same fingerprint reuses it instead of recomputing, so a benchmark killed after hours keeps
-    its finished runs. With ``jobs > 1`` the tasks run in that many spawned processes with one
-    torch thread each (small models run fastest that way); ``fn`` must be importable.
+    done, together with ``fingerprint`` (the settings that produced it; see :class:`ResultCache`).
+    A later call with the same fingerprint reuses it instead of recomputing, so a benchmark killed
+    after hours keeps its finished runs. With ``jobs > 1`` the tasks run in that many spawned
+    processes with one torch thread each (small models run fastest that way); ``fn`` must be importable.
     """
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    from .utils.io import atomic_write_json
-
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    fingerprint = json.loads(json.dumps(fingerprint, default=str))
+    cache = ResultCache(cache_dir, fingerprint)
     results: List[Optional[Dict[str, Any]]] = [None] * len(tasks)
     todo = []
     for i, name in enumerate(names):
-        path = cache_dir / f"{name}.json"
-        if path.exists():
-            try:
-                saved = json.loads(path.read_text())
-            except ValueError:
-                saved = {}
-            if saved.get("fingerprint") == fingerprint:
-                results[i] = saved["result"]
-                continue
+        saved = cache.get(name)
+        if saved is not None:
+            results[i] = saved
+            continue
         todo.append(i)
 
     def keep(i: int, result: Dict[str, Any]) -> None:
-        atomic_write_json(cache_dir / f"{names[i]}.json", {"fingerprint": fingerprint, "result": result})
+        cache.put(names[i], result)
         results[i] = result
 
     if jobs > 1 and len(todo) > 1:

@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
-from ..benchmarking import (
+from .common import (
     describe_standing,
     downsample_curve,
     method_key,
@@ -30,10 +30,10 @@ from ..benchmarking import (
     summarize_methods,
 )
 from ..results import build_results, methods_table, write_results
-from .data import TextCorpus, load_corpus, split_corpus
-from .pretrain import TEXT_DEFAULT_RATIO, TextModelConfig, build_model, pretrain_and_probe
-from .probe import probe_bag_of_tokens, probe_model
-from .tokenizer import BPETokenizer
+from ..text.data import TextCorpus, load_corpus, split_corpus
+from ..text.pretrain import TEXT_DEFAULT_RATIO, TextModelConfig, build_model, pretrain_and_probe
+from ..text.probe import probe_bag_of_tokens, probe_model
+from ..text.tokenizer import BPETokenizer
 
 __all__ = ["TextBenchmarkConfig", "QUICK", "FULL", "run_benchmark", "DEFAULT_RATIOS"]
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..metrics import summarize
 from ..results import build_results, methods_table, write_results
-from .asymptotics import (
+from ..theory.asymptotics import (
     deterministic_equivalent,
     effective_ratio,
     isotropic_risk,
@@ -36,9 +36,9 @@ from .asymptotics import (
     risk_curve,
     spiked_risk,
 )
-from .problem import LinearProblem, draw_instance
-from .search import default_scenarios, parallel_map, search
-from .simulate import Estimator, simulate
+from ..theory.problem import LinearProblem, draw_instance
+from ..theory.search import default_scenarios, parallel_map, search
+from ..theory.simulate import Estimator, simulate
 
 __all__ = ["BenchConfig", "run_benchmark"]
 
@@ -252,7 +252,7 @@ def _range_width(cfg: BenchConfig) -> Dict[str, Any]:
 
 def _limit_risk(problem: LinearProblem, ratio, seeds: int) -> np.ndarray:
     """Per-seed risk of the infinite re-masking estimator (noise-free problems)."""
-    from .simulate import draw_design
+    from ..theory.simulate import draw_design
 
     out = []
     for seed in range(seeds):
@@ -475,7 +475,7 @@ def _markdown(res: Dict[str, Any], cfg: BenchConfig) -> str:
 def run_benchmark(out_dir, cfg: Optional[BenchConfig] = None, log: Callable[[str], None] = print,
                   command: Optional[str] = None) -> Dict[str, Any]:
     """Run every section, write ``results.json``, ``results.md`` and the figures into ``out_dir``."""
-    from . import plotting
+    from ..theory import plotting
 
     import resource
 

@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
-from ..benchmarking import (
+from .common import (
     describe_standing,
     downsample_curve,
     method_key,
@@ -33,9 +33,9 @@ from ..masking import mask_patches
 from ..results import build_results, methods_table, write_results
 from ..train import load_model, save_model
 from ..utils.io import atomic_path
-from .data import ImageSet, load_images, split_images
-from .pretrain import VISION_DEFAULT_RATIO, MAEModelConfig, build_model, pretrain_and_probe
-from .probe import probe_model, probe_pixels
+from ..vision.data import ImageSet, load_images, split_images
+from ..vision.pretrain import VISION_DEFAULT_RATIO, MAEModelConfig, build_model, pretrain_and_probe
+from ..vision.probe import probe_model, probe_pixels
 
 __all__ = ["VisionBenchmarkConfig", "QUICK", "FULL", "run_benchmark", "DEFAULT_RATIOS"]
 

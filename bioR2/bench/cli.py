@@ -1,0 +1,342 @@
+"""``bior2 benchmark dna|sc|vision|text|theory`` (argparse only at import time).
+
+Every benchmark takes the same options, added by :func:`add_common_options`:
+
+``--out DIR``      output folder (results.json, results.md, figures; finished runs are reused)
+``--quick``        the small preset (minutes on a laptop CPU)
+``--seeds S ...``  seeds: ``0,1,2``, ``0 1 2`` or a range ``0-4``
+``--schemes X ..`` masking schemes: ratios (``0.15``, ``0.05-0.3``) or names (``r2mae``,
+                   ``fixed_0.15``, ``uniform_0-1``), separated by commas or spaces
+``--steps N``      pretraining steps per model (the same for every scheme)
+``--jobs N``       runs in parallel
+
+Heavy imports (torch, the benchmarks) happen inside the ``run_benchmark_*`` functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Dict, List, Optional, Sequence
+
+__all__ = ["add_common_options", "parse_seeds", "parse_schemes", "scheme_ratio", "scheme_name"]
+
+
+# --------------------------------------------------------------------------- shared options
+def _split(values: Sequence[str]) -> List[str]:
+    return [part.strip() for v in values for part in str(v).split(",") if part.strip()]
+
+
+def parse_seeds(values: Sequence[str]) -> List[int]:
+    """``["0,1", "2"]`` or ``["0-2"]`` -> ``[0, 1, 2]`` (seeds are non-negative integers)."""
+    seeds: List[int] = []
+    for token in _split(values):
+        try:
+            if "-" in token.strip("-"):
+                low, high = (int(t) for t in token.split("-", 1))
+                if high < low:
+                    raise ValueError
+                seeds.extend(range(low, high + 1))
+            else:
+                seeds.append(int(token))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--seeds: expected integers like 0,1,2 or 0 1 2 or 0-4, got {token!r}") from None
+    if any(s < 0 for s in seeds):
+        raise argparse.ArgumentTypeError("--seeds: seeds are non-negative integers")
+    return seeds
+
+
+def parse_schemes(values: Sequence[str]) -> List[str]:
+    """``["0.05-0.3,0.15", "0-1"]`` -> ``["0.05-0.3", "0.15", "0-1"]`` (commas and spaces both separate)."""
+    return _split(values)
+
+
+def scheme_ratio(scheme: str, r2mae_range: str) -> str:
+    """A scheme as a masking ratio: ``r2mae`` -> ``r2mae_range``, ``fixed_0.15`` -> ``0.15``,
+    ``uniform_0-1`` -> ``0-1``; a ratio stays as it is."""
+    if scheme == "r2mae":
+        return r2mae_range
+    for prefix in ("fixed_", "uniform_"):
+        if scheme.startswith(prefix):
+            return scheme[len(prefix):]
+    return scheme
+
+
+def scheme_name(scheme: str, r2mae_range: str) -> str:
+    """A scheme by its ``results.json`` name (``r2mae``, ``fixed_0.15``, ``uniform_0-1``); a
+    token that is neither a name nor a ratio is returned unchanged (the benchmark reports it)."""
+    from ..masking import parse_mask_ratio
+    from .common import method_key
+
+    if scheme == "r2mae" or scheme.startswith(("fixed_", "uniform_")):
+        return scheme
+    try:
+        parse_mask_ratio(scheme)
+    except (ValueError, TypeError):
+        return scheme
+    return method_key(scheme, r2mae_range)
+
+
+class _ListAction(argparse.Action):
+    """``nargs="+"`` values, each possibly comma-separated, parsed by ``parse`` into one list."""
+
+    def __init__(self, option_strings, dest, parse=None, **kwargs):
+        self.parse = parse
+        super().__init__(option_strings, dest, nargs="+", **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        try:
+            setattr(namespace, self.dest, self.parse(values))
+        except argparse.ArgumentTypeError as exc:
+            parser.error(str(exc))
+
+
+def add_common_options(parser: argparse.ArgumentParser, *, quick: str, seeds: str, schemes: str, steps: str,
+                       jobs: str, jobs_default: Optional[int] = None) -> None:
+    """The options every ``bior2 benchmark <domain>`` shares, spelled and parsed the same way."""
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="output folder (results.json, results.md, figures); finished runs in it are reused")
+    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--seeds", action=_ListAction, parse=parse_seeds, default=None, metavar="S",
+                        help=f"seeds, as 0,1,2 or 0 1 2 or 0-2 ({seeds})")
+    parser.add_argument("--schemes", action=_ListAction, parse=parse_schemes, default=None, metavar="P|LOW-HIGH|NAME",
+                        help="masking schemes, ratios (0.15, 0.05-0.3) or names (r2mae, fixed_0.15, uniform_0-1), "
+                             f"separated by commas or spaces ({schemes})")
+    parser.add_argument("--steps", type=int, default=None, help=f"pretraining steps per model ({steps})")
+    parser.add_argument("--jobs", type=int, default=jobs_default, help=jobs)
+
+
+def _deprecated_ratios(parser: argparse.ArgumentParser) -> None:
+    # The old spelling of --schemes (vision, text, theory --size-sweep), kept hidden.
+    parser.add_argument("--ratios", dest="schemes", action=_ListAction, parse=parse_schemes, help=argparse.SUPPRESS)
+
+
+def _sequential_only(args: argparse.Namespace, domain: str) -> None:
+    if args.jobs is not None and args.jobs != 1:
+        raise ValueError(f"--jobs: the {domain} benchmark trains its models one after another (use --threads "
+                         "for torch threads); only --jobs 1 is accepted")
+
+
+def _print_means(results) -> None:
+    print(json.dumps({m: {k: round(v["mean"], 4) for k, v in e.items() if isinstance(v, dict) and "mean" in v}
+                      for m, e in results["methods"].items()}, indent=1), file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- dna
+def add_benchmark_dna_arguments(parser: argparse.ArgumentParser) -> None:
+    add_common_options(parser, quick="small models and few steps (< 10 min on 2 cores)", seeds="default 0,1,2",
+                       schemes="default r2mae fixed_0.15 uniform_0-1, i.e. 0.05-0.3 0.15 0-1",
+                       steps="default 1500; quick 120",
+                       jobs="only 1: the models train one after another (use --threads)")
+    parser.add_argument("--task", choices=["motif", "bacterial", "all"], default="all",
+                        help="which benchmark to score (the models are pretrained once for both)")
+    parser.add_argument("--hidden", type=int, default=None, help="model width")
+    parser.add_argument("--layers", type=int, default=None, help="model depth")
+    parser.add_argument("--batch-size", type=int, default=None, help="windows per step")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+
+
+def run_benchmark_dna(args: argparse.Namespace) -> int:
+    from .dna import SCHEMES, BenchmarkConfig, run_benchmark as run
+
+    _sequential_only(args, "dna")
+    overrides = {k: getattr(args, k) for k in ("steps", "hidden", "layers", "batch_size", "threads", "device")
+                 if getattr(args, k) is not None}
+    if args.seeds is not None:
+        overrides["seeds"] = list(args.seeds)
+    if args.schemes is not None:
+        overrides["schemes"] = [scheme_name(s, SCHEMES["r2mae"]) for s in args.schemes]
+    config = BenchmarkConfig.make(quick=args.quick, **overrides)
+    results = run(config, args.out, task=args.task)
+    _print_means(results)
+    print(f"wrote {args.out}/results.json and results.md")
+    return 0
+
+
+# --------------------------------------------------------------------------- sc
+def add_benchmark_sc_arguments(parser: argparse.ArgumentParser) -> None:
+    add_common_options(parser, quick="1 seed, fewer steps: under 10 minutes on 2 cores",
+                       seeds="default 0,1,2; quick: 0",
+                       schemes="default r2mae fixed_0.15 fixed_0.3 fixed_0.5 uniform_0-1, i.e. 0.1-0.5 0.15 0.3 0.5 0-1",
+                       steps="default 400 on cbmc, 300 on pbmc68k; quick 200",
+                       jobs="only 1: the models train one after another (use --threads)")
+    parser.add_argument("--dataset", choices=["cbmc", "pbmc68k"], default="cbmc", help="benchmark dataset (default cbmc)")
+    parser.add_argument("--protocols", default=None, help="train_fold,transductive (default both)")
+    parser.add_argument("--only-nonzero", action="store_true", help="mask only nonzero genes")
+    parser.add_argument("--finetune", action="store_true", help="also fine-tune the R²MAE encoder per fold")
+    parser.add_argument("--no-extra-cells", action="store_true", help="do not add external unlabelled cells (pbmc68k)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default 1)")
+
+
+def run_benchmark_sc(args: argparse.Namespace) -> int:
+    import logging
+
+    from .sc import SCHEMES, BenchmarkConfig, run_benchmark as _run
+
+    _sequential_only(args, "sc")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    config = BenchmarkConfig.preset(args.dataset, args.quick)
+    if args.seeds:
+        config.seeds = list(args.seeds)
+    if args.schemes:
+        config.schemes = [scheme_name(s, SCHEMES["r2mae"]) for s in args.schemes]
+        unknown = [s for s in config.schemes if s not in SCHEMES]
+        if unknown:
+            raise ValueError(f"unknown masking scheme(s) {unknown}; known: {list(SCHEMES)}")
+    if args.steps:
+        config.steps = args.steps
+    if args.protocols:
+        config.protocols = [p.strip() for p in args.protocols.split(",")]
+        unknown = set(config.protocols) - {"train_fold", "transductive"}
+        if unknown:
+            raise ValueError(f"--protocols: unknown {sorted(unknown)}; use train_fold and/or transductive")
+    config.only_nonzero = config.only_nonzero or args.only_nonzero
+    config.finetune = config.finetune or args.finetune
+    config.extra_cells = not args.no_extra_cells
+    if args.threads:
+        config.threads = args.threads
+    results = _run(config, args.out)
+    print(f"wrote {args.out}/results.json and results.md ({results['elapsed_s']:.0f} s)", file=sys.stderr)
+    return 0
+
+
+# --------------------------------------------------------------------------- vision and text
+def add_benchmark_vision_arguments(parser: argparse.ArgumentParser) -> None:
+    add_common_options(parser, quick="small CPU run (digits, short training; minutes)", seeds="default 0 1 2",
+                       schemes="default 0.6-0.9 0.75 0.6 0.9 0-1; the first R²MAE range is 'r2mae'",
+                       steps="default 800", jobs="runs in parallel, one thread each (default: cores, at most 4)")
+    _deprecated_ratios(parser)
+    parser.add_argument("--data", default=None, metavar="digits|mnist|DIR",
+                        help="dataset (default: digits with --quick, mnist otherwise)")
+    parser.add_argument("--width", type=int, default=None, help="encoder width")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads when --jobs 1")
+
+
+def run_benchmark_vision(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..vision.pretrain import VISION_DEFAULT_RATIO
+    from .vision import run_benchmark as _run
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    ratios = None if args.schemes is None else [scheme_ratio(s, VISION_DEFAULT_RATIO) for s in args.schemes]
+    results = _run(args.out, quick=args.quick, data=args.data, seeds=args.seeds, steps=args.steps,
+                   width=args.width, ratios=ratios, jobs=args.jobs)
+    print(f"bior2: wrote {args.out}/results.json and results.md ({results['elapsed_s']:.0f} s)")
+    return 0
+
+
+def add_benchmark_text_arguments(parser: argparse.ArgumentParser) -> None:
+    add_common_options(parser, quick="small CPU run (minutes)", seeds="default 0 1 2",
+                       schemes="default 0.15-0.4 0.15 0.4 0-1; 0.15-0.4 is 'r2mae'",
+                       steps="default 1200; quick 400", jobs="runs in parallel, one thread each (default: cores, at most 4)")
+    _deprecated_ratios(parser)
+    parser.add_argument("--data", default=None, metavar="bbc|DIR", help="labelled corpus (default bbc)")
+    parser.add_argument("--width", type=int, default=None, help="encoder width")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads when --jobs 1")
+
+
+def run_benchmark_text(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..text.pretrain import TEXT_DEFAULT_RATIO
+    from .text import run_benchmark as _run
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    ratios = None if args.schemes is None else [scheme_ratio(s, TEXT_DEFAULT_RATIO) for s in args.schemes]
+    results = _run(args.out, quick=args.quick, data=args.data, seeds=args.seeds, steps=args.steps,
+                   width=args.width, ratios=ratios, jobs=args.jobs)
+    print(f"bior2: wrote {args.out}/results.json and results.md ({results['elapsed_s']:.0f} s)")
+    return 0
+
+
+# --------------------------------------------------------------------------- theory
+def add_benchmark_theory_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = ("Examples: bior2 benchmark theory --out runs/theory ; "
+                     "bior2 benchmark theory --size-sweep --out runs/theory-size   # ViT-MAE widths x fixed ratios")
+    add_common_options(parser, quick="a seconds-long smoke version (small d, few seeds)",
+                       seeds="linear model: paired seeds 0..n-1, default 0-19; size sweep: default 0 1 2",
+                       schemes="--size-sweep only: fixed ratios, default 0.3 0.45 0.6 0.75 0.9; the linear model "
+                               "sweeps its own grids of ratios and ranges",
+                       steps="--size-sweep only: default 600; the linear model is not trained by steps",
+                       jobs="worker processes, one BLAS/torch thread each (default 2)", jobs_default=2)
+    _deprecated_ratios(parser)
+    parser.add_argument("--threads", dest="jobs", type=int, help=argparse.SUPPRESS)  # old name of --jobs
+    parser.add_argument("--d", type=int, default=None, help="number of features (default 400)")
+    sweep = parser.add_argument_group("model-size sweep (a real network: ViT-MAE from bioR2.vision)")
+    sweep.add_argument("--size-sweep", action="store_true",
+                       help="instead of the linear model: optimal fixed ratio vs ViT-MAE width, by linear probe")
+    sweep.add_argument("--data", default="digits", help="digits | mnist | an image folder (default digits)")
+    sweep.add_argument("--widths", type=int, nargs="+", default=None, help="encoder widths (default 16 32 64)")
+
+
+def _theory_size_sweep(args: argparse.Namespace) -> int:
+    from typing import Any
+
+    from .sizesweep import SizeSweepConfig, run_size_sweep
+
+    kw: Dict[str, Any] = {"data": args.data, "jobs": max(1, args.jobs)}
+    if args.widths:
+        kw["widths"] = tuple(args.widths)
+    if args.schemes:
+        try:
+            kw["ratios"] = tuple(float(scheme_ratio(s, "")) for s in args.schemes)
+        except ValueError:
+            raise ValueError(f"--schemes: the size sweep takes fixed ratios like 0.3 0.75, got {args.schemes}") from None
+    if args.seeds is not None:
+        if len(args.seeds) < 1:
+            raise ValueError("--seeds: give at least one seed")
+        kw["seeds"] = tuple(args.seeds)
+    if args.steps is not None:
+        if args.steps < 1:
+            raise ValueError("--steps must be >= 1")
+        kw["steps"] = args.steps
+    run_size_sweep(args.out, SizeSweepConfig(**kw), log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(f"{args.out}/results.json")
+    return 0
+
+
+def run_benchmark_theory(args: argparse.Namespace) -> int:
+    if args.size_sweep:
+        return _theory_size_sweep(args)
+    if args.schemes is not None or args.steps is not None:
+        raise ValueError("--schemes and --steps apply to --size-sweep only (the linear model sweeps its own ratios)")
+
+    from .theory import BenchConfig, run_benchmark as _run
+
+    cfg = BenchConfig.quick() if args.quick else BenchConfig()
+    if args.seeds is not None:
+        n = len(args.seeds)
+        if sorted(args.seeds) != list(range(n)):
+            raise ValueError("--seeds: the linear model uses paired seeds 0..n-1; pass e.g. --seeds 0-19")
+        if n < 2:
+            raise ValueError("--seeds must be >= 2 (standard errors need two)")
+        cfg.seeds = cfg.search_seeds = n
+        cfg.iso_seeds = min(cfg.iso_seeds, n)
+    if args.d is not None:
+        if args.d < 20:
+            raise ValueError("--d must be >= 20")
+        cfg.d = args.d
+    # One BLAS thread per process and --jobs worker processes: on small matrices (and on a
+    # busy machine) this beats multithreaded BLAS by far.
+    cfg.workers = max(1, args.jobs)
+    # scipy ships its own OpenBLAS, loaded on first use: load it now so that the limit below
+    # covers it (an unlimited BLAS spin-waiting on a busy machine made fits 100x slower).
+    import scipy.linalg  # noqa: F401
+
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn ships threadpoolctl
+        threadpool_limits = None
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    if threadpool_limits is not None:
+        with threadpool_limits(1):
+            _run(args.out, cfg, log=log)
+    else:  # pragma: no cover
+        _run(args.out, cfg, log=log)
+    print(f"{args.out}/results.json")
+    return 0
