@@ -258,7 +258,9 @@ def pretrain(domain: Union[str, DomainSpec], source: Any = None, out: Union[None
     trainer = Trainer(lm_task, domain_data.train, train_cfg, out_dir, val_dataset=domain_data.val,
                       collate_fn=domain_data.collate_fn, sampler_factory=domain_data.sampler_factory,
                       resume=resume, overwrite=overwrite, callbacks=[records.append, *(callbacks or [])])
-    config_out = {"domain": spec.name, **copy.deepcopy(resolved), TRAIN: train_cfg.to_dict()}
+    # Every option of the run, defaults included: `bior2 pretrain --config run_config.yaml` repeats it.
+    config_out = {"domain": spec.name, **({"preset": resolved["preset"]} if "preset" in resolved else {}),
+                  **cfg.to_dict(), TRAIN: train_cfg.to_dict()}
     if out_dir is not None and _is_rank_zero():
         import yaml
 
