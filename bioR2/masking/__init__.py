@@ -1,7 +1,8 @@
 """The one masking core of bioR2: ratio samplers and the maskers every domain uses.
 
 Nothing outside this package builds a mask. Ratios come from :func:`parse_mask_ratio`
-(``0.15`` fixed, ``0.05-0.3`` R²MAE); masks from :func:`mask_tokens` (masked LM),
+(``0.15`` fixed, ``0.05-0.3`` R²MAE, and ``mdlm``, ``set:``, ``sched:``, ``tnorm:``, ``beta:``,
+``sample:``; the table is in :mod:`bioR2.masking.ratio`); masks from :func:`mask_tokens` (masked LM),
 :func:`mask_patches` (MAE) and :func:`mask_expression` (single-cell), each driven by a
 :class:`MaskRNG` (deterministic across ranks and resumes) or a plain ``torch.Generator``.
 """
@@ -16,8 +17,8 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "noise": ("MaskRNG", "RNGLike", "uniform_like"),
     "patches": ("PatchMasking", "keep_patches", "mask_patches", "num_kept", "restore_patches"),
     "ratio": (
-        "FixedRatio", "MaskRatio", "MaskRatioError", "UniformRatio", "mdlm_ratio",
-        "parse_mask_ratio"
+        "BetaRatio", "FixedRatio", "MDLMRatio", "MaskRatio", "MaskRatioError", "PerSampleRatio",
+        "ScheduleRatio", "SetRatio", "TruncNormRatio", "UniformRatio", "mdlm_ratio", "parse_mask_ratio"
     ),
     "select": ("masked_count", "select_positions"),
     "tokens": ("IGNORE_INDEX", "TokenMasking", "mask_tokens"),
@@ -28,9 +29,15 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real imports
     from .noise import MaskRNG, RNGLike, uniform_like
     from .patches import PatchMasking, keep_patches, mask_patches, num_kept, restore_patches
     from .ratio import (
+        BetaRatio,
         FixedRatio,
         MaskRatio,
         MaskRatioError,
+        MDLMRatio,
+        PerSampleRatio,
+        ScheduleRatio,
+        SetRatio,
+        TruncNormRatio,
         UniformRatio,
         mdlm_ratio,
         parse_mask_ratio,
@@ -42,6 +49,12 @@ __all__ = [
     "MaskRatio",
     "FixedRatio",
     "UniformRatio",
+    "MDLMRatio",
+    "SetRatio",
+    "ScheduleRatio",
+    "TruncNormRatio",
+    "BetaRatio",
+    "PerSampleRatio",
     "MaskRatioError",
     "parse_mask_ratio",
     "mdlm_ratio",

@@ -8,7 +8,7 @@ from typing import Optional
 import torch
 
 from .noise import RNGLike
-from .select import CountMode, select_positions
+from .select import CountMode, Ratio, select_positions
 
 __all__ = ["ExpressionMasking", "mask_expression"]
 
@@ -27,7 +27,7 @@ class ExpressionMasking:
 
 def mask_expression(
     x: torch.Tensor,
-    ratio: float,
+    ratio: Ratio,
     *,
     only_nonzero: bool = False,
     mask_value: float = 0.0,
@@ -42,6 +42,7 @@ def mask_expression(
     of detected genes, as in scGPT); otherwise among all genes. ``eligible`` can restrict further
     (e.g. genes absent from a query dataset). The corrupted value is ``mask_value``; models that
     need to tell a masked zero from a measured zero should also take ``mask`` as input.
+    ``ratio`` is one float for the batch or a 1-D tensor with one ratio per cell.
     """
     if x.dim() != 2:
         raise ValueError(f"expression must be (cells, genes), got shape {tuple(x.shape)}")

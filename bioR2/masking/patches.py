@@ -52,7 +52,18 @@ def mask_patches(
     rng: RNGLike = None,
     device: Optional[torch.device] = None,
 ) -> PatchMasking:
-    """Random patch masking of ``batch_size`` sequences of ``num_patches`` patches."""
+    """Random patch masking of ``batch_size`` sequences of ``num_patches`` patches.
+
+    ``ratio`` is one number for the whole batch: per-example ratios (a 1-D tensor, from a
+    ``sample:`` form) are refused, because every row must keep the same ``len_keep``.
+    """
+    if isinstance(ratio, torch.Tensor) and ratio.dim() > 0:
+        raise ValueError(
+            "patch masking takes one ratio per batch (MAE keeps the same number of patches in "
+            f"every row), got a tensor of shape {tuple(ratio.shape)}: per-example ratios "
+            "(mask_ratio 'sample:...') are not supported for patches; use the per-batch form "
+            "without 'sample:'"
+        )
     device = torch.device(device) if device is not None else torch.device("cpu")
     len_keep = num_kept(num_patches, ratio)
     noise = uniform_like((batch_size, num_patches), rng, "patches.shuffle", device)

@@ -2,26 +2,52 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 import torch
 
 from .noise import RNGLike, uniform_at, uniform_like
 
-__all__ = ["select_positions", "CountMode", "masked_count"]
+__all__ = ["select_positions", "CountMode", "masked_count", "Ratio", "row_ratios"]
 
 CountMode = Literal["exact", "bernoulli"]
+
+# A masking ratio: one float for the whole batch, or a 1-D tensor with one ratio per row (the
+# trainer passes one for per-example forms such as ``sample:0.05-0.3``).
+Ratio = Union[float, torch.Tensor]
 
 # Below this fraction of eligible entries (e.g. the nonzero genes of sparse cells), noise is
 # drawn only at eligible entries instead of over the whole array.
 _SPARSE_FRACTION = 0.25
 
 
-def masked_count(n_eligible: torch.Tensor, ratio: float, min_one: bool = True) -> torch.Tensor:
+def row_ratios(ratio: Ratio, batch: int, device: torch.device) -> Optional[torch.Tensor]:
+    """``None`` for one ratio per batch (a float or 0-d tensor: the maskers' scalar code path,
+    unchanged); for a 1-D tensor of per-row ratios, that tensor checked and as float64 on
+    ``device``."""
+    if not isinstance(ratio, torch.Tensor) or ratio.dim() == 0:
+        return None
+    if ratio.dim() != 1 or ratio.shape[0] != batch:
+        raise ValueError(
+            f"per-row masking ratios must be a 1-D tensor with one ratio per row ({batch}), "
+            f"got shape {tuple(ratio.shape)}"
+        )
+    rows = ratio.to(device=device, dtype=torch.float64)
+    if not bool(((rows >= 0) & (rows <= 1)).all()):
+        raise ValueError("per-row masking ratios must lie in [0, 1]")
+    return rows
+
+
+def _is_rows(ratio: Ratio) -> bool:
+    return isinstance(ratio, torch.Tensor) and ratio.dim() == 1
+
+
+def masked_count(n_eligible: torch.Tensor, ratio: Ratio, min_one: bool = True) -> torch.Tensor:
     """Per-row number of masked positions in ``exact`` mode: ``round(ratio * n_eligible)``.
 
     Clamped to ``[1, n_eligible]`` when ``min_one`` (rows with nothing eligible get 0), so a
-    masked-LM loss is never empty even at small ratios on short sequences.
+    masked-LM loss is never empty even at small ratios on short sequences. ``ratio`` is a float
+    or a tensor of per-row ratios (float64 for the same rounding as a float).
     """
     k = torch.floor(n_eligible.to(torch.float64) * ratio + 0.5).to(torch.int64)
     if min_one:
@@ -40,7 +66,7 @@ def _row_counts(flags: torch.Tensor) -> torch.Tensor:
 
 def select_positions(
     eligible: torch.Tensor,
-    ratio: float,
+    ratio: Ratio,
     rng: RNGLike,
     stream: str,
     count: CountMode = "exact",
@@ -55,11 +81,17 @@ def select_positions(
     With ``min_one``, a row with at least one eligible position always masks at least one.
     The noise comes from ``rng`` under the name ``stream``; the result does not depend on
     whether the dense or the sparse path below computed it.
+
+    ``ratio`` is one float for the batch or a 1-D tensor with one ratio per row; a tensor whose
+    entries all equal a float gives exactly that float's mask.
     """
     if count not in ("exact", "bernoulli"):
         raise ValueError(f"count must be 'exact' or 'bernoulli', got {count!r}")
     if eligible.dim() != 2:
         raise ValueError(f"eligible must be (batch, length), got shape {tuple(eligible.shape)}")
+    rows = row_ratios(ratio, eligible.shape[0], eligible.device)
+    if rows is not None:
+        ratio = rows
     eligible = eligible.to(torch.bool)
     n_eligible = _row_counts(eligible)
     if int(n_eligible.sum()) < _SPARSE_FRACTION * eligible.numel():
@@ -74,7 +106,8 @@ def _select_dense(eligible, n_eligible, ratio, rng, stream, count, min_one) -> t
     all_eligible = bool((n_eligible == eligible.shape[1]).all())
     scores = noise if all_eligible else noise.masked_fill(~eligible, 2.0)
     if count == "bernoulli":
-        mask = noise < ratio
+        # Per-row ratios are compared in the noise's dtype, as a float ratio is.
+        mask = noise < (ratio.to(noise.dtype)[:, None] if _is_rows(ratio) else ratio)
         if not all_eligible:
             mask &= eligible
         if min_one:
@@ -141,7 +174,7 @@ def _select_sparse(eligible, n_eligible, ratio, rng, stream, count, min_one) -> 
     rows = torch.div(flat, length, rounding_mode="floor")
     u = uniform_at((batch, length), rows, flat - rows * length, rng, stream)
     if count == "bernoulli":
-        chosen = u < ratio
+        chosen = u < (ratio.to(u.dtype)[rows] if _is_rows(ratio) else ratio)
         if min_one:
             per_row = torch.bincount(rows[chosen], minlength=batch)
             empty = (per_row == 0) & (n_eligible > 0)

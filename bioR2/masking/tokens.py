@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 import torch
 
 from .noise import RNGLike, uniform_at
-from .select import CountMode, select_positions
+from .select import CountMode, Ratio, select_positions
 
 __all__ = ["TokenMasking", "mask_tokens", "IGNORE_INDEX"]
 
@@ -31,7 +31,7 @@ class TokenMasking:
 
 def mask_tokens(
     input_ids: torch.Tensor,
-    ratio: float,
+    ratio: Ratio,
     *,
     mask_token_id: int,
     special_ids: Sequence[int] = (),
@@ -55,6 +55,9 @@ def mask_tokens(
     ``count="exact"`` masks exactly ``round(ratio * n_eligible)`` positions per sequence;
     ``"bernoulli"`` masks each eligible position with probability ``ratio``. Either way, with
     ``min_one`` every sequence with an eligible token has at least one masked position.
+
+    ``ratio`` is one float for the batch, or a 1-D tensor with one ratio per sequence
+    (per-example forms such as ``sample:0.05-0.3``); a float's masks are unchanged by that.
     """
     if input_ids.dim() != 2:
         raise ValueError(f"input_ids must be (batch, length), got shape {tuple(input_ids.shape)}")

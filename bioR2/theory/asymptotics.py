@@ -123,6 +123,34 @@ Gaussian with covariance ``S_mix`` (this ignores that rows with small ``p_i`` ar
 approximation, measured against simulation in the benchmark), the per-sample range is the
 fixed ratio ``p_eff`` plus extra noise — it cannot beat ``p_eff``. :func:`spiked_risk` accepts
 a range and uses this approximation for spiked problems; its output's ``method`` says so.
+
+7. Every other ratio form: its distribution over a run, and loss weights
+--------------------------------------------------------------------------
+Sections 4–6 use a random ratio only through its distribution: the moments ``E[q]``, ``E[q²]``
+(4, 6) or integrals ``E[f(p)]`` (5). Each sampler of :mod:`bioR2.masking.ratio` exposes that
+distribution as quadrature nodes (:meth:`~bioR2.masking.MaskRatio.nodes`), so every form works
+here: ``set:…`` exactly (its atoms); ``beta:…`` by Gauss–Jacobi (exact moments); ``tnorm:…``
+by Gauss–Legendre against its density; ``sched:a>b``, a deterministic ratio per step, as the
+average over its steps — in the limit of many steps, ``U(min(a, b), max(a, b))`` (a run of
+``T`` steps differs by ``O(1/T)``); ``sample:<form>`` like ``<form>`` (here every row already
+draws its own ratio). As in section 5, a per-batch draw is modelled as a per-row one.
+
+A loss weight ``ω(p)`` (``mdlm``: ``1/max(p, 10⁻³)``) turns the fit into weighted least
+squares with row weights ``ω(p_i)``:
+
+* re-masking limit (4): every average over copies carries ``ω``, so ``q_eff = E[ωq²]/E[ωq]``
+  (:func:`keep_moments` with ``weighted=True``);
+* ``γ > 1`` without ridge: the min-norm fit interpolates, and an interpolant does not depend on
+  row weights — the risk is the unweighted one (5 and 6 unchanged);
+* ``γ < 1``, ``Σ = I`` (5): ``β̂ − β = A⁻¹ Σ_i ω_i x̃_i ε̃_i`` with ``A = Σ_i ω_i x̃_i x̃_iᵀ =
+  Σ_i c_i w_i w_iᵀ``, ``c = ωq``, so the risk ``Σ_i ω_i² s_i² x̃_iᵀA⁻²x̃_i = Σ_i c_i (ω_i s_i²)
+  w_iᵀA⁻²w_i`` is section 5's with ``q → c`` and ``s² → ω s²``::
+
+      E[cτ/(1 + cτ)] = γ,      R = E[c·ω s²·τ/(1 + cτ)²] / E[c/(1 + cτ)²];
+
+* ``γ < 1``, spiked (6): the Gaussian equivalent of the weighted rows ``√ω x̃`` has the
+  ``ω``-weighted moments (normalised by ``E[ω]``; a ridgeless fit does not see the scale);
+* with ridge ``λ > 0`` the scale of ``ω`` matters and no closed form is given (use simulation).
 """
 
 from __future__ import annotations
@@ -151,8 +179,13 @@ __all__ = [
 RatioLike = Union[MaskRatio, float, str]
 
 
-def keep_moments(ratio: RatioLike) -> Tuple[float, float]:
-    """``(E[q], E[q²])`` of the keep probability ``q = 1 − p`` under a fixed ratio or ``U(a, b)``."""
+def keep_moments(ratio: RatioLike, weighted: bool = False) -> Tuple[float, float]:
+    """``(E[q], E[q²])`` of the keep probability ``q = 1 − p`` under the ratio's distribution over a
+    run (closed forms for a fixed ratio and ``U(a, b)``, the sampler's quadrature otherwise).
+
+    ``weighted=True``: under the loss-weighted distribution ``ω(p)P(dp)/E[ω]`` (section 7); the
+    same as unweighted for every form but ``mdlm``.
+    """
     r = parse_mask_ratio(ratio, "mask ratio")
     if isinstance(r, FixedRatio):
         q = 1.0 - r.p
@@ -162,18 +195,33 @@ def keep_moments(ratio: RatioLike) -> Tuple[float, float]:
         if hi - lo < 1e-15:
             return lo, lo * lo
         return 0.5 * (lo + hi), (hi**3 - lo**3) / (3.0 * (hi - lo))
-    raise ValueError(f"unsupported mask ratio {r!r}")
+    p, w = r.nodes(weighted=weighted)
+    q = 1.0 - p
+    return float(w @ q), float(w @ (q * q))
+
+
+def _fit_moments(r: MaskRatio, gamma: float, ridge: float) -> Tuple[float, float]:
+    """The keep moments a single-mask fit sees (section 7): loss weights matter only when the
+    ridgeless fit does not interpolate (``γ < 1``); with ridge they have no closed form here."""
+    if not r.weighted or (ridge == 0.0 and gamma > 1.0):
+        return keep_moments(r)
+    if ridge == 0.0:
+        return keep_moments(r, weighted=True)
+    raise ValueError(f"{r.to_config()}: no closed form for a loss-weighted ratio with ridge > 0; "
+                     "use the simulation (--method simulate)")
 
 
 def effective_ratio(ratio: RatioLike) -> float:
-    """``p_eff = 1 − E[q²]/E[q]``: the fixed ratio equal to ``ratio`` under infinite re-masking."""
-    eq, eq2 = keep_moments(ratio)
+    """``p_eff = 1 − E[q²]/E[q]``: the fixed ratio equal to ``ratio`` under infinite re-masking
+    (loss-weighted moments for a loss-weighted form, section 7)."""
+    eq, eq2 = keep_moments(ratio, weighted=True)
     return 1.0 - eq2 / eq
 
 
 def remask_limit_estimator(X: np.ndarray, y: np.ndarray, ratio: RatioLike) -> np.ndarray:
-    """``(E[q²]XᵀX + E[q(1−q)]diag(XᵀX))⁻¹ E[q]Xᵀy``: the min-norm fit on infinitely many masked copies."""
-    eq, eq2 = keep_moments(ratio)
+    """``(E[q²]XᵀX + E[q(1−q)]diag(XᵀX))⁻¹ E[q]Xᵀy``: the min-norm fit on infinitely many masked
+    copies (the moments loss-weighted for a loss-weighted form)."""
+    eq, eq2 = keep_moments(ratio, weighted=True)
     G = X.T @ X
     A = eq2 * G
     A[np.diag_indices_from(A)] += (eq - eq2) * np.diag(G)
@@ -182,25 +230,26 @@ def remask_limit_estimator(X: np.ndarray, y: np.ndarray, ratio: RatioLike) -> np
 
 def _ratio_nodes(r: MaskRatio, order: int = 64) -> Tuple[np.ndarray, np.ndarray]:
     """Quadrature nodes and weights of the ratio distribution (one node for a fixed ratio)."""
-    if isinstance(r, FixedRatio) or r.high - r.low < 1e-15:
-        return np.array([r.sample(0, 0)]), np.array([1.0])
-    x, w = np.polynomial.legendre.leggauss(order)
-    return r.low + (r.high - r.low) * (x + 1.0) / 2.0, w / 2.0
+    return r.nodes(order)
 
 
 def _isotropic_range_risk(gamma: float, r: MaskRatio, sigma: float, beta_norm2: float) -> Dict[str, float]:
-    """Section 5: per-sample ratios ``p_i ~ U(a, b)`` with ``Σ = I``."""
+    """Section 5: per-sample random ratios with ``Σ = I`` (section 7 for loss weights)."""
     from scipy.optimize import brentq
 
-    p, w = _ratio_nodes(r)
+    # A loss weight with a kink (mdlm's floor) needs more nodes than a smooth density.
+    p, w = _ratio_nodes(r, 256 if r.weighted else 64)
     q = 1.0 - p
     if np.any(q <= 0):
         raise ValueError("a range reaching p = 1 masks whole rows; use high < 1")
     s2_noise, s2_mask = sigma**2 * np.ones_like(p), p * beta_norm2
-    if gamma > 1.0:
+    if gamma > 1.0:  # the ridgeless fit interpolates: loss weights do not matter
         variance = float(w @ (s2_noise / q)) / (gamma - 1.0)
         bias = beta_norm2 * (1.0 - 1.0 / gamma) + float(w @ (s2_mask / q)) / (gamma - 1.0)
         return {"risk": bias + variance, "bias": bias, "variance": variance}
+    if r.weighted:  # section 7: q -> c = ωq, s² -> ωs²
+        omega = np.array([r.loss_weight(float(v)) for v in p])
+        q, s2_noise, s2_mask = omega * q, omega * s2_noise, omega * s2_mask
     tau = brentq(lambda t: float(w @ (q * t / (1.0 + q * t))) - gamma, 1e-12, 1e12, xtol=1e-14, rtol=1e-13)
     den = float(w @ (q / (1.0 + q * tau) ** 2))
     var_w = q * tau / (1.0 + q * tau) ** 2 / den
@@ -209,9 +258,9 @@ def _isotropic_range_risk(gamma: float, r: MaskRatio, sigma: float, beta_norm2: 
 
 
 def isotropic_risk(gamma: float, p: RatioLike, sigma: float, beta_norm2: float = 1.0) -> Dict[str, float]:
-    """Sections 2 and 5: ``{"risk", "bias", "variance"}`` for ``Σ = I`` (``γ = 1`` gives ``inf``).
+    """Sections 2, 5 and 7: ``{"risk", "bias", "variance"}`` for ``Σ = I`` (``γ = 1`` gives ``inf``).
 
-    ``p`` is a fixed ratio or a per-sample range such as ``"0.05-0.3"``.
+    ``p`` is a fixed ratio, a per-sample range such as ``"0.05-0.3"`` or any other ratio form.
     """
     if gamma <= 0:
         raise ValueError(f"gamma must be > 0, got {gamma}")
@@ -347,8 +396,9 @@ def _moments_label(ratio: MaskRatio) -> str:
 
 def spiked_risk(problem: LinearProblem, ratio: RatioLike, ridge: float = 0.0,
                 target: Optional[int] = 0) -> Dict[str, Any]:
-    """Section 3 (delocalised spikes) for a fixed ratio; for a range, section 5 (isotropic,
-    exact) or section 6 (spiked, Gaussian-equivalent approximation).
+    """Section 3 (delocalised spikes) for a fixed ratio; for a range or any other random form,
+    section 5 (isotropic, exact) or section 6 (spiked, Gaussian-equivalent approximation), with
+    section 7 for loss weights.
 
     Returns ``{"risk", "bias", "variance", "kappa", "method"}`` for one target
     (``target=None``: the average over the problem's targets). Reduces to
@@ -358,7 +408,7 @@ def spiked_risk(problem: LinearProblem, ratio: RatioLike, ridge: float = 0.0,
     if problem.k == 0 and not isinstance(r, FixedRatio) and ridge == 0.0:
         out = isotropic_risk(problem.gamma, r, problem.sigma)
         return {**out, "kappa": float("nan"), "method": "exact asymptotics (isotropic, per-sample ratios)"}
-    eq, eq2 = keep_moments(r)
+    eq, eq2 = _fit_moments(r, problem.gamma, ridge)
     out = _spiked_arrays(problem, np.array([eq]), np.array([eq2]), ridge, target)
     res: Dict[str, Any] = {key: float(v[0]) for key, v in out.items()}
     res["method"] = _moments_label(r)
@@ -376,7 +426,7 @@ def deterministic_equivalent(Sigma: np.ndarray, beta: np.ndarray, ratio: RatioLi
     beta = np.asarray(beta, float).reshape(-1)
     if Sigma.shape != (beta.size, beta.size):
         raise ValueError(f"Sigma {Sigma.shape} does not match beta of length {beta.size}")
-    eq, eq2 = keep_moments(ratio)
+    eq, eq2 = _fit_moments(parse_mask_ratio(ratio, "mask ratio"), beta.size / n, ridge)
     D = np.diag(np.diag(Sigma))
     S = eq2 * Sigma + (eq - eq2) * D
     b = np.linalg.solve(S, eq * (Sigma @ beta))

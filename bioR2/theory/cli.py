@@ -4,6 +4,7 @@ Examples::
 
     bior2 theory risk --gamma 2 --p 0.3 --sigma 0.5 --method closed-form --json
     bior2 theory risk --gamma 4 --p-range 0.05-0.3 --spike 20:0.9 --method simulate --seeds 20 --json
+    bior2 theory risk --gamma 0.5 --p-range sched:0.3>0.15 --sigma 0.5 --json   # also set:, beta:, mdlm, ...
     bior2 theory optimal-p --gamma 4 --spike 20:0.9 --sigma 0 --json
     bior2 theory plot --gamma 0.5 2 4 8 --spike 20:0.9 --out risk.png --simulate
 """
@@ -58,8 +59,10 @@ def add_theory_arguments(parser: argparse.ArgumentParser) -> None:
                           description="Test risk (β̂ − β)ᵀΣ(β̂ − β) of masked min-norm regression.")
     _problem_options(risk)
     risk.add_argument("--p", type=float, default=None, help="fixed masking ratio in [0, 1)")
-    risk.add_argument("--p-range", type=_ratio, default=None, metavar="A-B",
-                      help="R²MAE: per-sample ratios p_i ~ U(A, B), e.g. 0.05-0.3")
+    risk.add_argument("--p-range", type=_ratio, default=None, metavar="A-B|FORM",
+                      help="a random ratio: R²MAE A-B (per-sample p_i ~ U(A, B), e.g. 0.05-0.3), or any "
+                           "form of the masking core: mdlm, set:0.25,0.5,0.75, sched:0.3>0.15, "
+                           "tnorm:0.55,0.1,0.3-0.9, beta:2,2,0.05-0.3, sample:...")
     risk.add_argument("--method", choices=["closed-form", "simulate"], default="closed-form",
                       help="closed form (asymptotic / deterministic equivalent) or simulation")
     risk.add_argument("--seeds", type=int, default=10, help="simulation seeds (default 10)")

@@ -16,7 +16,8 @@ import numpy as np
 
 from ..masking import parse_mask_ratio
 from .problem import LinearProblem, _stream, draw_instance
-from .simulate import Estimator, RatioLike, SimResult, draw_design, fit_operator, masked_design, sample_ratios
+from .simulate import (Estimator, RatioLike, SimResult, draw_design, fit_operator, masked_design, row_weights,
+                       sample_ratios)
 
 __all__ = ["simulate_random_features"]
 
@@ -53,7 +54,12 @@ def simulate_random_features(problem: LinearProblem, ratios: Iterable[RatioLike]
         for r in parsed:
             p_rows = sample_ratios(r, problem.n, seed, estimator.block)
             F = np.maximum(masked_design(X, p_rows, U, estimator.rescale) @ W, 0.0)
-            R = fit_operator(F, estimator.ridge)
+            w = row_weights(r, p_rows)
+            if w is None:
+                R = fit_operator(F, estimator.ridge)
+            else:  # a loss-weighted form (mdlm): weighted least squares
+                sw = np.sqrt(w)
+                R = fit_operator(F * sw[:, None], estimator.ridge) * sw
             theta = R @ signal
             bias = np.mean([((F0 @ theta - y0) ** 2).mean(axis=0) for F0 in tests], axis=0)
             var = problem.sigma**2 * np.mean([((F0 @ R) ** 2).sum() / n_test for F0 in tests])

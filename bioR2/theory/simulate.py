@@ -25,6 +25,13 @@ noise ``ε`` given the design — so the only Monte-Carlo error left is over ``(
 With masking, ``bias`` contains the masked-out signal that acts like extra noise (the closed
 forms of :mod:`bioR2.theory.asymptotics` split the same way).
 
+Any ratio form of :func:`~bioR2.masking.parse_mask_ratio` works: row ``i`` plays the role of
+step ``i // block`` of a run of ``⌈rows / block⌉`` steps (so a schedule ``sched:a>b`` spreads its
+steps over the rows, and a ``sample:`` form draws per row even inside a block). A loss-weighted
+form (``mdlm``) fits weighted least squares, row ``i`` weighted by ``loss_weight(p_i)`` — the
+linear-model form of multiplying a step's loss; a ridgeless fit that interpolates (fewer rows
+than features) does not depend on row weights.
+
 Options beyond the issue's setup (used by :mod:`bioR2.theory.search`): ridge ``λ > 0``,
 inverted-dropout rescaling ``X̃ / (1 − p_i)``, ``m`` independently masked copies of each row
 (re-masking), ratios shared by blocks of rows (per-batch R²MAE), and test inputs that are
@@ -49,6 +56,7 @@ __all__ = [
     "simulate",
     "simulate_risk",
     "sample_ratios",
+    "row_weights",
     "masked_design",
     "fit_operator",
     "fit",
@@ -118,7 +126,29 @@ class SimResult:
 
 @functools.lru_cache(maxsize=4096)
 def _ratio_draws(ratio: MaskRatio, seed: int, count: int, block: int) -> np.ndarray:
-    return np.array([ratio.sample(seed, i // block) for i in range(count)], dtype=float)
+    steps = -(-count // block)  # the run has one step per block of rows (schedules need it)
+    return np.array([ratio.sample(seed, i // block, total_steps=steps) for i in range(count)], dtype=float)
+
+
+@functools.lru_cache(maxsize=256)
+def _row_draws(ratio: MaskRatio, seed: int, count: int, block: int) -> np.ndarray:
+    """Per-example forms: row ``i`` is example ``i`` at step ``i // block``."""
+    import torch
+
+    out = np.empty(count, dtype=float)
+    for start in range(0, count, block):
+        ids = torch.arange(start, min(start + block, count))
+        out[start:start + block] = ratio.sample_rows(seed, start // block, ids).numpy()
+    return out
+
+
+def row_weights(ratio: RatioLike, p_rows: np.ndarray) -> Optional[np.ndarray]:
+    """Per-row loss weights ``loss_weight(p_i)`` of a loss-weighted form (``mdlm``); ``None``
+    for every other form (all weights 1)."""
+    r = parse_mask_ratio(ratio, "mask ratio")
+    if not r.weighted:
+        return None
+    return np.array([r.loss_weight(float(p)) for p in p_rows], dtype=float)
 
 
 _UNIT = UniformRatio(0.0, 1.0)
@@ -128,7 +158,9 @@ def sample_ratios(ratio: RatioLike, count: int, seed: int, block: int = 1) -> np
     """Per-row masking ratios from the core sampler: row ``i`` gets ``ratio.sample(seed, i // block)``.
 
     A fixed ratio gives a constant vector; a range ``"a-b"`` gives i.i.d. ``U(a, b)`` draws that
-    depend only on ``(seed, i // block)``, so two ranges with the same seed are paired.
+    depend only on ``(seed, i // block)``, so two ranges with the same seed are paired. A
+    schedule runs over ``⌈count / block⌉`` steps; a ``sample:`` form draws per row
+    (``sample_rows(seed, i // block, [i])``).
     """
     r = parse_mask_ratio(ratio, "mask ratio")
     if isinstance(r, FixedRatio):
@@ -142,6 +174,8 @@ def sample_ratios(ratio: RatioLike, count: int, seed: int, block: int = 1) -> np
         probe = [0, count - 1] if count else []
         if all(abs(p[i] - r.sample(int(seed), i // int(block))) <= 1e-12 for i in probe):
             return p
+    if r.per_sample:
+        return _row_draws(r, int(seed), int(count), int(block)).copy()
     return _ratio_draws(r, int(seed), int(count), int(block)).copy()
 
 
@@ -258,11 +292,21 @@ def _gram_upper(A: np.ndarray) -> np.ndarray:
     return blas.dsyrk(1.0, np.asfortranarray(A), trans=1, lower=0)
 
 
-def _fit_stats(Xt: np.ndarray, signal: np.ndarray, ridge: float, copies: int, n: int):
-    """``B0 = R·signal`` (noise-free fit, one column per target) and the :class:`_FitStats`."""
+def _fit_stats(Xt: np.ndarray, signal: np.ndarray, ridge: float, copies: int, n: int,
+               weights: Optional[np.ndarray] = None):
+    """``B0 = R·signal`` (noise-free fit, one column per target) and the :class:`_FitStats`.
+
+    ``weights``: per-row loss weights ``ω`` (weighted least squares, ``R = fit_operator(Ω^½X̃)Ω^½``).
+    """
     import scipy.linalg as sla
 
     rows, d = Xt.shape
+    if weights is not None:
+        sw = np.sqrt(weights)
+        R = fit_operator(Xt * sw[:, None], ridge) * sw[None, :]
+        if copies > 1:
+            R = R.reshape(d, copies, n).sum(axis=1)
+        return R @ signal, _FitStats(R=R)
     if copies == 1:
         try:
             if rows >= d and not ridge:
@@ -327,7 +371,7 @@ def simulate(problem: LinearProblem, ratios: Iterable[RatioLike], seeds: Union[i
         The :class:`~bioR2.theory.problem.LinearProblem`.
     ratios
         Masking settings: ``0.3`` (fixed) or ``"0.05-0.3"`` (per-sample R²MAE), any form
-        :func:`bioR2.masking.parse_mask_ratio` accepts.
+        :func:`bioR2.masking.parse_mask_ratio` accepts (``mdlm``, ``set:…``, ``sched:…``, ...).
     seeds
         A count (seeds ``0 .. K−1``) or explicit seeds.
     estimator
@@ -356,7 +400,7 @@ def simulate(problem: LinearProblem, ratios: Iterable[RatioLike], seeds: Union[i
         for r in parsed:
             p_rows = sample_ratios(r, m * n, seed, estimator.block)
             Xt = masked_design(Xs, p_rows, U, estimator.rescale)
-            B0, stats = _fit_stats(Xt, signal, estimator.ridge, m, n)
+            B0, stats = _fit_stats(Xt, signal, estimator.ridge, m, n, row_weights(r, p_rows))
             bias, var = _risk_parts(inst.cov, stats, B0, inst.betas, problem.sigma, test_ratios, estimator.rescale)
             res = out[r.to_config()]
             res.bias[si], res.variance[si] = bias, var

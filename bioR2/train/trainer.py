@@ -240,7 +240,8 @@ class Trainer:
         window_start, window_examples, window_tokens = time.perf_counter(), 0.0, 0.0
         task.train()
         while step < c.steps:
-            ratio = self.ratio.sample(c.seed, step)
+            ratio = self.ratio.sample(c.seed, step, total_steps=c.steps)
+            weight = self.ratio.step_weight(ratio)  # 1.0 except mdlm-flat (see MaskRatio.step_weight)
             lr = warmup_cosine_lr(step, base_lr=c.lr, total_steps=c.steps,
                                   warmup_steps=c.resolved_warmup, min_lr_ratio=c.min_lr_ratio)
             for group in optimizer.param_groups:
@@ -259,24 +260,29 @@ class Trainer:
                 batches_in_epoch += 1
                 batch = _to_device(batch, ctx.device)
                 rng = MaskRNG(c.seed, step, indices.to(ctx.device))
+                mask_ratio = ratio
+                if self.ratio.per_sample:  # 'sample:...': one ratio per row, logged as the step's mean
+                    mask_ratio = self.ratio.sample_rows(c.seed, step, rng.example_ids, c.steps)
+                    metric_sums["mask_ratio"] = metric_sums.get("mask_ratio", 0.0) + float(mask_ratio.mean())
                 sync = micro == c.grad_accum - 1
                 no_sync = model.no_sync() if (ctx.distributed and not sync) else contextlib.nullcontext()
                 with no_sync:
                     with self._autocast(ctx.device):
-                        out: TaskOutput = model(batch, ratio, rng)
+                        out: TaskOutput = model(batch, mask_ratio, rng)
                     if not torch.isfinite(out.loss):
                         raise FloatingPointError(
                             f"non-finite loss {out.loss.item()} at step {step} (mask ratio {ratio:.4f}); "
                             "lower train.lr or use train.precision=fp32"
                         )
+                    scaled_loss = out.loss if weight == 1.0 else out.loss * weight
                     if out.n_items is not None:
                         # A sum over this micro-batch's items: the gradients are divided by the
                         # global item count once it is known (exact under DDP and accumulation).
                         summed = True
                         n_items += float(out.n_items)
-                        scaler.scale(out.loss).backward()
+                        scaler.scale(scaled_loss).backward()
                     else:
-                        scaler.scale(out.loss / c.grad_accum).backward()
+                        scaler.scale(scaled_loss / c.grad_accum).backward()
                 loss_sum += float(out.loss.detach())
                 n_examples += int(out.n_examples)
                 n_tokens += int(out.n_tokens)
@@ -309,6 +315,8 @@ class Trainer:
             record: Dict[str, Any] = {"step": step, "loss": last_loss, "mask_ratio": ratio, "lr": lr}
             if grad_norm is not None:
                 record["grad_norm"] = grad_norm
+            if weight != 1.0:
+                record["step_weight"] = weight
             record.update({k: v / denom for k, v in zip(keys, reduced[4:])})
             if step % c.log_every == 0 or step == c.steps:
                 elapsed = max(time.perf_counter() - window_start, 1e-9)
