@@ -509,8 +509,15 @@ def push_to_hub(run_dir: PathLike, repo_id: Optional[str] = None, *, private: bo
         info = api.upload_folder(repo_id=repo_id, folder_path=str(run), allow_patterns=files, revision=revision,
                                  repo_type="model",
                                  commit_message=commit_message or f"bior2 push of {run.resolve().name}")
+    except errors.OfflineModeIsEnabled:
+        raise HubError(f"push to {repo_id}: HF_HUB_OFFLINE=1 is set; unset it to upload "
+                       "(or use --local-dir to only write the files)") from None
     except errors.HfHubHTTPError as exc:
         raise HubError(f"push to {repo_id} failed: {exc} (log in with `hf auth login` or set HF_TOKEN; "
                        "the token needs write access)") from None
+    except Exception as exc:  # the HTTP client's own connection errors (httpx, requests)
+        if type(exc).__module__.split(".")[0] not in ("httpx", "httpx2", "requests", "urllib3"):
+            raise
+        raise HubError(f"push to {repo_id}: cannot reach the Hub ({type(exc).__name__}: {exc})") from None
     url = getattr(info, "commit_url", None) or str(info)
     return PushResult(repo_id, revision, files, card, url=url)

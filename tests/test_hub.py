@@ -314,7 +314,17 @@ def test_push_cli_hook(tmp_path, capsys):
         hub_cli.run_push(parser.parse_args(["--model", str(run)]))
     try:
         cli.build_parser()
-    except ModuleNotFoundError as exc:  # a domain still being ported breaks the whole parser
-        pytest.skip(f"bior2 parser does not build yet: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a domain CLI mid-refactor breaks the whole parser
+        pytest.skip(f"the bior2 parser does not build at this commit ({type(exc).__name__}: {exc})")
+    with pytest.raises(SystemExit):
+        cli.main(["push", "--help"])
+    assert "--local-dir" in capsys.readouterr().out
     assert cli.main(["push", "--model", str(tmp_path / "missing"), "--repo", "lab/toy"]) == 1
     assert "no such run folder" in capsys.readouterr().err
+    assert cli.main(["push", "--model", str(run), "--repo", "lab/toy", "--local-dir", str(tmp_path / "up2")]) == 0
+    assert (tmp_path / "up2" / "model.safetensors").exists()
+
+
+def test_push_offline_says_so(tmp_path, offline_cache):
+    with pytest.raises(hub.HubError, match="HF_HUB_OFFLINE=1 is set; unset it to upload"):
+        hub.push_to_hub(toy_run(tmp_path / "run"), "lab/toy")
