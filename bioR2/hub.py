@@ -71,7 +71,8 @@ def parse_repo_id(name: str) -> Tuple[str, Optional[str]]:
     Raises ``ValueError`` for anything that is not a Hub repo id.
     """
     match = _REPO_ID.match(str(name).strip())
-    if match is None or match.group("repo").endswith((".", "-")) or ".." in match.group("repo"):
+    repo = match.group("repo") if match is not None else ""
+    if match is None or any(part.endswith((".", "-")) or ".." in part or "--" in part for part in repo.split("/")):
         raise ValueError(f"{name!r} is not a Hugging Face Hub repo id (expected org/name or org/name@revision)")
     return match.group("repo"), match.group("revision")
 
