@@ -31,6 +31,7 @@ HOOKS: List[Tuple[str, Optional[str], str, str, str]] = [
     ("benchmark", "theory", "bioR2.bench.cli", "benchmark_theory", "reproduce the paper's linear-model figures"),
     ("theory", None, "bioR2.theory.cli", "theory", "test risk of masked ridgeless regression"),
     ("demo", None, "bioR2.demo", "demo", "run the main job end to end on bundled data"),
+    ("push", None, "bioR2.hub_cli", "push", "upload a run folder's model and a model card to the Hugging Face Hub"),
 ]
 
 COMMAND_HELP = {
@@ -41,6 +42,7 @@ COMMAND_HELP = {
     "benchmark": "run a quality benchmark; writes results.json and results.md",
     "theory": "the paper's linear-model theory of masking",
     "demo": "install check: the main job on bundled data",
+    "push": "share a model on the Hugging Face Hub (load it back with --model ORG/NAME)",
 }
 
 

@@ -5,102 +5,238 @@ git revision), then scores the variants zero-shot with a bioR2 model and reports
 with bootstrap CIs — the same scoring path as ``bior2 score-variants``::
 
     python data_recipes/dna_omim.py --dir data/omim --model runs/dna_hg38 --out results/omim
+    python data_recipes/dna_omim.py --dir data/omim --model org/bior2-dna   # a model on the Hub
 
-Pinned sources (see ``SOURCES``):
+Pinned sources (see ``SOURCES``) and what each download is checked against:
 
-* hg38: ``hg38.fa.gz`` from UCSC goldenPath ``bigZips``, checked against UCSC's own
-  ``md5sum.txt`` published beside it. UCSC ships plain gzip (not bgzip), so the recipe
-  decompresses it once to ``hg38.fa`` (about 3.1 GB) for random access.
+* hg38: ``hg38.fa.gz`` from UCSC goldenPath ``bigZips``, checked against the MD5 UCSC publishes
+  beside it in ``md5sum.txt``. UCSC ships plain gzip, so it is recompressed once with bgzip
+  (``Bio.bgzf``) into ``hg38.fa.bgz``, which pyfaidx indexes for random access without
+  decompressing (about 0.9 GB on disk instead of 3.1 GB).
 * ``songlab/omim`` at revision ``7569cdb7aaf4826a194bec62701cdac4199fed96`` (``test.parquet``,
-  about 45 MB; columns ``chrom`` without the ``chr`` prefix, 1-based ``pos``, ``ref``,
-  ``alt``, boolean ``label``: True = OMIM regulatory, False = gnomAD common).
+  about 45 MB; columns ``chrom`` without the ``chr`` prefix, 1-based ``pos``, ``ref``, ``alt``,
+  boolean ``label``: True = OMIM regulatory, False = gnomAD common), downloaded with
+  ``huggingface_hub.hf_hub_download`` and checked against the SHA-256 the Hub lists for that LFS
+  file at that revision (``HfApi.get_paths_info``).
 
-Checksums: every downloaded file's SHA-256 is compared with ``checksums.json`` beside this
-script. An entry that is still ``null`` there (nobody has recorded it yet: this repository was
-written offline) is filled in on the first successful download, and every later download must
-match it; commit the updated ``checksums.json``.
+``checksums.json`` beside this script pins the same digests in the repository; a value filled
+in there wins over the published one (and needs no network to check). ``--pin`` writes the
+published digests of a verified download into it. Nothing is ever trusted on first download.
+
+Downloads resume: an interrupted run leaves ``NAME.part`` (UCSC) or the Hub's ``.incomplete``
+file, and the next run continues from there; transient network errors are retried.
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
-import hashlib
 import json
+import os
 import shutil
 import sys
-import urllib.request
+import time
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Any, Dict
 
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+from _download import ChecksumError, download, file_digests, verify  # noqa: E402
+
 CHECKSUMS = HERE / "checksums.json"
+OMIM_REPO = "songlab/omim"
 OMIM_REVISION = "7569cdb7aaf4826a194bec62701cdac4199fed96"
-SOURCES = {
-    "hg38.fa.gz": {
-        "url": "https://hgdownload.soe.ucsc.edu/goldenPath/hg38/bigZips/hg38.fa.gz",
-        "md5_list": "https://hgdownload.soe.ucsc.edu/goldenPath/hg38/bigZips/md5sum.txt",
-    },
+UCSC = "https://hgdownload.soe.ucsc.edu/goldenPath/hg38/bigZips"
+SOURCES: Dict[str, Dict[str, Any]] = {
+    "hg38.fa.gz": {"url": f"{UCSC}/hg38.fa.gz", "md5_list": f"{UCSC}/md5sum.txt"},
     "omim_test.parquet": {
-        "url": f"https://huggingface.co/datasets/songlab/omim/resolve/{OMIM_REVISION}/test.parquet",
+        "repo": OMIM_REPO, "repo_type": "dataset", "revision": OMIM_REVISION, "path": "test.parquet",
+        "url": f"https://huggingface.co/datasets/{OMIM_REPO}/resolve/{OMIM_REVISION}/test.parquet",
     },
 }
+HG38_BGZ = "hg38.fa.bgz"
 OMIM_COLUMNS = ("chrom", "pos", "ref", "alt", "label")
+DIGESTS = ("md5", "sha256", "git-blob-sha1")
 
 
-def _digest(path: Path, algo: str) -> str:
-    h = hashlib.new(algo)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+# ---------------------------------------------------------------------------- pins
+def load_pins() -> Dict[str, Dict[str, Any]]:
+    """``checksums.json``: per file, the pinned digests (``null`` = not pinned yet)."""
+    raw = json.loads(CHECKSUMS.read_text()) if CHECKSUMS.exists() else {}
+    return {k: (v if isinstance(v, dict) else {"sha256": v}) for k, v in raw.items() if not k.startswith("_")}
 
 
-def _load_checksums() -> Dict[str, Optional[str]]:
-    return json.loads(CHECKSUMS.read_text()) if CHECKSUMS.exists() else {}
+def pinned(name: str) -> Dict[str, str]:
+    """The digests of ``name`` pinned in ``checksums.json`` (only the filled ones)."""
+    entry = load_pins().get(name, {})
+    if name == "omim_test.parquet" and entry.get("revision") not in (None, OMIM_REVISION):
+        raise ValueError(f"{CHECKSUMS}: {name} is pinned at revision {entry['revision']}, "
+                         f"but this script reads {OMIM_REVISION}; update both together")
+    return {k: str(v).lower() for k, v in entry.items() if k in DIGESTS and v}
 
 
-def fetch(name: str, folder: Path) -> Path:
-    """Download ``SOURCES[name]`` into ``folder`` (once) and verify it."""
+def record_pins(name: str, digests: Dict[str, str]) -> None:
+    """Write verified digests of ``name`` into ``checksums.json`` (``--pin``)."""
+    raw = json.loads(CHECKSUMS.read_text()) if CHECKSUMS.exists() else {}
+    entry = raw.get(name) if isinstance(raw.get(name), dict) else {}
+    entry.update(digests)
+    raw[name] = entry
+    tmp = CHECKSUMS.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(raw, indent=2) + "\n")
+    os.replace(tmp, CHECKSUMS)
+    print(f"pinned {name} in {CHECKSUMS}: commit it", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------- published digests
+def ucsc_md5(folder: Path, filename: str = "hg38.fa.gz") -> str:
+    """The MD5 of ``filename`` in UCSC's ``md5sum.txt`` (fetched fresh every time: it is small)."""
+    listing_path = folder / "hg38.md5sum.txt"
+    if listing_path.exists():
+        listing_path.unlink()
+    download(SOURCES["hg38.fa.gz"]["md5_list"], listing_path)
+    expected = {}
+    for line in listing_path.read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 2:
+            expected[fields[1].lstrip("*")] = fields[0].lower()
+    if filename not in expected:
+        raise ValueError(f"{SOURCES['hg38.fa.gz']['md5_list']}: lists no {filename} "
+                         f"(it lists {sorted(expected)[:6]}); the UCSC folder changed")
+    return expected[filename]
+
+
+def hf_published(repo: str, path: str, revision: str, repo_type: str = "dataset") -> Dict[str, str]:
+    """What the Hub publishes for ``path`` at ``revision``: the LFS SHA-256 (or, for a file kept
+    in git itself, its git blob id)."""
+    from huggingface_hub import HfApi
+
+    infos = [f for f in HfApi().get_paths_info(repo, [path], revision=revision, repo_type=repo_type)
+             if getattr(f, "path", None) == path]
+    if not infos or not hasattr(infos[0], "blob_id"):
+        raise ValueError(f"{repo}@{revision[:7]}: has no file {path}")
+    info = infos[0]
+    if info.lfs is not None:
+        return {"sha256": str(info.lfs.sha256).lower()}
+    return {"git-blob-sha1": str(info.blob_id).lower()}
+
+
+# ---------------------------------------------------------------------------- downloads
+def _hf_download(spec: Dict[str, Any], local_dir: Path, retries: int = 5) -> Path:
+    """``hf_hub_download`` of a pinned file (resumes its ``.incomplete`` file), with retries."""
+    from huggingface_hub import errors, hf_hub_download
+
+    final = (errors.RepositoryNotFoundError, errors.RevisionNotFoundError, errors.EntryNotFoundError,
+             errors.LocalEntryNotFoundError)
+    for attempt in range(retries + 1):
+        try:
+            return Path(hf_hub_download(spec["repo"], spec["path"], repo_type=spec["repo_type"],
+                                        revision=spec["revision"], local_dir=local_dir))
+        except final:
+            raise
+        except (OSError, errors.HfHubHTTPError) as exc:
+            status = getattr(getattr(exc, "response", None), "status_code", None)
+            if attempt == retries or (status is not None and 400 <= status < 500 and status != 429):
+                raise
+            wait = min(2.0 ** (attempt + 1), 60.0)
+            print(f"{spec['repo']}/{spec['path']}: {type(exc).__name__}: {exc}; retry in {wait:.0f} s", file=sys.stderr)
+            time.sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _verified_sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".verified.json")
+
+
+def fetch(name: str, folder: Path, *, pin: bool = False, retries: int = 5) -> Path:
+    """Download ``SOURCES[name]`` into ``folder/name`` (once, resuming) and verify it against
+    the pinned digests of ``checksums.json`` when filled, else against the source's published ones."""
     spec = SOURCES[name]
-    target = folder / name
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    if not target.exists():
-        tmp = target.with_suffix(target.suffix + ".part")
-        print(f"downloading {spec['url']}", file=sys.stderr)
-        with urllib.request.urlopen(spec["url"]) as src, open(tmp, "wb") as out:
-            shutil.copyfileobj(src, out, 1 << 20)
-        tmp.replace(target)
-    if "md5_list" in spec:
-        with urllib.request.urlopen(spec["md5_list"]) as src:
-            listing = src.read().decode()
-        expected = {line.split()[1].lstrip("*"): line.split()[0] for line in listing.splitlines() if line.strip()}
-        upstream = Path(spec["url"]).name
-        if upstream not in expected or _digest(target, "md5") != expected[upstream]:
-            raise ValueError(f"{target}: MD5 does not match UCSC's md5sum.txt entry for {upstream}; delete it and retry")
-    sums = _load_checksums()
-    sha = _digest(target, "sha256")
-    if sums.get(name) is None:
-        sums[name] = sha
-        CHECKSUMS.write_text(json.dumps(sums, indent=2) + "\n")
-        print(f"recorded SHA-256 of {name} in {CHECKSUMS}: commit it", file=sys.stderr)
-    elif sums[name] != sha:
-        raise ValueError(f"{target}: SHA-256 {sha} differs from the pinned {sums[name]}; delete it and retry")
+    target = folder / name
+    pins = pinned(name)
+    sidecar = _verified_sidecar(target)
+    if "repo" in spec:
+        if target.exists() and not pins and sidecar.exists():
+            recorded = json.loads(sidecar.read_text())
+            expected, where = recorded["digests"], f"verified earlier against {recorded['source']}"
+        elif pins:
+            expected, where = pins, f"pinned in {CHECKSUMS.name}"
+        else:
+            expected = hf_published(spec["repo"], spec["path"], spec["revision"], spec["repo_type"])
+            where = f"the Hub's listing of {spec['repo']}@{spec['revision'][:7]}/{spec['path']}"
+        if not target.exists():
+            got = _hf_download(spec, folder / ".hf", retries=retries)
+            try:
+                verify(got, expected, where, name=name)
+            except ChecksumError as exc:
+                got.unlink()
+                raise ChecksumError(f"{exc}; the download was deleted. Rerun to fetch it again; if it differs "
+                                    "again, the source changed since its checksum was published or pinned") from None
+            os.replace(got, target)
+        else:
+            try:
+                verify(target, expected, where)
+            except ChecksumError as exc:
+                target.unlink()
+                raise ChecksumError(f"{exc}; the existing {target} was deleted: rerun to download it again") from None
+    else:
+        if pins:
+            expected, where = pins, f"pinned in {CHECKSUMS.name}"
+        else:
+            expected, where = {"md5": ucsc_md5(folder, Path(spec["url"]).name)}, "UCSC md5sum.txt"
+        download(spec["url"], target, expected=expected, source=where, retries=retries)
+    digests = dict(expected)
+    if pin and not pins:
+        digests.update(file_digests(target, ["sha256"]))
+        record_pins(name, digests)
+    sidecar.write_text(json.dumps({"source": where, "digests": digests}, indent=2) + "\n")
     return target
 
 
-def prepare_hg38(folder: Path) -> Path:
-    """``folder/hg38.fa`` (decompressed once: UCSC's gzip is not bgzip)."""
-    fasta = folder / "hg38.fa"
-    if not fasta.exists():
-        gz = fetch("hg38.fa.gz", folder)
-        tmp = fasta.with_suffix(".fa.part")
-        with gzip.open(gz, "rb") as src, open(tmp, "wb") as out:
-            shutil.copyfileobj(src, out, 1 << 22)
-        tmp.replace(fasta)
-    return fasta
+def bgzip_fasta(src: Path, dest: Path) -> Path:
+    """Recompress a gzip FASTA with BGZF (kept compressed, indexable by pyfaidx); a file that is
+    already BGZF is moved as is."""
+    import gzip
+
+    from Bio import bgzf
+
+    with open(src, "rb") as fh:
+        head = fh.read(18)
+    tmp = dest.with_name(dest.name + ".tmp")
+    if head[:4] == b"\x1f\x8b\x08\x04" and head[12:14] == b"BC":
+        shutil.copyfile(src, tmp)
+    else:
+        writer = bgzf.BgzfWriter(str(tmp), "wb")
+        try:
+            with gzip.open(src, "rb") as reader:
+                for block in iter(lambda: reader.read(1 << 22), b""):
+                    writer.write(block)
+        finally:
+            writer.close()
+    os.replace(tmp, dest)
+    return dest
+
+
+def prepare_hg38(folder: Path, *, keep_gzip: bool = False, pin: bool = False, retries: int = 5) -> Path:
+    """``folder/hg38.fa.bgz``: UCSC's hg38, verified, recompressed once with bgzip."""
+    folder = Path(folder)
+    genome = folder / HG38_BGZ
+    if genome.exists():
+        return genome
+    gz = fetch("hg38.fa.gz", folder, pin=pin, retries=retries)
+    print(f"recompressing {gz.name} with bgzip -> {genome.name}", file=sys.stderr)
+    bgzip_fasta(gz, genome)
+    provenance = json.loads(_verified_sidecar(gz).read_text())
+    _verified_sidecar(genome).write_text(json.dumps({
+        "from": SOURCES["hg38.fa.gz"]["url"], "download_verified_against": provenance["source"],
+        "download_digests": provenance["digests"], "recompressed": "bgzip (Bio.bgzf)"}, indent=2) + "\n")
+    if not keep_gzip:
+        gz.unlink()
+        _verified_sidecar(gz).unlink()
+    return genome
 
 
 def load_omim(path: Path) -> pd.DataFrame:
@@ -151,13 +287,21 @@ def evaluate(model, fasta: Path, variants: pd.DataFrame, out_dir: Path, n_boot: 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dir", required=True, help="download folder")
-    p.add_argument("--model", help="bioR2 DNA run folder to evaluate (omit to only download)")
+    p.add_argument("--model", help="bioR2 DNA run folder or Hub id ORG/NAME to evaluate (omit to only download)")
     p.add_argument("--out", help="results folder (default DIR/results)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--pin", action="store_true",
+                   help=f"write the verified published digests into {CHECKSUMS.name} (then commit it)")
+    p.add_argument("--keep-gzip", action="store_true", help="keep UCSC's plain-gzip hg38.fa.gz after bgzipping")
+    p.add_argument("--retries", type=int, default=5, help="retries per download on network errors")
     args = p.parse_args(argv)
     folder = Path(args.dir)
-    fasta = prepare_hg38(folder)
-    omim = load_omim(fetch("omim_test.parquet", folder))
+    try:
+        fasta = prepare_hg38(folder, keep_gzip=args.keep_gzip, pin=args.pin, retries=args.retries)
+        omim = load_omim(fetch("omim_test.parquet", folder, pin=args.pin, retries=args.retries))
+    except (ValueError, OSError) as exc:
+        print(f"dna_omim: error: {exc}", file=sys.stderr)
+        return 1
     print(f"hg38: {fasta}; OMIM: {len(omim)} variants, {int(omim.label.sum())} positives", file=sys.stderr)
     if args.model:
         res = evaluate(args.model, fasta, omim, Path(args.out or folder / "results"), device=args.device)

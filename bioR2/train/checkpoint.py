@@ -186,8 +186,14 @@ def _import_model_class(class_path: str, where: Path) -> type:
 def load_model(directory: PathLike, map_location: str = "cpu") -> nn.Module:
     """Rebuild a saved model from ``directory`` (a run folder or a checkpoint folder).
 
-    Reads only JSON and safetensors: no pickle is involved.
+    Reads only JSON and safetensors: no pickle is involved. A string that is not an existing
+    path but reads as a Hugging Face Hub id (``org/name`` or ``org/name@revision``) is
+    downloaded first (:func:`bioR2.hub.resolve_model_path`; the cache and ``HF_HUB_OFFLINE`` apply).
     """
+    if isinstance(directory, str) and not Path(directory).exists():
+        from ..hub import resolve_model_path  # lazy: huggingface_hub only for a Hub id
+
+        directory = resolve_model_path(directory)
     directory = Path(directory)
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: no such model folder")
