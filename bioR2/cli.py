@@ -29,6 +29,8 @@ HOOKS: List[Tuple[str, Optional[str], str, str, str]] = [
     ("benchmark", "vision", "bioR2.bench.cli", "benchmark_vision", "linear-probe benchmark on digits/MNIST"),
     ("benchmark", "text", "bioR2.bench.cli", "benchmark_text", "linear-probe benchmark on BBC news"),
     ("benchmark", "theory", "bioR2.bench.cli", "benchmark_theory", "reproduce the paper's linear-model figures"),
+    ("benchmark", "scoreboard", "bioR2.bench.cli", "benchmark_scoreboard",
+     "rank masking-ratio schedules across domains and tasks from results.json files"),
     ("theory", None, "bioR2.theory.cli", "theory", "test risk of masked ridgeless regression"),
     ("demo", None, "bioR2.demo", "demo", "run the main job end to end on bundled data"),
     ("push", None, "bioR2.hub_cli", "push", "upload a run folder's model and a model card to the Hugging Face Hub"),

@@ -340,3 +340,29 @@ def run_benchmark_theory(args: argparse.Namespace) -> int:
         _run(args.out, cfg, log=log)
     print(f"{args.out}/results.json")
     return 0
+
+
+# ---------------------------------------------------------------------------- scoreboard
+DEFAULT_SCOREBOARD_RESULTS = "benchmarks/results/scoreboard"
+
+
+def add_benchmark_scoreboard_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--results", nargs="+", default=[DEFAULT_SCOREBOARD_RESULTS], metavar="PATH",
+                        help="results.json files or folders searched for them (default: the committed "
+                             f"{DEFAULT_SCOREBOARD_RESULTS})")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="write scoreboard.json, scoreboard.md and scoreboard.png here")
+    parser.add_argument("--json", action="store_true", help="print the scoreboard as JSON (for scripts)")
+    parser.add_argument("--n-boot", type=int, default=1000, help="seed resamples for rank stability (default 1000)")
+
+
+def run_benchmark_scoreboard(args: argparse.Namespace) -> int:
+    import json
+
+    from .scoreboard import run_scoreboard, scoreboard_markdown
+
+    if args.n_boot < 0:
+        raise ValueError(f"--n-boot must be >= 0, got {args.n_boot}")
+    board = run_scoreboard(args.results, args.out, n_boot=args.n_boot)
+    print(json.dumps(board, indent=2) if args.json else scoreboard_markdown(board))
+    return 0
