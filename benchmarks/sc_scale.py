@@ -112,7 +112,7 @@ def main(argv=None) -> int:
     hidden = [int(h) for h in args.hidden.split(",")]
     t0 = time.perf_counter()
     model = pretrain(path, out / "run", steps=args.steps, batch_size=args.batch_size, progress=False,
-                     model={"hidden": hidden, "latent": args.latent}, overwrite=True, log_every=50)
+                     model={"hidden": hidden, "latent": args.latent}, overwrite=True, log_every=50).model
     train_s = time.perf_counter() - t0
     # Steady-state speed from the trainer's log (windows after the first); the wall time also
     # counts start-up and the gene-statistics pass.

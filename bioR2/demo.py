@@ -76,9 +76,10 @@ def single_cell_demo(out: Path, seed: int = 0, quick: bool = False) -> Dict[str,
     query.obs = query.obs.drop(columns=["bulk_labels"])  # the query is unlabelled, as a user's would be
 
     steps = 60 if quick else 600
-    print(f"   pretraining an expression MAE with R²MAE U(0.1, 0.5) on {reference.n_obs} reference cells, {steps} steps")
+    low, high = bsc.DEFAULT_RATIO.split("-")
+    print(f"   pretraining an expression MAE with R²MAE U({low}, {high}) on {reference.n_obs} reference cells, {steps} steps")
     model = bsc.pretrain(reference, out / "model", steps=steps, batch_size=128, lr=1e-3, seed=seed,
-                         overwrite=True, progress=False)
+                         overwrite=True, progress=False).model
     bsc.embed(reference, model, umap=True)
     annotation = bsc.annotate(query, model, reference=reference, label_key="bulk_labels")
     r2mae = classification_metrics(truth, annotation.labels)

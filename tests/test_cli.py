@@ -110,7 +110,7 @@ def test_help_does_not_import_torch():
 
 
 def test_lazy_exports_keep_functions_named_like_their_module():
-    code = ("import bioR2.dna, bioR2.dna.pretrain, bioR2.sc.pretrain\n"
+    code = ("import bioR2.dna, bioR2.dna.spec, bioR2.sc.spec\n"
             "import types\nfrom bioR2.sc import pretrain\n"
             "assert callable(bioR2.dna.pretrain) and not isinstance(bioR2.dna.pretrain, types.ModuleType)\n"
             "assert not isinstance(pretrain, types.ModuleType)\n"

@@ -28,7 +28,7 @@ def test_tiny_pretrain_annotate_on_real_data_beats_majority():
     rng = np.random.default_rng(0)
     order = rng.permutation(adata.n_obs)
     ref, query = adata[order[:500]].copy(), adata[order[500:]].copy()
-    model = pretrain(adata, steps=150, batch_size=64, progress=False, model={"hidden": [128], "latent": 32}, seed=0)
+    model = pretrain(adata, steps=150, batch_size=64, progress=False, model={"hidden": [128], "latent": 32}, seed=0).model
     truth = query.obs["bulk_labels"].astype(str).to_numpy()
     result = annotate(query, model, ref, "bulk_labels")
     majority = max(np.mean(truth == c) for c in set(truth))
@@ -40,7 +40,7 @@ def test_tiny_pretrain_annotate_on_real_data_beats_majority():
 
 def test_annotate_leaves_query_fields_alone_and_refuses_clobbering():
     adata = make_counts(n_cells=90, n_genes=24)
-    model = pretrain(adata, steps=3, batch_size=16, progress=False, model={"hidden": [16], "latent": 4})
+    model = pretrain(adata, steps=3, batch_size=16, progress=False, model={"hidden": [16], "latent": 4}).model
     query = adata[60:].copy()
     query.obs["note"] = "keep me"
     before = query.obs.copy()
@@ -68,7 +68,7 @@ def test_annotate_leaves_query_fields_alone_and_refuses_clobbering():
 
 def test_fine_tune_classifier_saves_and_annotates(tmp_path):
     adata = make_counts(n_cells=96, n_genes=24)
-    model = pretrain(adata, steps=3, batch_size=16, progress=False, model={"hidden": [16], "latent": 4})
+    model = pretrain(adata, steps=3, batch_size=16, progress=False, model={"hidden": [16], "latent": 4}).model
     reader = reader_for(adata, model)
     clf = fine_tune(model, reader, adata.obs["cell_type"], steps=30, batch_size=32, lr=3e-3, out=tmp_path / "ft")
     loaded = load_model(tmp_path / "ft")

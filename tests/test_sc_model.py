@@ -52,7 +52,7 @@ def test_task_masks_with_the_core_and_scores_masked_entries():
 def test_save_load_keeps_genes_and_embeddings(tmp_path):
     adata = make_counts(n_cells=80, n_genes=30)
     model = pretrain(adata, tmp_path / "run", layer="counts", steps=5, batch_size=16, progress=False,
-                     model={"hidden": [16], "latent": 8})
+                     model={"hidden": [16], "latent": 8}).model
     loaded = load_model(tmp_path / "run")
     assert isinstance(loaded, ExpressionMAE)
     assert loaded.genes == list(adata.var_names)
@@ -70,7 +70,7 @@ def test_query_with_permuted_missing_extra_genes_embeds_like_aligned_original():
     import scipy.sparse as sp
 
     adata = make_counts(n_cells=60, n_genes=30)
-    model = pretrain(adata, layer="counts", steps=3, batch_size=16, progress=False, model={"hidden": [16], "latent": 8})
+    model = pretrain(adata, layer="counts", steps=3, batch_size=16, progress=False, model={"hidden": [16], "latent": 8}).model
     missing = ["G2", "G11"]
     keep = [g for g in adata.var_names if g not in missing]
     rng = np.random.default_rng(0)
@@ -82,16 +82,17 @@ def test_query_with_permuted_missing_extra_genes_embeds_like_aligned_original():
     x = original.X.toarray()
     x[:, [list(adata.var_names).index(g) for g in missing]] = 0
     original.X = sp.csr_matrix(x)
-    np.testing.assert_allclose(embed(query, model), embed(original, model), rtol=1e-5, atol=1e-6)
+    # .X named explicitly: the model was trained on layer "counts", which it would read by default
+    np.testing.assert_allclose(embed(query, model, layer="X"), embed(original, model, layer="X"), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="shares only"):
-        embed(adata[:, :5].copy(), model)
+        embed(adata[:, :5].copy(), model, layer="X")
 
 
 def test_nb_loss_and_batch_covariate_train():
     adata = make_counts(n_cells=64, n_genes=20)
     model = pretrain(adata, steps=3, batch_size=16, progress=False, batch_key="batch",
                      model={"hidden": [16], "latent": 4, "loss": "nb"}, only_nonzero=True, count="bernoulli",
-                     mask_ratio={"low": 0.2, "high": 0.4})  # the config-file form of a range
+                     mask_ratio={"low": 0.2, "high": 0.4}).model  # the config-file form of a range
     assert model.batch_categories == ["a", "b"]
     x = torch.from_numpy(reader_for(adata, model).read(np.arange(4)))
     recon = model.reconstruct(x, torch.zeros_like(x, dtype=torch.bool))
@@ -103,8 +104,8 @@ def test_log1p_model_refuses_nothing_but_negative(tmp_path):
 
     pbmc = sc.datasets.pbmc68k_reduced()
     model = pretrain(pbmc, use_raw=True, is_log1p=True, steps=2, batch_size=32, progress=False,
-                     model={"hidden": [16], "latent": 4})
+                     model={"hidden": [16], "latent": 4}).model
     emb = embed_reader(reader_for(pbmc, model, use_raw=True), model)
     assert emb.shape == (pbmc.n_obs, 4) and np.isfinite(emb).all()
     with pytest.raises(ValueError, match="negative"):
-        embed(pbmc, model)  # .X is z-scored
+        embed(pbmc, model, use_raw=False)  # .X is z-scored (the model, trained on .raw, would read .raw)

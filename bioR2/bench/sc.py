@@ -27,13 +27,14 @@ import numpy as np
 
 from ..metrics import classification_metrics, paired_difference, summarize
 from ..results import build_results, methods_table, write_results
+from ..sc.spec import DEFAULT_RATIO
 
 __all__ = ["SCHEMES", "BenchmarkConfig", "run_benchmark"]
 
 log = logging.getLogger(__name__)
 
 SCHEMES: Dict[str, str] = {
-    "r2mae": "0.1-0.5",
+    "r2mae": DEFAULT_RATIO,
     "fixed_0.15": "0.15",
     "fixed_0.3": "0.3",
     "fixed_0.5": "0.5",
@@ -141,7 +142,8 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
     from .sc_baselines import BASELINES, fit_predict, scvi_available, scvi_latent
     from ..sc.data import ExpressionReader, MemorySource
     from .sc_datasets import extra_pbmc, load_dataset
-    from ..sc.pretrain import pretrain_reader
+    from ..sc.model import ExpressionMAE
+    from ..sc.spec import pretrain
     from ..sc.task import reconstruction_error
     from ..train import TrainConfig
 
@@ -152,6 +154,10 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
     # several times slower than one thread each.
     torch.set_num_threads(config.threads)
     threadpool_limits(config.threads)
+    # Each model's initial weights come from torch's running generator, which every training run
+    # (and scVI, when installed) re-seeds: seeding it once here makes the first model reproducible
+    # too (torch seeds it at random when the process starts) and leaves every later draw as it was.
+    torch.manual_seed(config.seeds[0])
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     adata, label_key = load_dataset(config.dataset)
@@ -207,7 +213,11 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
     def train_model(rows: np.ndarray, ratio: str, seed: int):
         tc = TrainConfig(steps=config.steps, batch_size=config.batch_size, lr=config.lr, mask_ratio=ratio, seed=seed,
                          progress=False, log_every=config.steps)
-        return pretrain_reader(reader, rows=rows, train=tc, model=model_opts, only_nonzero=config.only_nonzero)
+        # The initial weights are drawn here from torch's running generator (seeded at the start),
+        # as this benchmark's recorded results always were; bioR2.sc.pretrain would re-seed it
+        # with `seed` first. The one pretrain then trains the model on these rows of the reader.
+        model = ExpressionMAE.for_reader(reader, rows, seed=seed, **model_opts)
+        return pretrain((reader, rows), model=model, train=tc, only_nonzero=config.only_nonzero).model
 
     stores: Dict[str, Dict[str, Dict[str, list]]] = {p: {} for p in config.protocols}
     sweep: Dict[str, Dict[str, List[float]]] = {}
@@ -299,7 +309,8 @@ def _figures(out_dir: Path, emb: Optional[np.ndarray], labels: np.ndarray, recon
         for i, name in enumerate(names):
             sel = labels == name
             ax.scatter(xy[sel, 0], xy[sel, 1], s=3, color=palette(i % palette.N), label=f"{name} ({sel.sum()})")
-        ax.set_title(f"{dataset}: UMAP of the R²MAE U(0.1, 0.5) embedding (transductive, seed {seed})")
+        low, high = DEFAULT_RATIO.split("-")
+        ax.set_title(f"{dataset}: UMAP of the R²MAE U({low}, {high}) embedding (transductive, seed {seed})")
         ax.legend(markerscale=4, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
         ax.set_xticks([]), ax.set_yticks([])
         with atomic_path(out_dir / "umap.png") as tmp:

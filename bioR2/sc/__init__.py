@@ -5,10 +5,20 @@ Three calls from an ``.h5ad`` of counts::
 
     import anndata, bioR2.sc
     adata = anndata.read_h5ad("cells.h5ad")
-    model = bioR2.sc.pretrain(adata, layer="counts", out="runs/cells", steps=2000)  # R²MAE U(0.1, 0.5)
-    bioR2.sc.embed(adata, model, layer="counts", umap=True)      # obsm["X_r2mae"], obsm["X_umap"]
-    bioR2.sc.annotate(query, model, reference=adata, label_key="cell_type", layer="counts")
+    result = bioR2.sc.pretrain(adata, "runs/cells", layer="counts", steps=2000)  # R²MAE U(0.1, 0.5)
+    model = result.model                                          # or the run folder "runs/cells"
+    bioR2.sc.embed(adata, model, umap=True)      # obsm["X_r2mae"], obsm["X_umap"]; reads layer "counts"
+    bioR2.sc.annotate(query, model, reference=adata, label_key="cell_type")
     # query.obs["r2mae_label"], query.obs["r2mae_confidence"]
+
+The model remembers where its training values were (``layer``, ``use_raw``), how they were
+normalised and the batch key, as scvi-tools' ``setup_anndata`` does, so ``embed`` and ``annotate``
+read the query the same way unless given ``layer=`` / ``use_raw=``.
+
+Modules: ``spec`` (configs, presets and builders behind ``bioR2.pretrain("sc", ...)``), ``data``
+(AnnData sources, gene alignment, normalisation, datasets), ``model`` (the expression MAE),
+``task`` (the masked-expression loss), ``annotate`` (embeddings, probes, fine-tuning, files),
+``io`` (writing fields into a copy of an ``.h5ad``).
 """
 
 from typing import TYPE_CHECKING
@@ -18,15 +28,16 @@ from ..utils.lazy import lazy_exports
 # Public names load on first use (PEP 562): the CLI and `import bioR2.sc` stay fast.
 __getattr__, __dir__ = lazy_exports(__name__, {
     "annotate": (
-        "EMBED_KEY", "Annotation", "CellTypeClassifier", "LinearProbe", "annotate", "embed",
-        "embed_reader", "fine_tune", "reader_for"
+        "EMBED_KEY", "Annotation", "CellTypeClassifier", "LinearProbe", "annotate", "annotate_file", "embed",
+        "embed_file", "embed_reader", "fine_tune", "read_setup", "reader_for"
     ),
     "data": (
         "CellDataset", "ChunkShuffleSampler", "ExpressionReader", "GeneAlignment",
         "highly_variable_genes", "open_cells"
     ),
     "model": ("ExpressionMAE",),
-    "pretrain": ("pretrain", "pretrain_reader"),
+    "spec": ("pretrain", "SPEC", "SCDataConfig", "SCModelConfig", "SCTaskConfig", "DEFAULT_RATIO"),
+    "io": ("copy_h5ad_with",),
     "task": ("ExpressionMAETask", "masked_mse", "reconstruction_error"),
 })
 
@@ -37,9 +48,12 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real imports
         CellTypeClassifier,
         LinearProbe,
         annotate,
+        annotate_file,
         embed,
+        embed_file,
         embed_reader,
         fine_tune,
+        read_setup,
         reader_for,
     )
     from .data import (
@@ -51,15 +65,24 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real imports
         open_cells,
     )
     from .model import ExpressionMAE
-    from .pretrain import pretrain, pretrain_reader
+    from .io import copy_h5ad_with
+    from .spec import DEFAULT_RATIO, SPEC, SCDataConfig, SCModelConfig, SCTaskConfig, pretrain
     from .task import ExpressionMAETask, masked_mse, reconstruction_error
 
 __all__ = [
     "pretrain",
-    "pretrain_reader",
+    "SPEC",
+    "SCDataConfig",
+    "SCModelConfig",
+    "SCTaskConfig",
+    "DEFAULT_RATIO",
     "embed",
     "embed_reader",
+    "embed_file",
     "annotate",
+    "annotate_file",
+    "read_setup",
+    "copy_h5ad_with",
     "fine_tune",
     "LinearProbe",
     "CellTypeClassifier",

@@ -7,7 +7,11 @@
   classification head (:func:`fine_tune`, through the shared trainer), and writes
   ``obs["r2mae_label"]`` and ``obs["r2mae_confidence"]``; every existing field is left alone.
 
-Queries are aligned to the model's genes by ``var_names`` (see :class:`~bioR2.sc.data.GeneAlignment`).
+Queries are aligned to the model's genes by ``var_names`` (see :class:`~bioR2.sc.data.GeneAlignment`)
+and read where the model's training data was read (its saved ``layer`` / ``use_raw``, the habit of
+scvi-tools' ``setup_anndata``) unless ``layer=`` / ``use_raw=`` say otherwise (:func:`read_setup`).
+:func:`embed_file` and :func:`annotate_file` do the same for ``.h5ad`` files and write a copy of the
+input with the new fields (``bior2 embed`` / ``bior2 annotate``).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -24,14 +28,24 @@ from torch.nn import functional as F
 
 from ..masking import mask_expression
 from ..train import PretrainedModule, Task, TaskOutput, Trainer, TrainConfig, load_model
-from .data import DEFAULT_MIN_OVERLAP, CellDataset, CellSource, ExpressionReader, iter_chunks, labelled_rows, open_cells
+from .data import (
+    DEFAULT_MIN_OVERLAP,
+    CellDataset,
+    CellSource,
+    ExpressionReader,
+    GeneAlignment,
+    iter_chunks,
+    labelled_rows,
+    open_cells,
+)
 from .model import ExpressionMAE
 
-__all__ = ["embed", "embed_reader", "LinearProbe", "CellTypeClassifier", "fine_tune", "annotate",
-           "reader_for", "as_model", "EMBED_KEY"]
+__all__ = ["embed", "embed_reader", "embed_file", "LinearProbe", "CellTypeClassifier", "fine_tune", "annotate",
+           "annotate_file", "reader_for", "read_setup", "as_model", "EMBED_KEY", "X_LAYER"]
 
 log = logging.getLogger(__name__)
 EMBED_KEY = "X_r2mae"
+X_LAYER = "X"  # layer="X" names .X explicitly (a model trained on a layer would read that layer)
 ModelLike = Union[ExpressionMAE, "CellTypeClassifier", str, os.PathLike]
 
 
@@ -48,11 +62,31 @@ def _mae(model: nn.Module) -> ExpressionMAE:
     return model.mae if isinstance(model, CellTypeClassifier) else model
 
 
-def reader_for(data: Any, model: ModelLike, *, layer: Optional[str] = None, use_raw: bool = False,
+def read_setup(model: ModelLike, layer: Optional[str] = None, use_raw: Optional[bool] = None
+               ) -> Tuple[Optional[str], bool]:
+    """``(layer, use_raw)``: where to read a dataset's values for ``model``.
+
+    Neither given: where the model's training data was read (saved with the model, as scvi-tools'
+    ``setup_anndata`` registry is). Either given: exactly that place, the other at its default
+    (``layer=None`` / ``"X"``: ``.X``; ``use_raw=False``), so ``use_raw=False`` or ``layer="X"``
+    read ``.X`` whatever the model was trained on.
+    """
+    if layer is None and use_raw is None:
+        mae = _mae(as_model(model))
+        return getattr(mae, "layer", None), bool(getattr(mae, "use_raw", False))
+    return (None if layer == X_LAYER else layer), bool(use_raw)
+
+
+def reader_for(data: Any, model: ModelLike, *, layer: Optional[str] = None, use_raw: Optional[bool] = None,
                backed: Optional[bool] = None, min_overlap: float = DEFAULT_MIN_OVERLAP) -> ExpressionReader:
-    """An :class:`ExpressionReader` of ``data`` aligned to the model's genes (the overlap is logged)."""
+    """An :class:`ExpressionReader` of ``data`` aligned to the model's genes (the overlap is logged),
+    reading the values where :func:`read_setup` says."""
     mae = _mae(as_model(model))
-    source = data if isinstance(data, CellSource) else open_cells(data, layer=layer, use_raw=use_raw, backed=backed)
+    if isinstance(data, CellSource):
+        source = data
+    else:
+        layer, use_raw = read_setup(mae, layer, use_raw)
+        source = open_cells(data, layer=layer, use_raw=use_raw, backed=backed)
     reader = ExpressionReader(source, mae.genes, is_log1p=mae.is_log1p, target_sum=mae.target_sum,
                               min_overlap=min_overlap)
     if not reader.alignment.is_identity:
@@ -74,25 +108,76 @@ def embed_reader(reader: ExpressionReader, model: ModelLike, rows: Optional[Sequ
     return out
 
 
-def embed(adata: Any, model: ModelLike, *, layer: Optional[str] = None, use_raw: bool = False,
+def embed(adata: Any, model: ModelLike, *, layer: Optional[str] = None, use_raw: Optional[bool] = None,
           key_added: str = EMBED_KEY, min_overlap: float = DEFAULT_MIN_OVERLAP, batch_size: int = 2048,
           umap: bool = False) -> np.ndarray:
     """Embed every cell of ``adata`` and store it in ``adata.obsm[key_added]``.
 
     ``model`` is a pretrained :class:`ExpressionMAE` or its run folder. ``layer``/``use_raw`` say
-    where the query's values are (counts, or log-normalised for a model trained on such). With
-    ``umap=True`` also runs ``scanpy.pp.neighbors(use_rep=key_added)`` and ``scanpy.tl.umap``.
+    where the query's values are (counts, or log-normalised for a model trained on such); by
+    default where the model's training data was (:func:`read_setup`). With ``umap=True`` also
+    runs ``scanpy.pp.neighbors(use_rep=key_added)`` and ``scanpy.tl.umap``.
     Returns the embedding array. A backed AnnData is read in chunks.
     """
+    model = as_model(model)
     reader = reader_for(adata, model, layer=layer, use_raw=use_raw, min_overlap=min_overlap)
     emb = embed_reader(reader, model, batch_size=batch_size)
     adata.obsm[key_added] = emb
     if umap:
-        import scanpy as sc
-
-        sc.pp.neighbors(adata, use_rep=key_added)
-        sc.tl.umap(adata)
+        _umap(adata, key_added)
     return emb
+
+
+def _umap(adata: Any, key: str) -> None:
+    import scanpy as sc
+
+    sc.pp.neighbors(adata, use_rep=key)
+    sc.tl.umap(adata)
+
+
+def embed_file(h5ad: Union[str, os.PathLike], model: ModelLike, out: Union[str, os.PathLike], *,
+               layer: Optional[str] = None, use_raw: Optional[bool] = None, key_added: str = EMBED_KEY,
+               min_overlap: float = DEFAULT_MIN_OVERLAP, umap: bool = False, overwrite: bool = False
+               ) -> Tuple[np.ndarray, GeneAlignment]:
+    """Embed the cells of the file ``h5ad`` into a copy of it, ``out``, with ``obsm[key_added]``.
+
+    The input's other fields are carried over byte for byte and its matrix is read in chunks
+    (backed), never loaded whole; ``umap=True`` loads the file, adds neighbors + UMAP and writes
+    it anew. An existing ``obsm[key_added]`` is an error unless ``overwrite``. Returns the
+    embedding and the gene alignment of the file to the model.
+    """
+    from anndata.io import write_elem
+
+    from .io import copy_h5ad_with
+
+    model = as_model(model)
+    if umap:
+        import anndata
+
+        from ..utils.io import atomic_path
+
+        adata = anndata.read_h5ad(h5ad)
+        if key_added in adata.obsm and not overwrite:
+            raise ValueError(f"{h5ad}: obsm already has {key_added!r}; pass --overwrite (overwrite=True)")
+        reader = reader_for(adata, model, layer=layer, use_raw=use_raw, min_overlap=min_overlap)
+        emb = embed_reader(reader, model)
+        adata.obsm[key_added] = emb
+        _umap(adata, key_added)
+        with atomic_path(out) as tmp:
+            adata.write_h5ad(tmp)
+        return emb, reader.alignment
+    reader = reader_for(h5ad, model, layer=layer, use_raw=use_raw, min_overlap=min_overlap)
+    emb = embed_reader(reader, model)
+
+    def write(fh) -> None:
+        if f"obsm/{key_added}" in fh:
+            if not overwrite:
+                raise ValueError(f"{h5ad}: obsm already has {key_added!r}; pass --overwrite (overwrite=True)")
+            del fh[f"obsm/{key_added}"]
+        write_elem(fh, f"obsm/{key_added}", emb)
+
+    copy_h5ad_with(h5ad, out, write)
+    return emb, reader.alignment
 
 
 # --------------------------------------------------------------------------- linear probe
@@ -242,7 +327,7 @@ def _predict(clf: Union[LinearProbe, CellTypeClassifier], reader: ExpressionRead
 
 
 def annotate(query: Any, model: ModelLike, reference: Any = None, label_key: Optional[str] = None, *,
-             method: str = "linear", layer: Optional[str] = None, use_raw: bool = False,
+             method: str = "linear", layer: Optional[str] = None, use_raw: Optional[bool] = None,
              reference_layer: Optional[str] = None, reference_use_raw: Optional[bool] = None,
              key_prefix: str = "r2mae", overwrite: bool = False, min_overlap: float = DEFAULT_MIN_OVERLAP,
              fine_tune_options: Optional[Dict[str, Any]] = None) -> Annotation:
@@ -251,7 +336,9 @@ def annotate(query: Any, model: ModelLike, reference: Any = None, label_key: Opt
 
     ``method="linear"``: logistic regression on embeddings; ``"finetune"``: the encoder
     fine-tuned with a classification head. A :class:`CellTypeClassifier` as ``model`` is used
-    directly (no reference needed). Writes ``obs[f"{key_prefix}_label"]`` and
+    directly (no reference needed). The query (and the reference, unless ``reference_layer`` /
+    ``reference_use_raw`` are given) is read at ``layer`` / ``use_raw``, by default where the model's
+    training data was (:func:`read_setup`). Writes ``obs[f"{key_prefix}_label"]`` and
     ``obs[f"{key_prefix}_confidence"]`` when ``query`` is an in-memory AnnData; existing
     columns of those names are an error unless ``overwrite``. Returns the :class:`Annotation`.
     """
@@ -291,4 +378,44 @@ def annotate(query: Any, model: ModelLike, reference: Any = None, label_key: Opt
 
         query.obs[label_col] = pd.Categorical(result.labels, categories=sorted(set(result.classes)))
         query.obs[conf_col] = result.confidence
+    return result
+
+
+def annotate_file(query: Union[str, os.PathLike], model: ModelLike, out: Union[str, os.PathLike],
+                  reference: Any = None, label_key: Optional[str] = None, *, method: str = "linear",
+                  layer: Optional[str] = None, use_raw: Optional[bool] = None,
+                  reference_layer: Optional[str] = None, reference_use_raw: Optional[bool] = None,
+                  key_prefix: str = "r2mae", overwrite: bool = False, min_overlap: float = DEFAULT_MIN_OVERLAP,
+                  fine_tune_options: Optional[Dict[str, Any]] = None) -> Annotation:
+    """:func:`annotate` the cells of the file ``query`` into a copy of it, ``out``, with
+    ``obs[f"{key_prefix}_label"]`` and ``obs[f"{key_prefix}_confidence"]``; every other field is
+    carried over byte for byte. Existing columns of those names are an error unless
+    ``overwrite`` (checked before any work). Returns the :class:`Annotation`."""
+    import h5py
+    import pandas as pd
+    from anndata.io import read_elem, write_elem
+
+    from .io import copy_h5ad_with
+
+    model = as_model(model)
+    label_col, conf_col = f"{key_prefix}_label", f"{key_prefix}_confidence"
+    where, raw = read_setup(model, layer, use_raw)
+    open_cells(query, layer=where, use_raw=raw)  # checks the file and its matrix first
+    with h5py.File(query, "r") as fh:
+        existing = [c for c in (label_col, conf_col) if c in fh["obs"]]
+    if existing and not overwrite:
+        raise ValueError(f"{query}: obs already has {existing}; pass --overwrite (overwrite=True) or another "
+                         "key prefix")
+    result = annotate(query, model, reference, label_key, method=method, layer=layer, use_raw=use_raw,
+                      reference_layer=reference_layer, reference_use_raw=reference_use_raw,
+                      min_overlap=min_overlap, fine_tune_options=fine_tune_options)
+
+    def write(fh) -> None:
+        obs = read_elem(fh["obs"])
+        obs[label_col] = pd.Categorical(result.labels, categories=sorted(set(result.classes)))
+        obs[conf_col] = result.confidence
+        del fh["obs"]
+        write_elem(fh, "obs", obs)
+
+    copy_h5ad_with(query, out, write)
     return result

@@ -43,6 +43,7 @@ __all__ = [
     "chunk_sampler_factory",
     "iter_chunks",
     "gene_moments",
+    "sample_rows",
     "highly_variable_genes",
     "read_labels",
     "labelled_rows",
@@ -61,12 +62,15 @@ class CellSource:
     """Rows of one expression matrix plus its gene names and cell metadata.
 
     ``read_rows(indices)`` returns the raw values of those rows (in that order) as a CSR matrix
-    or a dense array; ``where`` names the file and field for error messages.
+    or a dense array; ``where`` names the file and field for error messages; ``layer`` and
+    ``use_raw`` say which field that is (``None``/``False``: ``.X``).
     """
 
     n_obs: int
     var_names: pd.Index
     where: str
+    layer: Optional[str] = None
+    use_raw: bool = False
 
     def read_rows(self, indices: np.ndarray) -> Union[sp.csr_matrix, np.ndarray]:  # pragma: no cover
         raise NotImplementedError
@@ -109,6 +113,7 @@ class MemorySource(CellSource):
         name = where or "AnnData"
         field = _field_name(layer, use_raw)
         self.where = f"{name} {field}"
+        self.layer, self.use_raw = (None if use_raw else layer), bool(use_raw)
         if use_raw:
             if adata.raw is None:
                 raise ValueError(f"{name}: use_raw=True but .raw is empty")
@@ -171,6 +176,7 @@ class H5adSource(CellSource):
         else:
             self._key, self._var_key = "X", "var"
         self.where = f"{self.path} {_field_name(layer, use_raw)}"
+        self.layer, self.use_raw = (None if use_raw else layer), bool(use_raw)
         try:
             fh = h5py.File(self.path, "r")
         except OSError as exc:
@@ -527,6 +533,19 @@ def gene_moments(reader: ExpressionReader, indices: Optional[np.ndarray] = None,
     mean = total / rows.size
     var = np.maximum(total_sq / rows.size - mean * mean, 0.0)
     return mean.astype(np.float32), np.sqrt(var).astype(np.float32)
+
+
+def sample_rows(rows: np.ndarray, n: int, seed: int, run: int = 1024) -> np.ndarray:
+    """Up to ``n`` of ``rows`` (for statistics): random runs of ``run`` consecutive entries, so a
+    backed file is read in a few contiguous stretches rather than cell by cell. All of ``rows``
+    when there are no more than ``n``; the draw uses its own generator seeded with ``seed``."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if rows.size <= n:
+        return rows
+    rng = np.random.default_rng(seed)
+    starts = np.arange(0, rows.size, run)
+    picked = np.sort(rng.choice(starts, max(1, n // run), replace=False))
+    return np.concatenate([rows[s:s + run] for s in picked])
 
 
 def highly_variable_genes(source: CellSource, n_top: int, *, is_log1p: bool = False,

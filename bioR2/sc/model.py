@@ -61,11 +61,18 @@ class ExpressionMAE(PretrainedModule):
     loss
         ``"mse"`` on masked log-expression, or ``"nb"``: negative-binomial likelihood of the
         masked counts (needs counts).
+    layer, use_raw, batch_key
+        Where the training data's values (``.layers[layer]``, ``.raw.X`` or ``.X``) and batch
+        labels (``obs[batch_key]``) were read. Saved with the model, as scvi-tools'
+        ``setup_anndata`` registry is, so :func:`~bioR2.sc.embed` and :func:`~bioR2.sc.annotate`
+        read a query the same way unless told otherwise (together with ``is_log1p`` and
+        ``target_sum``, which say how the values are normalised).
     """
 
     def __init__(self, genes: Sequence[str], hidden: Sequence[int] = (512, 256), latent: int = 64,
                  dropout: float = 0.1, is_log1p: bool = False, target_sum: float = 1e4,
-                 batch_categories: Optional[Sequence[str]] = None, loss: str = "mse") -> None:
+                 batch_categories: Optional[Sequence[str]] = None, loss: str = "mse",
+                 layer: Optional[str] = None, use_raw: bool = False, batch_key: Optional[str] = None) -> None:
         super().__init__()
         if len(genes) == 0:
             raise ValueError("ExpressionMAE needs at least one gene")
@@ -81,6 +88,9 @@ class ExpressionMAE(PretrainedModule):
         self.target_sum = float(target_sum)
         self.batch_categories = None if batch_categories is None else [str(b) for b in batch_categories]
         self.loss = loss
+        self.layer = None if layer is None else str(layer)
+        self.use_raw = bool(use_raw)
+        self.batch_key = None if batch_key is None else str(batch_key)
         n_genes, n_batch = len(self.genes), len(self.batch_categories or [])
 
         self.register_buffer("gene_mean", torch.zeros(n_genes))
@@ -98,7 +108,28 @@ class ExpressionMAE(PretrainedModule):
             "genes": self.genes, "hidden": self.hidden, "latent": self.latent, "dropout": self.dropout,
             "is_log1p": self.is_log1p, "target_sum": self.target_sum,
             "batch_categories": self.batch_categories, "loss": self.loss,
+            "layer": self.layer, "use_raw": self.use_raw, "batch_key": self.batch_key,
         }
+
+    @classmethod
+    def for_reader(cls, reader: Any, rows: Optional[Sequence[int]] = None, *, stats_cells: int = 100_000,
+                   seed: int = 0, **options: Any) -> "ExpressionMAE":
+        """A new model over an :class:`~bioR2.sc.data.ExpressionReader`'s genes and normalisation,
+        its gene standardisation set from (up to ``stats_cells`` of) the training ``rows``.
+
+        The weights are drawn from torch's global generator (:func:`bioR2.sc.pretrain` seeds it
+        with the run's seed first); ``seed`` picks the statistics sample. ``options`` are the
+        other constructor arguments (``hidden``, ``latent``, ``layer``, ...).
+        """
+        import numpy as np
+
+        from .data import gene_moments, sample_rows
+
+        net = cls(reader.genes, is_log1p=reader.is_log1p, target_sum=reader.target_sum, **options)
+        rows_arr = np.arange(reader.n_obs) if rows is None else np.asarray(rows, dtype=np.int64)
+        mean, std = gene_moments(reader, sample_rows(rows_arr, stats_cells, seed))
+        net.set_gene_stats(mean, std)
+        return net
 
     @property
     def n_genes(self) -> int:

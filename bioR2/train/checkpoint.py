@@ -145,7 +145,9 @@ def save_model(directory: PathLike, model: nn.Module, config: Optional[Dict[str,
     if config is None:
         config = model.get_config()  # type: ignore[operator]
     with atomic_path(directory / MODEL_FILE) as tmp:
-        _st_save_model(model, str(tmp), metadata={"format": "pt", "bior2_version": __version__})
+        # One metadata entry: safetensors writes its metadata map in a random order, so two
+        # entries would make the same weights give different files. The version is in config.json.
+        _st_save_model(model, str(tmp), metadata={"format": "pt"})
     atomic_write_json(
         directory / CONFIG_FILE,
         {"model_class": _class_path(model), "bior2_version": __version__, "config": config},

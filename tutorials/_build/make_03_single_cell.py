@@ -24,19 +24,23 @@ cells = [
         "reference, query"
     ),
     nbf.v4.new_markdown_cell(
-        "## 1. Pretrain\nThe gene list is fixed here and saved with the model (`config.json`); counts are "
-        "CP10k + log1p-normalised by the package. `out=` writes a run folder (weights, config, log)."
+        "## 1. Pretrain\nThe gene list is fixed here and saved with the model (`config.json`), and so is where "
+        "the values were read (`layer='counts'`) and how they are normalised (counts, CP10k + log1p by the "
+        "package), as scvi-tools' `setup_anndata` does: embedding and annotation read a query the same way "
+        "without being told again. `out=` writes a run folder (weights, config, log); the result holds the "
+        "model, the loss log and the resolved config."
     ),
     nbf.v4.new_code_cell(
         "import tempfile, pathlib\n"
         "run = pathlib.Path(tempfile.mkdtemp()) / 'pbmc_r2mae'\n"
-        "model = bsc.pretrain(reference, run, layer='counts', mask_ratio='0.1-0.5', steps=300, batch_size=128,\n"
-        "                     model={'hidden': [256, 128], 'latent': 32}, progress=False)\n"
-        "len(model.genes), sorted(p.name for p in run.iterdir())"
+        "result = bsc.pretrain(reference, run, layer='counts', steps=300, batch_size=128,   # R²MAE U(0.1, 0.5)\n"
+        "                      model={'hidden': [256, 128], 'latent': 32}, progress=False)\n"
+        "model = result.model\n"
+        "len(model.genes), model.layer, sorted(p.name for p in run.iterdir())"
     ),
     nbf.v4.new_markdown_cell("## 2. Embed (and UMAP)"),
     nbf.v4.new_code_cell(
-        "bsc.embed(reference, run, layer='counts', umap=True)   # a run folder or the model object\n"
+        "bsc.embed(reference, run, umap=True)   # a run folder or the model object; reads layer 'counts'\n"
         "import scanpy as sc\n"
         "sc.pl.embedding(reference, 'X_umap', color='bulk_labels', frameon=False, title='R²MAE embedding')"
     ),
@@ -45,7 +49,7 @@ cells = [
         "`method='finetune'` fine-tunes the encoder instead. Existing query fields are never changed."
     ),
     nbf.v4.new_code_cell(
-        "result = bsc.annotate(query, model, reference, label_key='bulk_labels', layer='counts')\n"
+        "labels = bsc.annotate(query, model, reference, label_key='bulk_labels')\n"
         "accuracy = float(np.mean(query.obs['r2mae_label'].astype(str).to_numpy() == truth))\n"
         "majority = max(np.mean(truth == c) for c in set(truth))\n"
         "print(f'accuracy {accuracy:.3f} (majority class {majority:.3f})')\n"
@@ -57,10 +61,10 @@ cells = [
     ),
     nbf.v4.new_code_cell(
         "partial = query[:, query.var_names[:600]].copy()   # 600 of the 765 genes\n"
-        "reader = bsc.reader_for(partial, model, layer='counts')\n"
+        "reader = bsc.reader_for(partial, model)\n"
         "print(reader.alignment.report())\n"
         "try:\n"
-        "    bsc.embed(query[:, :100].copy(), model, layer='counts')\n"
+        "    bsc.embed(query[:, :100].copy(), model)\n"
         "except ValueError as err:\n"
         "    print('refused:', str(err)[:110], '...')"
     ),
@@ -68,9 +72,9 @@ cells = [
         "## The same from the command line\n"
         "```bash\n"
         "bior2 pretrain sc --h5ad ref.h5ad --layer counts --out runs/pbmc          # R²MAE U(0.1, 0.5) by default\n"
-        "bior2 embed --model runs/pbmc --h5ad ref.h5ad --layer counts --out ref_emb.h5ad\n"
+        "bior2 embed --model runs/pbmc --h5ad ref.h5ad --out ref_emb.h5ad             # reads the model's layer\n"
         "bior2 annotate --model runs/pbmc --reference ref.h5ad --label-key bulk_labels \\\n"
-        "    --query query.h5ad --layer counts --out query_annotated.h5ad\n"
+        "    --query query.h5ad --out query_annotated.h5ad\n"
         "bior2 benchmark sc --dataset cbmc --quick --out bench/cbmc               # R²MAE vs fixed ratios and baselines\n"
         "```"
     ),
