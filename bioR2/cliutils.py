@@ -18,7 +18,8 @@ from .config import ConfigError, apply_overrides, dataclass_from_dict, deep_upda
 from .masking import parse_mask_ratio
 
 __all__ = ["add_run_options", "add_train_options", "resolve_config", "train_config", "TRAIN_FLAGS",
-           "split_for_probe", "finish_pretrain_run", "add_domain_pretrain_arguments", "run_domain_pretrain"]
+           "split_for_probe", "finish_pretrain_run", "add_domain_pretrain_arguments", "run_domain_pretrain",
+           "pretrain_config_from_args"]
 
 
 def _ratio_arg(text: str):
@@ -230,30 +231,40 @@ def add_domain_pretrain_arguments(parser: argparse.ArgumentParser, spec: Any) ->
     parser.set_defaults(domain_spec=spec.name)
 
 
+def pretrain_config_from_args(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
+    """The run's config from ``bior2 pretrain <domain>``'s arguments: defaults <- ``--preset`` <-
+    ``--config`` <- ``--set`` <- flags given on the command line (resolved once, here)."""
+    from .pipeline import resolve_run_config
+
+    sections: Dict[str, Dict[str, Any]] = {}
+    for dest, value in vars(args).items():
+        if "__" in dest and value is not None:
+            section, name = dest.split("__", 1)
+            # argparse already typed the value: set it as is (a YAML round trip would read a
+            # backslash in a path as an escape)
+            sections.setdefault(section, {})[name] = copy.deepcopy(value)
+    for dest, key in TRAIN_FLAGS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            sections.setdefault("train", {})[key.split(".", 1)[1]] = value
+    return resolve_run_config(args.domain_spec, preset=args.preset, config=args.config,
+                              overrides=getattr(args, "overrides", []) or [], sections=sections)
+
+
 def run_domain_pretrain(args: argparse.Namespace) -> int:
     """Run ``bior2 pretrain <domain>``: resolve the config once, call :func:`bioR2.pretrain`,
     print the run's JSON summary."""
     import json
 
     from .domain import get_domain
-    from .pipeline import pretrain, resolve_run_config
+    from .pipeline import pretrain
 
     spec = get_domain(args.domain_spec)
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    sections: Dict[str, Dict[str, Any]] = {}
-    for dest, value in vars(args).items():
-        if "__" in dest and value is not None:
-            section, name = dest.split("__", 1)
-            sections.setdefault(section, {})[name] = copy.deepcopy(value)
-    for dest, key in TRAIN_FLAGS.items():
-        value = getattr(args, dest, None)
-        if value is not None:
-            sections.setdefault("train", {})[key.split(".", 1)[1]] = value
-    resolved = resolve_run_config(spec, preset=args.preset, config=args.config,
-                                  overrides=getattr(args, "overrides", []) or [], sections=sections)
+    resolved = pretrain_config_from_args(args)
     result = pretrain(spec, None, args.out, config=resolved, resume=args.resume, overwrite=args.overwrite)
     print(json.dumps(result.summary, indent=2, default=str))
     print(f"bior2: model saved in {args.out} (load with bioR2.train.load_model)", file=sys.stderr)

@@ -9,7 +9,9 @@ import sys
 import pytest
 
 from bioR2.cli import HOOKS, build_parser, main
-from bioR2.cliutils import add_run_options, add_train_options, resolve_config, train_config
+from bioR2.cliutils import add_run_options, add_train_options, pretrain_config_from_args
+from bioR2.masking import parse_mask_ratio
+from bioR2.pipeline import typed_sections
 from bioR2.config import ConfigError, apply_overrides, dataclass_from_dict
 from bioR2.train import TrainConfig
 
@@ -49,22 +51,25 @@ def _parser():
 
 def test_config_precedence(tmp_path):
     cfg = tmp_path / "run.yaml"
-    cfg.write_text("train:\n  lr: 0.01\n  steps: 50\n  batch_size: 32\nmodel:\n  width: 64\n")
-    args = _parser().parse_args([
-        "--out", "x", "--config", str(cfg), "--set", "train.steps=70", "--set", "model.width=128",
-        "--steps", "90", "--mask-ratio", "0.1-0.4",
+    cfg.write_text("train:\n  lr: 0.01\n  steps: 50\n  batch_size: 32\nmodel:\n  hidden: 64\n")
+    args = build_parser().parse_args([
+        "pretrain", "dna", "--fasta", "g.fa", "--out", "x", "--config", str(cfg), "--set", "train.steps=70",
+        "--set", "model.hidden=128", "--steps", "90", "--mask-ratio", "0.1-0.4", "--preset", "dna-tiny",
     ])
-    resolved = resolve_config(args, {"train": {"lr": 1.0, "steps": 10, "mask_ratio": "0.05-0.3"}, "model": {}})
+    resolved = pretrain_config_from_args(args)
     assert resolved["train"]["lr"] == 0.01          # file beats default
-    assert resolved["model"]["width"] == 128         # --set beats file
+    assert resolved["model"]["hidden"] == 128        # --set beats file and preset
+    assert resolved["model"]["layers"] == 4          # the preset beats the default (6)
     assert resolved["train"]["steps"] == 90          # explicit flag beats --set
-    assert resolved["train"]["mask_ratio"] == "0.1-0.4"
-    tc = train_config(resolved)
+    assert resolved["train"]["mask_ratio"] == parse_mask_ratio("0.1-0.4")  # parsed once, at the flag
+    _, tc = typed_sections("dna", resolved)
     assert isinstance(tc, TrainConfig) and tc.steps == 90 and tc.batch_size == 32
+    assert TrainConfig(mask_ratio="0.1-0.2").mask_ratio == parse_mask_ratio("0.1-0.2")
     # flag values arrive as argparse typed them: a path with a backslash or YAML-ish text stays as given
-    args.bed, args.contigs = "runs\\tss: 1.bed", ["1", "chr\\x"]
-    resolved = resolve_config(args, {}, {"bed": "data.bed", "contigs": "data.contigs"})
-    assert resolved["data"] == {"bed": "runs\\tss: 1.bed", "contigs": ["1", "chr\\x"]}
+    args = build_parser().parse_args(["pretrain", "dna", "--out", "x", "--bed", "runs\\tss: 1.bed",
+                                      "--contigs", "1,chr\\x"])
+    resolved = pretrain_config_from_args(args)
+    assert resolved["data"]["bed"] == "runs\\tss: 1.bed" and resolved["data"]["contigs"] == ["1", "chr\\x"]
 
 
 def test_bad_mask_ratio_flag_is_a_usage_error(capsys):
@@ -84,9 +89,9 @@ def test_unknown_config_key_names_the_section():
 
 
 def test_missing_config_file_is_a_clear_error(tmp_path):
-    args = _parser().parse_args(["--out", "x", "--config", str(tmp_path / "nope.yaml")])
+    args = build_parser().parse_args(["pretrain", "dna", "--out", "x", "--config", str(tmp_path / "nope.yaml")])
     with pytest.raises(ConfigError, match="nope.yaml"):
-        resolve_config(args, {})
+        pretrain_config_from_args(args)
 
 
 def test_parser_builds():
