@@ -11,14 +11,13 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
-from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from .config import ConfigError, apply_overrides, dataclass_from_dict, deep_update, load_config_file
 from .masking import parse_mask_ratio
 
 __all__ = ["add_run_options", "add_train_options", "resolve_config", "train_config", "TRAIN_FLAGS",
-           "split_for_probe", "finish_pretrain_run", "add_domain_pretrain_arguments", "run_domain_pretrain"]
+           "add_domain_pretrain_arguments", "run_domain_pretrain"]
 
 
 def _ratio_arg(text: str):
@@ -118,40 +117,6 @@ def train_config(config: Mapping[str, Any]):
     from .train import TrainConfig
 
     return dataclass_from_dict(TrainConfig, config.get("train", {}), "train")
-
-
-def split_for_probe(data: Any, labelled: bool, split: Callable[[Any, float, int], Tuple[Any, Any]],
-                    config: Mapping[str, Any]) -> Tuple[Any, Optional[Any]]:
-    """``(train, test)`` for a pretraining run whose labelled data is probed afterwards.
-
-    Labelled data (and ``probe.enabled``, the default) holds out ``data.test_fraction`` with
-    ``data.split_seed`` so the probe scores examples pretraining never saw; otherwise every
-    example trains and ``test`` is None.
-    """
-    data_cfg, probe_cfg = config.get("data", {}), config.get("probe", {})
-    if labelled and bool(probe_cfg.get("enabled", True)):
-        return split(data, float(data_cfg.get("test_fraction", 0.2)), int(data_cfg.get("split_seed", 0)))
-    return data, None
-
-
-def finish_pretrain_run(out: Path, config: Mapping[str, Any], result: Any, summary: Dict[str, Any],
-                        probe: Optional[Callable[[], Any]] = None) -> Dict[str, Any]:
-    """Write ``run_config.yaml``, run the optional linear ``probe`` (written to ``probe.json``) and
-    print the run's JSON summary: the common end of ``bior2 pretrain vision|text``."""
-    import json
-
-    import yaml
-
-    from .utils.io import atomic_write_json, atomic_write_text
-
-    atomic_write_text(out / "run_config.yaml", yaml.safe_dump(dict(config), sort_keys=False))
-    summary = {"steps": result.steps, "final_loss": result.last_loss, "val_loss": result.val_loss, **summary}
-    if probe is not None:
-        probe_result = probe().to_dict()
-        summary["probe"] = probe_result
-        atomic_write_json(out / "probe.json", probe_result)
-    print(json.dumps(summary, indent=2))
-    return summary
 
 
 # ---------------------------------------------------------------------------- generated pretrain

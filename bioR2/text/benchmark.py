@@ -31,7 +31,9 @@ from ..benchmarking import (
 )
 from ..results import build_results, methods_table, write_results
 from .data import TextCorpus, load_corpus, split_corpus
-from .pretrain import TEXT_DEFAULT_RATIO, TextModelConfig, build_model, pretrain_and_probe
+from .model import build_model
+from .spec import DEFAULT_RATIO as TEXT_DEFAULT_RATIO
+from .spec import TextModelConfig, pretrain_and_probe
 from .probe import probe_bag_of_tokens, probe_model
 from .tokenizer import BPETokenizer
 

@@ -34,7 +34,9 @@ from ..results import build_results, methods_table, write_results
 from ..train import load_model, save_model
 from ..utils.io import atomic_path
 from .data import ImageSet, load_images, split_images
-from .pretrain import VISION_DEFAULT_RATIO, MAEModelConfig, build_model, pretrain_and_probe
+from .model import build_model
+from .spec import DEFAULT_RATIO as VISION_DEFAULT_RATIO
+from .spec import MAEModelConfig, pretrain_and_probe
 from .probe import probe_model, probe_pixels
 
 __all__ = ["VisionBenchmarkConfig", "QUICK", "FULL", "run_benchmark", "DEFAULT_RATIOS"]
