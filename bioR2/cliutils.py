@@ -1,9 +1,9 @@
 """Options shared by every ``bior2`` subcommand and the config resolution behind them.
 
-Domain CLI modules (``bioR2/<domain>/cli.py``) use :func:`add_run_options` and
-:func:`add_train_options`, then :func:`resolve_config` to merge defaults, ``--config``,
-``--set`` and explicit flags into one nested dict, and :func:`train_config` to get a
-:class:`~bioR2.train.TrainConfig`.
+``bior2 pretrain <domain>`` is generated from the domain's spec
+(:func:`add_domain_pretrain_arguments`): one flag per config field, then :func:`add_run_options`
+and :func:`add_train_options`; :func:`pretrain_config_from_args` resolves defaults, ``--preset``,
+``--config``, ``--set`` and explicit flags into one nested config, once.
 """
 
 from __future__ import annotations
@@ -11,15 +11,12 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
-from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
-from .config import ConfigError, apply_overrides, dataclass_from_dict, deep_update, load_config_file
 from .masking import parse_mask_ratio
 
-__all__ = ["add_run_options", "add_train_options", "resolve_config", "train_config", "TRAIN_FLAGS",
-           "split_for_probe", "finish_pretrain_run", "add_domain_pretrain_arguments", "run_domain_pretrain",
-           "pretrain_config_from_args"]
+__all__ = ["add_run_options", "add_train_options", "TRAIN_FLAGS",
+           "add_domain_pretrain_arguments", "run_domain_pretrain", "pretrain_config_from_args"]
 
 
 def _ratio_arg(text: str):
@@ -81,78 +78,6 @@ TRAIN_FLAGS = {
     "seed": "train.seed",
     "mask_ratio": "train.mask_ratio",
 }
-
-
-def resolve_config(args: argparse.Namespace, defaults: Mapping[str, Any],
-                   flag_keys: Mapping[str, str] = TRAIN_FLAGS) -> Dict[str, Any]:
-    """defaults <- ``--config`` file <- ``--set`` <- flags given on the command line.
-
-    ``flag_keys`` maps argparse destinations to dotted config keys; a flag whose value is
-    ``None`` (not given) does not override anything.
-    """
-    config = deep_update({}, defaults)
-    if getattr(args, "config", None):
-        config = deep_update(config, load_config_file(args.config))
-    config = apply_overrides(config, getattr(args, "overrides", []) or [])
-    for dest, key in flag_keys.items():
-        value = getattr(args, dest, None)
-        if value is not None:
-            # argparse already typed the value: set it as is (a YAML round trip would read a
-            # backslash in a path as an escape).
-            _set_dotted(config, key, copy.deepcopy(value))
-    return config
-
-
-def _set_dotted(config: Dict[str, Any], key: str, value: Any) -> None:
-    *sections, last = key.split(".")
-    node = config
-    for part in sections:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"{key}: {part!r} is not a section")
-        node = child
-    node[last] = value
-
-
-def train_config(config: Mapping[str, Any]):
-    """The :class:`~bioR2.train.TrainConfig` of a resolved config's ``train`` section."""
-    from .train import TrainConfig
-
-    return dataclass_from_dict(TrainConfig, config.get("train", {}), "train")
-
-
-def split_for_probe(data: Any, labelled: bool, split: Callable[[Any, float, int], Tuple[Any, Any]],
-                    config: Mapping[str, Any]) -> Tuple[Any, Optional[Any]]:
-    """``(train, test)`` for a pretraining run whose labelled data is probed afterwards.
-
-    Labelled data (and ``probe.enabled``, the default) holds out ``data.test_fraction`` with
-    ``data.split_seed`` so the probe scores examples pretraining never saw; otherwise every
-    example trains and ``test`` is None.
-    """
-    data_cfg, probe_cfg = config.get("data", {}), config.get("probe", {})
-    if labelled and bool(probe_cfg.get("enabled", True)):
-        return split(data, float(data_cfg.get("test_fraction", 0.2)), int(data_cfg.get("split_seed", 0)))
-    return data, None
-
-
-def finish_pretrain_run(out: Path, config: Mapping[str, Any], result: Any, summary: Dict[str, Any],
-                        probe: Optional[Callable[[], Any]] = None) -> Dict[str, Any]:
-    """Write ``run_config.yaml``, run the optional linear ``probe`` (written to ``probe.json``) and
-    print the run's JSON summary: the common end of ``bior2 pretrain vision|text``."""
-    import json
-
-    import yaml
-
-    from .utils.io import atomic_write_json, atomic_write_text
-
-    atomic_write_text(out / "run_config.yaml", yaml.safe_dump(dict(config), sort_keys=False))
-    summary = {"steps": result.steps, "final_loss": result.last_loss, "val_loss": result.val_loss, **summary}
-    if probe is not None:
-        probe_result = probe().to_dict()
-        summary["probe"] = probe_result
-        atomic_write_json(out / "probe.json", probe_result)
-    print(json.dumps(summary, indent=2))
-    return summary
 
 
 # ---------------------------------------------------------------------------- generated pretrain
@@ -223,8 +148,9 @@ def add_domain_pretrain_arguments(parser: argparse.ArgumentParser, spec: Any) ->
                 continue
             parse = _list_parser(item, flag) if kind == "list" else item
             shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
+            metavar = meta.get("metavar") or (None if meta.get("choices") else flag[2:].replace("-", "_").upper())
             group.add_argument(flag, dest=dest, type=parse, default=None, choices=meta.get("choices"),
-                               metavar=meta.get("metavar"), help=f"{text} (default {shown})")
+                               metavar=metavar, help=f"{text} (default {shown})")
     add_run_options(parser, default_ratio=spec.default_ratio)
     add_train_options(parser)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")

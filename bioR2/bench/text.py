@@ -31,7 +31,9 @@ from .common import (
 )
 from ..results import build_results, methods_table, write_results
 from ..text.data import TextCorpus, load_corpus, split_corpus
-from ..text.pretrain import TEXT_DEFAULT_RATIO, TextModelConfig, build_model, pretrain_and_probe
+from ..text.model import build_model
+from ..text.spec import DEFAULT_RATIO as TEXT_DEFAULT_RATIO
+from ..text.spec import TextModelConfig, pretrain_and_probe
 from ..text.probe import probe_bag_of_tokens, probe_model
 from ..text.tokenizer import BPETokenizer
 

@@ -34,7 +34,9 @@ from ..results import build_results, methods_table, write_results
 from ..train import load_model, save_model
 from ..utils.io import atomic_path
 from ..vision.data import ImageSet, load_images, split_images
-from ..vision.pretrain import VISION_DEFAULT_RATIO, MAEModelConfig, build_model, pretrain_and_probe
+from ..vision.model import build_model
+from ..vision.spec import DEFAULT_RATIO as VISION_DEFAULT_RATIO
+from ..vision.spec import MAEModelConfig, pretrain_and_probe
 from ..vision.probe import probe_model, probe_pixels
 
 __all__ = ["VisionBenchmarkConfig", "QUICK", "FULL", "run_benchmark", "DEFAULT_RATIOS"]

@@ -153,6 +153,11 @@ class DNAMaskedLM(PretrainedModule):
         x = self.encoder(x, src_key_padding_mask=pad if bool(pad.any()) else None)
         return self.final_norm(x)
 
+    def mlm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Vocabulary logits of hidden states ``(..., hidden)`` (the masked-LM task applies it to
+        the masked positions only)."""
+        return self.head(hidden)
+
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, L, vocab)`` at every position."""
         return self.head(self.encode(input_ids))

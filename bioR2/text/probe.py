@@ -13,12 +13,16 @@ from typing import Sequence
 
 import numpy as np
 
-from ..probe import ProbeResult, linear_probe
+from ..probe import ProbeResult, ProbeRun, linear_probe
 from .data import TextCorpus
 from .model import MaskedLM
 from .tokenizer import BPETokenizer
 
-__all__ = ["ProbeResult", "embed_corpus", "probe_model", "probe_bag_of_tokens", "linear_probe"]
+__all__ = ["ProbeResult", "ProbeRun", "TextProbeRun", "embed_corpus", "probe_model", "probe_bag_of_tokens",
+           "linear_probe"]
+
+# Kept under its earlier name; the class is shared with vision.
+TextProbeRun = ProbeRun
 
 
 def embed_corpus(model: MaskedLM, corpus: TextCorpus, batch_size: int = 64) -> np.ndarray:

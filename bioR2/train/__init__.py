@@ -1,4 +1,5 @@
-"""The one trainer of bioR2, shared by every domain through the :class:`Task` interface."""
+"""The one trainer of bioR2, shared by every domain through the :class:`Task` interface, and the
+masked-LM task every token model (DNA, text) shares: :class:`MaskedTokenTask`."""
 
 from .checkpoint import (
     CheckpointError,
@@ -13,6 +14,7 @@ from .checkpoint import (
 )
 from .config import TrainConfig
 from .distributed import DistContext, setup_distributed
+from .mlm import MaskedTokenTask
 from .sampler import IndexedDataset, ResumableDistributedSampler, index_rng
 from .schedule import warmup_cosine_lr
 from .task import Task, TaskOutput
@@ -21,6 +23,7 @@ from .trainer import EVAL_MASK_SEED, Trainer, TrainResult
 __all__ = [
     "Task",
     "TaskOutput",
+    "MaskedTokenTask",
     "TrainConfig",
     "Trainer",
     "TrainResult",

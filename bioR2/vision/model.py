@@ -22,8 +22,8 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -31,8 +31,12 @@ from torch import nn
 
 from ..masking import PatchMasking, keep_patches, restore_patches
 from ..train import PretrainedModule
+from .spec import MAEModelConfig
 
-__all__ = ["ViTMAE", "MAEOutput", "patchify", "unpatchify", "sincos_pos_embed_2d"]
+if TYPE_CHECKING:
+    from .data import ImageSet
+
+__all__ = ["ViTMAE", "MAEOutput", "patchify", "unpatchify", "sincos_pos_embed_2d", "build_model", "default_patch_size"]
 
 
 def patchify(imgs: torch.Tensor, patch_size: int) -> torch.Tensor:
@@ -307,3 +311,30 @@ class ViTMAE(PretrainedModule):
             if not encoder_only or name.split(".")[0] in names:
                 total += p.numel()
         return total
+
+
+def default_patch_size(height: int, width: int, max_patches: int = 64) -> int:
+    """The smallest patch side dividing both sides that gives at most ``max_patches`` patches
+    (8×8 → 2, 28×28 → 4, 32×32 → 4): small images keep enough patches for masking to mean
+    something, large ones stay affordable on a CPU."""
+    for p in range(2, min(height, width) + 1):
+        if height % p == 0 and width % p == 0 and (height // p) * (width // p) <= max_patches:
+            return p
+    raise ValueError(f"no patch size divides a {height}x{width} image into 2..{max_patches} patches")
+
+
+def build_model(images: "ImageSet", config: Optional[MAEModelConfig] = None, **overrides: Any) -> ViTMAE:
+    """A fresh :class:`ViTMAE` of shape ``config`` for these images (their size, channels and
+    pixel statistics)."""
+    cfg = config or MAEModelConfig()
+    if overrides:
+        cfg = MAEModelConfig(**{**asdict(cfg), **overrides})
+    h, w = images.image_size
+    patch = cfg.patch_size or default_patch_size(h, w)
+    mean, std = images.channel_stats()
+    return ViTMAE(
+        image_size=[h, w], patch_size=patch, in_chans=images.channels, embed_dim=cfg.width, depth=cfg.depth,
+        num_heads=cfg.heads, decoder_embed_dim=cfg.decoder_width or cfg.width, decoder_depth=cfg.decoder_depth,
+        decoder_num_heads=cfg.decoder_heads, mlp_ratio=cfg.mlp_ratio, norm_pix_loss=cfg.norm_pix_loss,
+        pixel_mean=mean, pixel_std=std,
+    )

@@ -13,11 +13,11 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ..probe import ProbeResult, linear_probe
+from ..probe import ProbeResult, ProbeRun, linear_probe
 from .data import ImageSet
 from .model import ViTMAE
 
-__all__ = ["ProbeResult", "extract_features", "linear_probe", "probe_model", "probe_pixels"]
+__all__ = ["ProbeResult", "ProbeRun", "extract_features", "linear_probe", "probe_model", "probe_pixels"]
 
 
 @torch.no_grad()

