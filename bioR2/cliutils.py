@@ -193,5 +193,8 @@ def run_domain_pretrain(args: argparse.Namespace) -> int:
     resolved = pretrain_config_from_args(args)
     result = pretrain(spec, None, args.out, config=resolved, resume=args.resume, overwrite=args.overwrite)
     print(json.dumps(result.summary, indent=2, default=str))
-    print(f"bior2: model saved in {args.out} (load with bioR2.train.load_model)", file=sys.stderr)
+    words = f"bior2: pretrained {result.steps} steps; last loss {result.last_loss:.4f}"
+    if result.val_loss is not None:
+        words += f"; held-out loss {result.val_loss:.4f}"
+    print(f"{words}; model in {args.out} (load with bioR2.train.load_model)", file=sys.stderr)
     return 0

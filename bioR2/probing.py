@@ -65,7 +65,7 @@ def hold_out(data: Any, split: Callable[[Any, float, int], Tuple[Any, Any]], cfg
 
 
 def finish_probe(result: Any, cfg, data: DomainData, probe: Callable[[Any, Any, Any], Any]) -> Dict[str, Any]:
-    """A spec's ``finish``: ``probe(model, train, test)`` (a :class:`~bioR2.benchmarking.ProbeResult`)
+    """A spec's ``finish``: ``probe(model, train, test)`` (a :class:`~bioR2.probe.ProbeResult`)
     when the run held out a labelled split; written to ``probe.json`` in the run folder.
 
     ``data.content`` holds the run's ``{"train": ..., "test": ...}`` sets."""
@@ -94,7 +94,7 @@ def pretrain_and_probe(domain: Union[str, DomainSpec], data: Any = None, *, mode
                        device: str = "cpu", out_dir: Union[None, str, os.PathLike] = None, keep_model: bool = False,
                        train_overrides: Optional[Mapping[str, Any]] = None, **options: Any):
     """Pretrain a ``domain`` model, then report the held-out linear-probe accuracy of its frozen
-    features: a :class:`~bioR2.benchmarking.ProbeRun` (``accuracy``, ``macro_f1``, ``val_loss``,
+    features: a :class:`~bioR2.probe.ProbeRun` (``accuracy``, ``macro_f1``, ``val_loss``,
     ``loss_curve``, and the model with ``keep_model``).
 
     ``data``: what :func:`bioR2.pretrain` takes as the domain's source (a name such as
@@ -110,7 +110,7 @@ def pretrain_and_probe(domain: Union[str, DomainSpec], data: Any = None, *, mode
     anywhere but ``out_dir``; ``train_overrides`` sets further
     :class:`~bioR2.train.TrainConfig` fields last.
     """
-    from .benchmarking import ProbeRun
+    from .probe import ProbeRun
     from .masking import parse_mask_ratio
     from .pipeline import pretrain, route_options, typed_sections
     from .train import TrainConfig

@@ -98,11 +98,12 @@ def test_cli_pretrain_then_score(tmp_path, capsys):
                "--held-out", "chr2", "--hidden", "16", "--layers", "2", "--steps", "6", "--batch-size", "8",
                "--mask-ratio", "0.1-0.2", "--no-progress"])
     assert rc == 0
-    assert "held-out loss" in capsys.readouterr().out
+    summary = json.loads(capsys.readouterr().out)
+    assert "val_loss" in summary and summary["steps"] == 6
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     ratios = [r["mask_ratio"] for r in log if "mask_ratio" in r]
     assert len(ratios) == 6 and all(0.1 <= p < 0.2 for p in ratios) and len(set(ratios)) > 1
-    data_cfg = json.loads((run / "data_config.json").read_text())
+    data_cfg = json.loads((run / "data.json").read_text())
     assert data_cfg["data"]["held_out"] == ["chr2"] and data_cfg["train_contigs"] == ["chr1"]
     assert load_model(run).window == 64
     # already a run there: refuse without --overwrite/--resume

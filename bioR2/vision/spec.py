@@ -24,7 +24,7 @@ from ..pipeline import domain_pretrain
 from ..probing import HeldOutConfig, ProbeConfig, finish_probe, hold_out
 
 if TYPE_CHECKING:
-    from ..benchmarking import ProbeRun
+    from ..probe import ProbeRun
 
 __all__ = ["SPEC", "pretrain", "pretrain_and_probe", "VisionDataConfig", "MAEModelConfig", "VisionProbeConfig",
            "DEFAULT_RATIO"]
