@@ -10,16 +10,34 @@ import argparse
 
 
 # ---------------------------------------------------------------------------- score-variants
+def _positive_int(flag: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag}: expected a whole number, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{flag}: must be >= 1, got {value}")
+        return value
+    return parse
+
+
 def add_score_variants_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, metavar="RUN", help="run folder of `bior2 pretrain dna`")
+    parser.add_argument("--model", required=True, metavar="RUN",
+                        help="run folder of `bior2 pretrain dna`, or a Hub id ORG/NAME[@REV]")
     parser.add_argument("--fasta", required=True, metavar="GENOME", help="the reference genome")
     parser.add_argument("--variants", required=True, metavar="FILE",
                         help="VCF, or TSV/CSV/parquet with chrom, pos (1-based), ref, alt")
     parser.add_argument("--out", required=True, metavar="FILE",
-                        help="output table: .tsv, .tsv.gz or .parquet (input columns + status + score)")
-    parser.add_argument("--window", type=int, default=None, help="window length (default: the model's)")
-    parser.add_argument("--batch-size", type=int, default=128, help="sites per forward pass (x2 strands)")
-    parser.add_argument("--chunk-size", type=int, default=50_000, help="variants read and written at a time")
+                        help="output: .tsv/.tsv.gz, .csv/.csv.gz, .parquet, or .vcf/.vcf.gz (score and status "
+                             "in INFO); input columns + status + score")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    parser.add_argument("--window", type=_positive_int("--window"), default=None,
+                        help="window length (default: the model's)")
+    parser.add_argument("--batch-size", type=_positive_int("--batch-size"), default=128,
+                        help="sites per forward pass (x2 strands)")
+    parser.add_argument("--chunk-size", type=_positive_int("--chunk-size"), default=50_000,
+                        help="variants read and written at a time")
     parser.add_argument("--skip-mismatch", action="store_true",
                         help="mark ref alleles that disagree with the genome instead of failing")
     parser.add_argument("--embedding-distance", action="store_true",
@@ -29,14 +47,21 @@ def add_score_variants_arguments(parser: argparse.ArgumentParser) -> None:
                              "embeddings and write its out-of-fold probability as probe_score")
     parser.add_argument("--groups", default=None, metavar="COLUMN",
                         help="with --labels: keep each group (e.g. chrom) in one fold")
-    parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available) | cpu | cuda | cuda:N")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
-    parser.add_argument("--progress", action="store_true", default=None, help="always show a progress bar")
+    parser.add_argument("--progress", dest="progress", action="store_true", default=None,
+                        help="always show a progress bar")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="never show a progress bar")
 
 
 def run_score_variants(args: argparse.Namespace) -> int:
-    from .variants import score_variants_file
+    from ..utils.outputs import check_output_path
+    from .variants import check_output_format, score_variants_file
 
+    # Everything about --out is checked before any work: format, not an input, not a folder,
+    # not an existing file unless --overwrite, a writable folder.
+    check_output_format(args.out)
+    check_output_path(args.out, [args.variants, args.fasta], overwrite=args.overwrite)
     if args.labels:
         from .probe import score_with_probe
 

@@ -60,7 +60,9 @@ class VariantScorer:
     """
 
     def __init__(self, model: DNAMaskedLM, genome: Genome, window: int = 512, batch_size: int = 128,
-                 device: str = "cpu", precision: str = "fp32") -> None:
+                 device: str = "auto", precision: str = "fp32") -> None:
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if window < 2:
             raise ValueError(f"window must be >= 2, got {window}")
         if model.arch == "transformer" and window > model.max_len:

@@ -313,14 +313,15 @@ def unknown_contigs_error(source: str, chroms: Sequence[Any], genome: Genome) ->
 # ---------------------------------------------------------------------------- scoring
 def load_model_for_scoring(model):
     """A :class:`~bioR2.dna.model.DNAMaskedLM` from a run folder (or the model itself)."""
-    from ..train import load_model
+    from ..train import load_model, model_domain
     from .model import DNAMaskedLM
 
     if isinstance(model, DNAMaskedLM):
         return model
     loaded = load_model(model)
     if not isinstance(loaded, DNAMaskedLM):
-        raise ValueError(f"{model}: not a DNA model (it holds a {type(loaded).__name__})")
+        raise ValueError(f"{model}: holds a {model_domain(loaded)} model ({type(loaded).__name__}); "
+                         "scoring variants needs a DNA model from `bior2 pretrain dna`")
     return loaded
 
 
@@ -370,7 +371,7 @@ class _ContigTally:
 
 def score_variants(model, genome, variants: Union[pd.DataFrame, PathLike], *, window: Optional[int] = None,
                    batch_size: int = 128, skip_mismatch: bool = False, embedding_distance: bool = False,
-                   device: str = "cpu", precision: str = "fp32") -> pd.DataFrame:
+                   device: str = "auto", precision: str = "fp32") -> pd.DataFrame:
     """Score SNVs zero-shot; returns the input columns plus ``status`` and ``score``.
 
     ``model`` is a :class:`~bioR2.dna.model.DNAMaskedLM` or a run folder; ``genome`` a
@@ -525,7 +526,7 @@ class _TableWriter:
 
 def score_variants_file(model, genome, variants: PathLike, out: PathLike, *, window: Optional[int] = None,
                         batch_size: int = 128, chunk_size: int = 50_000, skip_mismatch: bool = False,
-                        embedding_distance: bool = False, device: str = "cpu", precision: str = "fp32",
+                        embedding_distance: bool = False, device: str = "auto", precision: str = "fp32",
                         progress: Optional[bool] = None) -> Dict[str, Any]:
     """Stream ``variants`` through the scorer into ``out``, in the format its extension names:
     ``.tsv``/``.tsv.gz``, ``.csv``/``.csv.gz``, ``.parquet``, or ``.vcf``/``.vcf.gz`` (a VCF
@@ -543,11 +544,9 @@ def score_variants_file(model, genome, variants: PathLike, out: PathLike, *, win
     scorer = VariantScorer(model, genome, window=window, batch_size=batch_size, device=device,
                            precision=precision)
     out = Path(out)
-    bar = None
-    if progress or (progress is None and sys.stderr.isatty()):
-        from tqdm.auto import tqdm
+    from ..train.log import progress_bar
 
-        bar = tqdm(unit="variant", dynamic_ncols=True)
+    bar = progress_bar(enabled=progress, unit="variant")
     writer = _TableWriter(out)
     counts: Dict[str, int] = {}
     tally = _ContigTally()
