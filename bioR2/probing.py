@@ -111,15 +111,12 @@ def pretrain_and_probe(domain: Union[str, DomainSpec], data: Any = None, *, mode
     :class:`~bioR2.train.TrainConfig` fields last.
     """
     from .probe import ProbeRun
-    from .masking import parse_mask_ratio
     from .pipeline import pretrain, route_options, typed_sections
     from .train import TrainConfig
 
     spec = get_domain(domain)
     sections = route_options(spec, options)
     given = sections.pop("train", {})
-    if "mask_ratio" in given:  # its config form, as the run records it ("0.75", "0.6-0.9")
-        given["mask_ratio"] = parse_mask_ratio(given["mask_ratio"], "mask_ratio").to_config()
     steps = given.get("steps", spec.train_defaults.get("steps", TrainConfig().steps))
     train = {"progress": False, "device": device, "log_every": max(1, int(steps) // 100), **given,
              **(train_overrides or {})}

@@ -29,11 +29,12 @@ def _spike(text: str):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _ratio(text: str) -> str:
+def _ratio(text: str):
+    """``--p-range``: parsed here, at the edge, into a :class:`~bioR2.masking.MaskRatio`."""
     from ..masking import parse_mask_ratio
 
     try:
-        return parse_mask_ratio(text, "--p-range").to_config()
+        return parse_mask_ratio(text, "--p-range")
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -111,7 +112,7 @@ def _risk(args: argparse.Namespace) -> Dict[str, Any]:
         raise ValueError("give --p P (fixed ratio) or --p-range A-B (R²MAE range)")
     from ..masking import parse_mask_ratio
 
-    ratio = args.p_range if args.p_range is not None else parse_mask_ratio(args.p, "--p").to_config()
+    ratio = args.p_range if args.p_range is not None else parse_mask_ratio(args.p, "--p")
     problem = _problem(args, args.gamma)
     if args.method == "simulate":
         out = simulate_risk(problem, ratio, args.seeds)
