@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from bioR2.train import ChunkShuffleSampler
 from bioR2.sc.data import (
     CellDataset,
-    ChunkShuffleSampler,
     ExpressionReader,
     GeneAlignment,
     gene_moments,

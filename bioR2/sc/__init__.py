@@ -32,7 +32,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
         "embed_file", "embed_reader", "fine_tune", "read_setup", "reader_for"
     ),
     "data": (
-        "CellDataset", "ChunkShuffleSampler", "ExpressionReader", "GeneAlignment",
+        "CellDataset", "ExpressionReader", "GeneAlignment",
         "highly_variable_genes", "open_cells"
     ),
     "model": ("ExpressionMAE",),
@@ -58,7 +58,6 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real imports
     )
     from .data import (
         CellDataset,
-        ChunkShuffleSampler,
         ExpressionReader,
         GeneAlignment,
         highly_variable_genes,
@@ -95,7 +94,6 @@ __all__ = [
     "ExpressionReader",
     "GeneAlignment",
     "CellDataset",
-    "ChunkShuffleSampler",
     "highly_variable_genes",
     "reader_for",
     "EMBED_KEY",

@@ -22,7 +22,6 @@ Nothing here densifies a whole sparse matrix: only one batch or chunk is dense a
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,8 +38,6 @@ __all__ = [
     "GeneAlignment",
     "ExpressionReader",
     "CellDataset",
-    "ChunkShuffleSampler",
-    "chunk_sampler_factory",
     "iter_chunks",
     "gene_moments",
     "sample_rows",
@@ -625,61 +622,3 @@ class CellDataset:
 
     def __getitems__(self, indices: Sequence[int]) -> Dict[str, Any]:
         return self._batch(indices)
-
-
-class ChunkShuffleSampler:
-    """Shuffle chunks of consecutive cells, then cells within a chunk.
-
-    Backed reads are fast for contiguous rows and slow for scattered ones; reading the file in
-    shuffled chunks of ``chunk_size`` cells keeps every mini-batch inside one stretch of the file
-    while still visiting the whole file in a random order each epoch. Distributed: the epoch's
-    order is cut into ``num_replicas`` consecutive, equal shares (the last padded by wrapping
-    around, as ``DistributedSampler`` pads), so every rank yields the same number of cells and
-    reaches the end of an epoch at the same step, however few chunks there are.
-    ``set_epoch``/``set_start`` make the order resumable, as the shared trainer requires.
-    """
-
-    def __init__(self, n: int, chunk_size: int = 4096, num_replicas: int = 1, rank: int = 0,
-                 shuffle: bool = True, seed: int = 0) -> None:
-        if chunk_size < 1:
-            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-        self.n, self.chunk_size = int(n), int(chunk_size)
-        self.num_replicas, self.rank = int(num_replicas), int(rank)
-        self.shuffle, self.seed = shuffle, int(seed)
-        self.epoch, self.start = 0, 0
-        self.per_rank = math.ceil(self.n / self.num_replicas) if self.n else 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def set_start(self, start: int) -> None:
-        self.start = int(start)
-
-    def _order(self) -> np.ndarray:
-        n_chunks = math.ceil(self.n / self.chunk_size)
-        rng = np.random.default_rng([self.seed, self.epoch])
-        chunks = rng.permutation(n_chunks) if self.shuffle else np.arange(n_chunks)
-        parts = []
-        for c in chunks:
-            idx = np.arange(c * self.chunk_size, min((c + 1) * self.chunk_size, self.n), dtype=np.int64)
-            parts.append(rng.permutation(idx) if self.shuffle else idx)
-        order = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-        if self.num_replicas == 1:
-            return order
-        padded = np.resize(order, self.per_rank * self.num_replicas)  # wraps around to pad
-        return padded[self.rank * self.per_rank:(self.rank + 1) * self.per_rank]
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._order()[self.start:].tolist())
-
-    def __len__(self) -> int:
-        return max(0, self.per_rank - self.start)
-
-
-def chunk_sampler_factory(chunk_size: int = 4096):
-    """A ``sampler_factory`` for :class:`bioR2.train.Trainer` giving :class:`ChunkShuffleSampler`."""
-
-    def factory(dataset, num_replicas: int, rank: int, shuffle: bool, seed: int) -> ChunkShuffleSampler:
-        return ChunkShuffleSampler(len(dataset), chunk_size, num_replicas, rank, shuffle, seed)
-
-    return factory

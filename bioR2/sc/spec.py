@@ -138,11 +138,11 @@ def build_data(source: Any, cfg, train_cfg) -> DomainData:
         CellSource,
         ExpressionReader,
         H5adSource,
-        chunk_sampler_factory,
         highly_variable_genes,
         open_cells,
         read_labels,
     )
+    from ..train import chunk_sampler_factory
 
     d = cfg.data
     rows = None

@@ -16,7 +16,7 @@ from .checkpoint import (
 from .config import TrainConfig
 from .distributed import DistContext, setup_distributed
 from .mlm import MaskedTokenTask
-from .sampler import IndexedDataset, ResumableDistributedSampler, index_rng
+from .sampler import ChunkShuffleSampler, IndexedDataset, ResumableDistributedSampler, chunk_sampler_factory, index_rng
 from .schedule import warmup_cosine_lr
 from .task import Task, TaskOutput
 from .trainer import EVAL_MASK_SEED, Trainer, TrainResult
@@ -42,6 +42,8 @@ __all__ = [
     "DistContext",
     "setup_distributed",
     "ResumableDistributedSampler",
+    "ChunkShuffleSampler",
+    "chunk_sampler_factory",
     "IndexedDataset",
     "index_rng",
     "warmup_cosine_lr",
