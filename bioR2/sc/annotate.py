@@ -51,7 +51,7 @@ from torch.nn import functional as F
 
 from .. import __version__
 from ..masking import mask_expression
-from ..train import PretrainedModule, Task, TaskOutput, Trainer, TrainConfig, load_model
+from ..train import PretrainedModule, Task, TaskOutput, Trainer, TrainConfig, load_model, model_domain
 from ..train.log import progress_bar
 from ..utils.outputs import check_output_path
 from .data import (
@@ -86,7 +86,6 @@ X_LAYER = "X"  # layer="X" names .X explicitly (a model trained on a layer would
 UNKNOWN = "Unknown"  # the label of a cell below min_confidence
 ModelLike = Union[ExpressionMAE, "CellTypeClassifier", str, os.PathLike]
 Field = Tuple[str, str]  # ("obsm", "X_r2mae"): an AnnData field and a key in it
-DOMAINS = {"dna": "DNA", "sc": "single-cell", "vision": "vision", "text": "text"}
 
 
 class LowGeneOverlapWarning(UserWarning):
@@ -101,9 +100,7 @@ def as_model(model: ModelLike, purpose: str = "this") -> nn.Module:
     if isinstance(model, (str, os.PathLike)):
         model = load_model(model)
     if not isinstance(model, (ExpressionMAE, CellTypeClassifier)):
-        parts = type(model).__module__.split(".")
-        domain = DOMAINS.get(parts[1]) if parts[0] == "bioR2" and len(parts) > 1 else None
-        what = f"a {domain} model ({type(model).__name__})" if domain else f"a {type(model).__name__}"
+        what = f"a {model_domain(model)} model ({type(model).__name__})"
         holder = f"{given} holds" if model is not given else "the model is"
         raise ValueError(f"{holder} {what}; {purpose} needs a single-cell model from bior2 pretrain sc "
                          "(bioR2.sc.pretrain)")
