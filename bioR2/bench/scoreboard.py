@@ -26,7 +26,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 __all__ = ["load_scoreboard_inputs", "build_scoreboard", "scoreboard_markdown", "plot_scoreboard",
-           "run_scoreboard", "schedule_family"]
+           "run_scoreboard", "schedule_family", "domain_family", "select_schedules", "scoreboard_section",
+           "masked_eval", "section_markdown", "FIXED_RATIO"]
 
 PathLike = Union[str, Path]
 
@@ -49,6 +50,113 @@ def schedule_family(low: float, high: float, fixed: float, per_sample: bool = Tr
     if per_sample:
         fam["sample"] = f"sample:{low:g}-{high:g}"               # one ratio per example
     return fam
+
+
+# The classic fixed ratio of each domain (BERT / GPN / scBERT-style 0.15; MAE's 0.75).
+FIXED_RATIO = {"dna": 0.15, "sc": 0.15, "vision": 0.75, "text": 0.15}
+
+
+def domain_family(domain: str) -> Dict[str, str]:
+    """:func:`schedule_family` of a domain: its R²MAE range (``DEFAULT_RATIO`` of
+    ``bioR2.<domain>.spec``) and classic fixed ratio (:data:`FIXED_RATIO`); vision has no
+    per-sample schedule (MAE keeps one number of patches per batch)."""
+    import importlib
+
+    if domain not in FIXED_RATIO:
+        raise ValueError(f"unknown domain {domain!r}; choose from {sorted(FIXED_RATIO)}")
+    default = importlib.import_module(f"bioR2.{domain}.spec").DEFAULT_RATIO
+    low, high = (float(x) for x in str(default).split("-"))
+    return schedule_family(low, high, FIXED_RATIO[domain], per_sample=domain != "vision")
+
+
+def select_schedules(family: Mapping[str, str], names: Optional[Sequence[str]] = None) -> Dict[str, str]:
+    """The schedules of ``family`` named in ``names`` (all of them when ``None``), in the
+    family's order; an unknown name is an error that lists the known ones."""
+    if not names:
+        return dict(family)
+    unknown = [n for n in names if n not in family]
+    if unknown:
+        raise ValueError(f"--scoreboard: unknown schedule(s) {unknown}; the family is {list(family)}")
+    return {n: r for n, r in family.items() if n in names}
+
+
+def scoreboard_section(seeds: Sequence[int], schedules: Mapping[str, str],
+                       tasks: Mapping[str, Tuple[bool, Mapping[str, Sequence[float]]]],
+                       notes: Sequence[str] = ()) -> Dict[str, Any]:
+    """The ``scoreboard`` section of a results.json: ``tasks`` maps a task name to
+    ``(higher_is_better, {schedule: [one value per seed]})``. Every task must have every schedule
+    at every seed (the ranks compare like with like)."""
+    out_tasks: Dict[str, Any] = {}
+    for task, (higher, values) in tasks.items():
+        missing = [s for s in schedules if s not in values or len(values[s]) != len(seeds)]
+        if missing:
+            raise ValueError(f"scoreboard task {task!r}: schedules {missing} lack a value per seed")
+        out_tasks[task] = {"higher_is_better": bool(higher),
+                           "values": {s: [float(v) for v in values[s]] for s in schedules}}
+    section: Dict[str, Any] = {"seeds": [int(s) for s in seeds], "schedules": dict(schedules), "tasks": out_tasks}
+    if notes:
+        section["notes"] = list(notes)
+    return section
+
+
+def section_markdown(section: Mapping[str, Any]) -> str:
+    """A results.md table of one run's scoreboard section: mean ± sd over seeds per task."""
+    tasks = list(section["tasks"])
+    lines = ["| schedule | ratio | " + " | ".join(f"{t} ({'↑' if section['tasks'][t]['higher_is_better'] else '↓'})"
+                                                for t in tasks) + " |",
+             "|---|---|" + "---|" * len(tasks)]
+    for s, ratio in section["schedules"].items():
+        cells = []
+        for t in tasks:
+            v = np.asarray(section["tasks"][t]["values"][s], dtype=float)
+            cells.append(f"{v.mean():.4f} ± {v.std(ddof=1) if v.size > 1 else 0.0:.4f}")
+        lines.append(f"| {s} | `{ratio}` | " + " | ".join(cells) + " |")
+    lines += ["", f"Mean ± sd over seeds {section['seeds']}; ↑ higher is better, ↓ lower is better. "
+              "`bior2 benchmark scoreboard` ranks the schedules from this section."]
+    for note in section.get("notes", []):
+        lines.append(f"- {note}")
+    return "\n".join(lines)
+
+
+def masked_eval(task: Any, dataset: Any, ratio: float, *, batch_size: int = 256, collate_fn: Any = None,
+                max_examples: Optional[int] = None) -> Dict[str, float]:
+    """The held-out masked loss of ``task`` on ``dataset`` at a fixed ``ratio``, the way the
+    trainer validates (masks keyed by ``(EVAL_MASK_SEED, example index)``, so every model sees
+    the same masks at the same ratio): ``{"loss": ..., <each logged metric>: ...}``, the
+    metrics averaged with the loss's weights (a task returning a sum with ``n_items`` or a
+    mean with a ``weight`` is handled as the trainer does). ``max_examples`` scores the first
+    examples only."""
+    import torch
+    from torch.utils.data import DataLoader, Subset
+
+    from ..masking import MaskRNG
+    from ..train import EVAL_MASK_SEED
+    from ..train.sampler import IndexedDataset
+
+    if max_examples is not None and len(dataset) > max_examples:
+        dataset = Subset(dataset, range(int(max_examples)))  # batched reads pass through (torch >= 2.1)
+    data = IndexedDataset(dataset, collate_fn)
+    loader = DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=data.collate)
+    was_training = task.training
+    task.eval()
+    total, count = 0.0, 0.0
+    metrics: Dict[str, float] = {}
+    with torch.no_grad():
+        for indices, batch in loader:
+            out = task(batch, float(ratio), MaskRNG(EVAL_MASK_SEED, 0, indices))
+            if out.n_items is not None:
+                loss, weight = float(out.loss), float(out.n_items)
+                total += loss
+            else:
+                weight = float(out.n_examples if out.weight is None else out.weight)
+                total += float(out.loss) * weight
+            count += weight
+            for k, v in out.metrics.items():
+                metrics[k] = metrics.get(k, 0.0) + float(v) * weight
+    task.train(was_training)
+    if count <= 0:
+        return {"loss": float("nan")}
+    return {"loss": total / count, **{k: v / count for k, v in metrics.items()}}
 
 
 # --------------------------------------------------------------------------- inputs
