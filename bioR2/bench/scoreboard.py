@@ -345,9 +345,13 @@ def ranks_of(ranks: Mapping[str, Mapping[str, float]], schedule: str) -> Dict[st
 
 
 def _spearman(a: Sequence[float], b: Sequence[float]) -> float:
+    import warnings
+
     from scipy.stats import spearmanr
 
-    rho = spearmanr(a, b).statistic
+    with warnings.catch_warnings():  # a resample where every schedule ties: rho undefined, counted as 1
+        warnings.simplefilter("ignore")
+        rho = spearmanr(a, b).statistic
     return float(rho) if np.isfinite(rho) else 1.0
 
 
