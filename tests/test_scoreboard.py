@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from bioR2.bench.scoreboard import build_scoreboard, load_scoreboard_inputs, run_scoreboard, schedule_family
+from bioR2.bench.scoreboard import (build_scoreboard, load_scoreboard_inputs, run_scoreboard, schedule_family,
+                                    scoreboard_markdown)
 from bioR2.cli import main
 from bioR2.masking import parse_mask_ratio
 
@@ -76,6 +77,20 @@ def test_schedule_family_parses_and_cli_prints_json(tmp_path, capsys):
     assert main(["benchmark", "scoreboard", "--results", str(tmp_path / "r"), "--json", "--n-boot", "10"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["overall"] == {"a": 1.0, "b": 2.0}
+
+
+def test_a_schedule_one_domain_lacks_stays_out_of_the_overall_and_moves_no_rank(tmp_path):
+    # dna has "sample" (best there); vision does not: the overall ranks a, b among themselves.
+    _results(tmp_path / "dna", "dna", "motif", {"t": _task({"sample": 0.9, "a": 0.8, "b": 0.7}, noise=0.01)})
+    _results(tmp_path / "vis", "vision", "digits", {"t": _task({"a": 0.5, "b": 0.6}, noise=0.01)})
+    board = build_scoreboard(load_scoreboard_inputs([tmp_path]), n_boot=50)
+    assert board["domains"]["dna"]["schedules"]["a"]["average_rank"] == 2.0  # its own table: all three
+    assert board["overall"] == {"a": pytest.approx(1.5), "b": pytest.approx(1.5)}
+    assert set(board["not_in_every_domain"]) == {"sample"}
+    assert board["not_in_every_domain"]["sample"] == {"dna": 1.0}
+    assert board["overall_top_two"]["n_pairs"] == 6 and 0.0 <= board["overall_rank_stability"]["top_stays_top"] <= 1.0
+    text = scoreboard_markdown(board)
+    assert "Not in every domain, so not in the overall: sample" in text and "Top two overall" in text
 
 
 def test_inputs_without_a_scoreboard_are_a_clear_error(tmp_path):
