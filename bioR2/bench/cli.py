@@ -9,6 +9,10 @@ Every benchmark takes the same options, added by :func:`add_common_options`:
                    ``fixed_0.15``, ``uniform_0-1``), separated by commas or spaces
 ``--steps N``      pretraining steps per model (the same for every scheme)
 ``--jobs N``       runs in parallel
+``--scoreboard``   (dna, sc, vision, text) train the domain's whole family of ratio schedules
+                   (:func:`bioR2.bench.scoreboard.domain_family`; ``--schemes`` then picks some of
+                   them by name) and score several downstream tasks on the same models, into the
+                   ``scoreboard`` section of results.json that ``bior2 benchmark scoreboard`` ranks
 
 Heavy imports (torch, the benchmarks) happen inside the ``run_benchmark_*`` functions.
 """
@@ -118,6 +122,20 @@ def _sequential_only(args: argparse.Namespace, domain: str) -> None:
                          "for torch threads); only --jobs 1 is accepted")
 
 
+def _scoreboard_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scoreboard", action="store_true",
+                        help="train the domain's family of masking-ratio schedules (fixed, r2mae, mdlm, mdlm-flat, "
+                             "set, sched, tnorm, beta, sample) with the same recipe and score several downstream "
+                             "tasks on each model, into results.json's 'scoreboard' section (read by 'bior2 "
+                             "benchmark scoreboard'); --schemes then names schedules of the family")
+
+
+def _scoreboard_schedules(args: argparse.Namespace, domain: str):
+    from .scoreboard import domain_family, select_schedules
+
+    return select_schedules(domain_family(domain), args.schemes)
+
+
 def _print_means(results) -> None:
     print(json.dumps({m: {k: round(v["mean"], 4) for k, v in e.items() if isinstance(v, dict) and "mean" in v}
                       for m, e in results["methods"].items()}, indent=1), file=sys.stderr)
@@ -136,16 +154,26 @@ def add_benchmark_dna_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="windows per step")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    parser.add_argument("--max-positives", type=int, default=None,
+                        help="cap positives per factor / task (quick: 60; default all)")
+    _scoreboard_option(parser)
 
 
 def run_benchmark_dna(args: argparse.Namespace) -> int:
-    from .dna import SCHEMES, BenchmarkConfig, run_benchmark as run
+    from .dna import SCHEMES, BenchmarkConfig, run_benchmark as run, run_scoreboard
 
     _sequential_only(args, "dna")
-    overrides = {k: getattr(args, k) for k in ("steps", "hidden", "layers", "batch_size", "threads", "device")
+    overrides = {k: getattr(args, k) for k in ("steps", "hidden", "layers", "batch_size", "threads", "device",
+                                               "max_positives")
                  if getattr(args, k) is not None}
     if args.seeds is not None:
         overrides["seeds"] = list(args.seeds)
+    if args.scoreboard:
+        schedules = _scoreboard_schedules(args, "dna")
+        results = run_scoreboard(BenchmarkConfig.make(quick=args.quick, **overrides), args.out, schedules)
+        _print_means(results)
+        print(f"wrote {args.out}/results.json and results.md ({results['elapsed_s']:.0f} s)")
+        return 0
     if args.schemes is not None:
         overrides["schemes"] = [scheme_name(s, SCHEMES["r2mae"]) for s in args.schemes]
     config = BenchmarkConfig.make(quick=args.quick, **overrides)
@@ -168,18 +196,29 @@ def add_benchmark_sc_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--finetune", action="store_true", help="also fine-tune the R²MAE encoder per fold")
     parser.add_argument("--no-extra-cells", action="store_true", help="do not add external unlabelled cells (pbmc68k)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default 1)")
+    _scoreboard_option(parser)
 
 
 def run_benchmark_sc(args: argparse.Namespace) -> int:
     import logging
 
-    from .sc import SCHEMES, BenchmarkConfig, run_benchmark as _run
+    from .sc import SCHEMES, BenchmarkConfig, run_benchmark as _run, run_scoreboard
 
     _sequential_only(args, "sc")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     config = BenchmarkConfig.preset(args.dataset, args.quick)
     if args.seeds:
         config.seeds = list(args.seeds)
+    if args.scoreboard:
+        if args.steps:
+            config.steps = args.steps
+        if args.threads:
+            config.threads = args.threads
+        config.only_nonzero = config.only_nonzero or args.only_nonzero
+        config.extra_cells = not args.no_extra_cells
+        results = run_scoreboard(config, args.out, _scoreboard_schedules(args, "sc"))
+        print(f"wrote {args.out}/results.json and results.md ({results['elapsed_s']:.0f} s)", file=sys.stderr)
+        return 0
     if args.schemes:
         config.schemes = [scheme_name(s, SCHEMES["r2mae"]) for s in args.schemes]
         unknown = [s for s in config.schemes if s not in SCHEMES]
@@ -212,16 +251,22 @@ def add_benchmark_vision_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dataset (default: digits with --quick, mnist otherwise)")
     parser.add_argument("--width", type=int, default=None, help="encoder width")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads when --jobs 1")
+    _scoreboard_option(parser)
 
 
 def run_benchmark_vision(args: argparse.Namespace) -> int:
     import torch
 
-    from ..vision.pretrain import VISION_DEFAULT_RATIO
-    from .vision import run_benchmark as _run
+    from ..vision.spec import DEFAULT_RATIO as VISION_DEFAULT_RATIO
+    from .vision import run_benchmark as _run, run_scoreboard
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.scoreboard:
+        results = run_scoreboard(args.out, quick=args.quick, data=args.data, seeds=args.seeds, steps=args.steps,
+                                 width=args.width, schedules=_scoreboard_schedules(args, "vision"), jobs=args.jobs)
+        print(f"bior2: wrote {args.out}/results.json and results.md ({results['elapsed_s']:.0f} s)")
+        return 0
     ratios = None if args.schemes is None else [scheme_ratio(s, VISION_DEFAULT_RATIO) for s in args.schemes]
     results = _run(args.out, quick=args.quick, data=args.data, seeds=args.seeds, steps=args.steps,
                    width=args.width, ratios=ratios, jobs=args.jobs)
@@ -237,16 +282,22 @@ def add_benchmark_text_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default=None, metavar="bbc|DIR", help="labelled corpus (default bbc)")
     parser.add_argument("--width", type=int, default=None, help="encoder width")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads when --jobs 1")
+    _scoreboard_option(parser)
 
 
 def run_benchmark_text(args: argparse.Namespace) -> int:
     import torch
 
-    from ..text.pretrain import TEXT_DEFAULT_RATIO
-    from .text import run_benchmark as _run
+    from ..text.spec import DEFAULT_RATIO as TEXT_DEFAULT_RATIO
+    from .text import run_benchmark as _run, run_scoreboard
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.scoreboard:
+        results = run_scoreboard(args.out, quick=args.quick, data=args.data, seeds=args.seeds, steps=args.steps,
+                                 width=args.width, schedules=_scoreboard_schedules(args, "text"), jobs=args.jobs)
+        print(f"bior2: wrote {args.out}/results.json and results.md ({results['elapsed_s']:.0f} s)")
+        return 0
     ratios = None if args.schemes is None else [scheme_ratio(s, TEXT_DEFAULT_RATIO) for s in args.schemes]
     results = _run(args.out, quick=args.quick, data=args.data, seeds=args.seeds, steps=args.steps,
                    width=args.width, ratios=ratios, jobs=args.jobs)

@@ -25,7 +25,7 @@ from ..results import build_results, methods_table, write_results
 from ..utils.io import atomic_path
 from .common import ResultCache
 
-__all__ = ["SCHEMES", "BenchmarkConfig", "run_benchmark"]
+__all__ = ["SCHEMES", "BenchmarkConfig", "run_benchmark", "run_scoreboard", "SCOREBOARD_TEST_RATIOS"]
 
 SCHEMES = {"r2mae": "0.05-0.3", "fixed_0.15": "0.15", "uniform_0-1": "0-1"}
 BASELINES = ("kmer", "pwm_oracle", "positive_fraction")
@@ -74,24 +74,28 @@ def _pretrain_windows(genome, data, cfg: BenchmarkConfig) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _model_fingerprint(scheme: str, seed: int, cfg: BenchmarkConfig) -> Dict[str, Any]:
+def _model_fingerprint(scheme: str, seed: int, cfg: BenchmarkConfig, ratio: Optional[str] = None) -> Dict[str, Any]:
     """The settings a trained model depends on: a model saved with other settings is never
     reused, nor resumed from its checkpoints."""
-    return {"steps": cfg.steps, "mask_ratio": SCHEMES[scheme], "seed": seed, "batch_size": cfg.batch_size,
+    return {"steps": cfg.steps, "mask_ratio": ratio or SCHEMES[scheme], "seed": seed, "batch_size": cfg.batch_size,
             "lr": cfg.lr, "hidden": cfg.hidden, "layers": cfg.layers, "window": cfg.window}
 
 
-def _train_one(genome, windows, scheme: str, seed: int, cfg: BenchmarkConfig, out: Path):
+def _train_one(genome, windows, scheme: str, seed: int, cfg: BenchmarkConfig, out: Path,
+               ratio: Optional[str] = None, models: str = "models"):
     """Pretrain one model (or reuse a finished one); returns ``(run_dir, reused)``.
 
     The models share the benchmarks' one cache (:class:`bioR2.bench.common.ResultCache`, in
     ``out/models``): a model finished with the same settings is reused, one started with them
     resumes from its checkpoints, and one of other settings is deleted and trained afresh.
+    ``ratio`` (any form of :func:`~bioR2.masking.parse_mask_ratio`) trains ``scheme`` at that
+    ratio instead of ``SCHEMES[scheme]`` (the scoreboard's schedules).
     """
     from ..dna import pretrain
 
+    ratio = ratio or SCHEMES[scheme]
     name = f"{scheme}_seed{seed}"
-    cache = ResultCache(Path(out) / "models", _model_fingerprint(scheme, seed, cfg))
+    cache = ResultCache(Path(out) / models, _model_fingerprint(scheme, seed, cfg, ratio))
     run = cache.dir / name
     if cache.get(name) is not None and (run / "model.safetensors").exists():
         return run, True  # trained by an earlier invocation
@@ -101,7 +105,7 @@ def _train_one(genome, windows, scheme: str, seed: int, cfg: BenchmarkConfig, ou
     pretrain((genome, windows), run, model={"hidden": cfg.hidden, "layers": cfg.layers},
              data={"window": cfg.window},
              train={"steps": cfg.steps, "batch_size": cfg.batch_size, "lr": cfg.lr, "seed": seed,
-                    "mask_ratio": SCHEMES[scheme], "log_every": 25, "progress": False,
+                    "mask_ratio": ratio, "log_every": 25, "progress": False,
                     "save_every": max(100, cfg.steps // 5), "device": cfg.device},
              resume=True, overwrite=True)
     cache.put(name, {"run": name})
@@ -191,6 +195,124 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir, task: str = "all") -> Dict[str,
         data=data.info, timings_s=timings, pretrain_windows=len(windows),
     )
     write_results(out, results, _markdown(results))
+    return results
+
+
+# --------------------------------------------------------------------------- scoreboard
+SCOREBOARD_TEST_RATIOS = (0.15, 0.3)   # held-out masked-token accuracy at these fixed ratios
+SCOREBOARD_HELDOUT_WINDOWS = 2048      # held-out windows scored (the first ones, in contig order)
+
+
+def _scoreboard_model(run: Path, genome, frames: Dict[str, pd.DataFrame], heldout, cfg: BenchmarkConfig) -> Dict[str, Any]:
+    """The scoreboard's downstream numbers of one pretrained model: AUPRC per motif factor and
+    per bacterial kind (each kind's positives against every negative, as the per-kind tables of
+    the benchmark do), and the held-out masked-token accuracy and loss at fixed ratios."""
+    from ..dna.scorer import VariantScorer
+    from ..dna.task import MaskedLMTask
+    from ..train import load_model
+    from .scoreboard import masked_eval
+
+    model = load_model(run).eval()
+    scorer = VariantScorer(model, genome, window=cfg.window, batch_size=cfg.score_batch, device="cpu")
+    out: Dict[str, Any] = {}
+    for name, df in frames.items():
+        score = -scorer.llr(df.chrom.to_numpy(), df.pos.to_numpy() - 1, df.ref.tolist(), df.alt.tolist())
+        y = df["label"].to_numpy()
+        out[f"{name}_auprc"] = auprc(y, score)
+        if name == "motif":
+            for factor in sorted(df.factor.unique()):
+                sel = (df.factor == factor).to_numpy()
+                if 0 < y[sel].sum() < sel.sum():
+                    out[f"motif_{factor}_auprc"] = auprc(y[sel], score[sel])
+        else:
+            neg = y == 0
+            for kind in sorted(df.loc[y == 1, "kind"].unique()):
+                sel = neg | ((df.kind == kind).to_numpy() & (y == 1))
+                out[f"bacterial_{kind}_auprc"] = auprc(y[sel], score[sel])
+    task = MaskedLMTask(model)
+    for r in SCOREBOARD_TEST_RATIOS:
+        ev = masked_eval(task, heldout, r, batch_size=cfg.score_batch)
+        out[f"masked_acc_{r:g}"] = ev["masked_accuracy"]
+        out[f"masked_loss_{r:g}"] = ev["loss"]
+    return out
+
+
+def run_scoreboard(cfg: BenchmarkConfig, out_dir, schedules: Optional[Dict[str, str]] = None,
+                   keep_models: bool = False) -> Dict[str, Any]:
+    """``bior2 benchmark dna --scoreboard``: pretrain one model per (schedule, seed) of the DNA
+    schedule family (:func:`bioR2.bench.scoreboard.domain_family`) with ``cfg``'s recipe, score
+    every downstream task on it, and write results.json with a ``scoreboard`` section.
+
+    Each finished (schedule, seed) keeps its numbers in ``out/scoreboard_runs`` (the shared
+    :class:`~bioR2.bench.common.ResultCache`), so an interrupted run resumes; the model
+    weights are deleted once scored unless ``keep_models``.
+    """
+    import torch
+
+    from ..dna.data import Genome, WindowDataset, make_windows
+    from .common import summarize_methods
+    from .dna_data import build_benchmark_data
+    from .scoreboard import domain_family, scoreboard_section, section_markdown
+
+    t0 = time.perf_counter()
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+    schedules = dict(schedules or domain_family("dna"))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = build_benchmark_data(max_positives=cfg.max_positives)
+    genome = Genome(data.fasta)
+    frames = {"motif": data.motif.copy(), "bacterial": data.bacterial.copy()}
+    windows = _pretrain_windows(genome, data, cfg)
+    held = make_windows(genome, window=cfg.window, stride=cfg.window, contigs=data.held_out)
+    held = held.iloc[:SCOREBOARD_HELDOUT_WINDOWS].reset_index(drop=True)
+    heldout = WindowDataset(genome, held, reverse_complement=False)
+    base = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("seeds", "schemes", "threads", "n_boot")}
+    # The family's ratios are part of the fingerprint: a schedule whose ratio changes recomputes.
+    cache = ResultCache(out / "scoreboard_runs", {**base, "heldout_windows": len(held),
+                                                  "test_ratios": list(SCOREBOARD_TEST_RATIOS),
+                                                  "family": {**domain_family("dna"), **schedules}})
+    timings: Dict[str, float] = {}
+    per_run: Dict[str, Dict[str, Any]] = {}
+    for seed in cfg.seeds:  # seed-major: a run cut short has every schedule at the seeds it finished
+        for name, ratio in schedules.items():
+            key = f"{name}_seed{seed}"
+            saved = cache.get(key)
+            if saved is None:
+                t = time.perf_counter()
+                run, _ = _train_one(genome, windows, name, seed, cfg, out, ratio=ratio, models="scoreboard_models")
+                saved = {"ratio": ratio, "seed": seed, **_scoreboard_model(run, genome, frames, heldout, cfg),
+                         "seconds": round(time.perf_counter() - t, 1)}
+                cache.put(key, saved)
+                if not keep_models:
+                    shutil.rmtree(run, ignore_errors=True)
+            per_run[key] = saved
+            timings[key] = saved.get("seconds", 0.0)
+    factors = sorted(k for k in per_run[next(iter(per_run))] if k.startswith("motif_") and k != "motif_auprc"
+                     and k.endswith("_auprc"))
+    kinds = sorted(k for k in per_run[next(iter(per_run))] if k.startswith("bacterial_") and k != "bacterial_auprc")
+    metrics = [*factors, *kinds, *(f"masked_acc_{r:g}" for r in SCOREBOARD_TEST_RATIOS)]
+    values = {m: {s: [per_run[f"{s}_seed{seed}"][m] for seed in cfg.seeds] for s in schedules} for m in metrics}
+    tasks = {m: (True, values[m]) for m in metrics}
+    notes = [f"{cfg.steps} steps x {cfg.batch_size} windows of {cfg.window} bp, convnet {cfg.layers} x {cfg.hidden}, "
+             "the same for every schedule; AUPRC: zero-shot -LLR of the held-out SNVs"
+             + (f" (at most {cfg.max_positives} positives per factor / task)" if cfg.max_positives else ""),
+             f"masked_acc_<r>: masked-token accuracy on the first {len(held)} held-out windows (held-out E. coli "
+             "and chr1/chr2 peaks), fixed evaluation masks at ratio r, soft-masked bases weigh 0"]
+    board = scoreboard_section(cfg.seeds, schedules, tasks, notes)
+    method_values = {s: {m: [per_run[f"{s}_seed{seed}"][m] for seed in cfg.seeds]
+                         for m in ["motif_auprc", "bacterial_auprc", *metrics,
+                                   *(f"masked_loss_{r:g}" for r in SCOREBOARD_TEST_RATIOS)]}
+                     for s in schedules}
+    results = build_results("dna", "motif+bacterial", cfg.seeds, summarize_methods(method_values),
+                            time.perf_counter() - t0, primary_task="scoreboard", config=dataclasses.asdict(cfg),
+                            data=data.info, timings_s=timings, pretrain_windows=len(windows),
+                            heldout_windows=len(held), scoreboard=board)
+    md = ["# bioR2 DNA benchmark: masking-ratio schedules (scoreboard)", "",
+          f"Command: `{results['command']}`  ",
+          f"bioR2 {results['bior2_version']}, {results['elapsed_s']:.0f} s, seeds {list(cfg.seeds)}.", "",
+          section_markdown(board), ""]
+    write_results(out, results, "\n".join(md))
     return results
 
 

@@ -26,7 +26,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 __all__ = ["load_scoreboard_inputs", "build_scoreboard", "scoreboard_markdown", "plot_scoreboard",
-           "run_scoreboard", "schedule_family"]
+           "run_scoreboard", "schedule_family", "domain_family", "select_schedules", "scoreboard_section",
+           "masked_eval", "section_markdown", "FIXED_RATIO"]
 
 PathLike = Union[str, Path]
 
@@ -49,6 +50,113 @@ def schedule_family(low: float, high: float, fixed: float, per_sample: bool = Tr
     if per_sample:
         fam["sample"] = f"sample:{low:g}-{high:g}"               # one ratio per example
     return fam
+
+
+# The classic fixed ratio of each domain (BERT / GPN / scBERT-style 0.15; MAE's 0.75).
+FIXED_RATIO = {"dna": 0.15, "sc": 0.15, "vision": 0.75, "text": 0.15}
+
+
+def domain_family(domain: str) -> Dict[str, str]:
+    """:func:`schedule_family` of a domain: its R²MAE range (``DEFAULT_RATIO`` of
+    ``bioR2.<domain>.spec``) and classic fixed ratio (:data:`FIXED_RATIO`); vision has no
+    per-sample schedule (MAE keeps one number of patches per batch)."""
+    import importlib
+
+    if domain not in FIXED_RATIO:
+        raise ValueError(f"unknown domain {domain!r}; choose from {sorted(FIXED_RATIO)}")
+    default = importlib.import_module(f"bioR2.{domain}.spec").DEFAULT_RATIO
+    low, high = (float(x) for x in str(default).split("-"))
+    return schedule_family(low, high, FIXED_RATIO[domain], per_sample=domain != "vision")
+
+
+def select_schedules(family: Mapping[str, str], names: Optional[Sequence[str]] = None) -> Dict[str, str]:
+    """The schedules of ``family`` named in ``names`` (all of them when ``None``), in the
+    family's order; an unknown name is an error that lists the known ones."""
+    if not names:
+        return dict(family)
+    unknown = [n for n in names if n not in family]
+    if unknown:
+        raise ValueError(f"--scoreboard: unknown schedule(s) {unknown}; the family is {list(family)}")
+    return {n: r for n, r in family.items() if n in names}
+
+
+def scoreboard_section(seeds: Sequence[int], schedules: Mapping[str, str],
+                       tasks: Mapping[str, Tuple[bool, Mapping[str, Sequence[float]]]],
+                       notes: Sequence[str] = ()) -> Dict[str, Any]:
+    """The ``scoreboard`` section of a results.json: ``tasks`` maps a task name to
+    ``(higher_is_better, {schedule: [one value per seed]})``. Every task must have every schedule
+    at every seed (the ranks compare like with like)."""
+    out_tasks: Dict[str, Any] = {}
+    for task, (higher, values) in tasks.items():
+        missing = [s for s in schedules if s not in values or len(values[s]) != len(seeds)]
+        if missing:
+            raise ValueError(f"scoreboard task {task!r}: schedules {missing} lack a value per seed")
+        out_tasks[task] = {"higher_is_better": bool(higher),
+                           "values": {s: [float(v) for v in values[s]] for s in schedules}}
+    section: Dict[str, Any] = {"seeds": [int(s) for s in seeds], "schedules": dict(schedules), "tasks": out_tasks}
+    if notes:
+        section["notes"] = list(notes)
+    return section
+
+
+def section_markdown(section: Mapping[str, Any]) -> str:
+    """A results.md table of one run's scoreboard section: mean ± sd over seeds per task."""
+    tasks = list(section["tasks"])
+    lines = ["| schedule | ratio | " + " | ".join(f"{t} ({'↑' if section['tasks'][t]['higher_is_better'] else '↓'})"
+                                                for t in tasks) + " |",
+             "|---|---|" + "---|" * len(tasks)]
+    for s, ratio in section["schedules"].items():
+        cells = []
+        for t in tasks:
+            v = np.asarray(section["tasks"][t]["values"][s], dtype=float)
+            cells.append(f"{v.mean():.4f} ± {v.std(ddof=1) if v.size > 1 else 0.0:.4f}")
+        lines.append(f"| {s} | `{ratio}` | " + " | ".join(cells) + " |")
+    lines += ["", f"Mean ± sd over seeds {section['seeds']}; ↑ higher is better, ↓ lower is better. "
+              "`bior2 benchmark scoreboard` ranks the schedules from this section."]
+    for note in section.get("notes", []):
+        lines.append(f"- {note}")
+    return "\n".join(lines)
+
+
+def masked_eval(task: Any, dataset: Any, ratio: float, *, batch_size: int = 256, collate_fn: Any = None,
+                max_examples: Optional[int] = None) -> Dict[str, float]:
+    """The held-out masked loss of ``task`` on ``dataset`` at a fixed ``ratio``, the way the
+    trainer validates (masks keyed by ``(EVAL_MASK_SEED, example index)``, so every model sees
+    the same masks at the same ratio): ``{"loss": ..., <each logged metric>: ...}``, the
+    metrics averaged with the loss's weights (a task returning a sum with ``n_items`` or a
+    mean with a ``weight`` is handled as the trainer does). ``max_examples`` scores the first
+    examples only."""
+    import torch
+    from torch.utils.data import DataLoader, Subset
+
+    from ..masking import MaskRNG
+    from ..train import EVAL_MASK_SEED
+    from ..train.sampler import IndexedDataset
+
+    if max_examples is not None and len(dataset) > max_examples:
+        dataset = Subset(dataset, range(int(max_examples)))  # batched reads pass through (torch >= 2.1)
+    data = IndexedDataset(dataset, collate_fn)
+    loader = DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=data.collate)
+    was_training = task.training
+    task.eval()
+    total, count = 0.0, 0.0
+    metrics: Dict[str, float] = {}
+    with torch.no_grad():
+        for indices, batch in loader:
+            out = task(batch, float(ratio), MaskRNG(EVAL_MASK_SEED, 0, indices))
+            if out.n_items is not None:
+                loss, weight = float(out.loss), float(out.n_items)
+                total += loss
+            else:
+                weight = float(out.n_examples if out.weight is None else out.weight)
+                total += float(out.loss) * weight
+            count += weight
+            for k, v in out.metrics.items():
+                metrics[k] = metrics.get(k, 0.0) + float(v) * weight
+    task.train(was_training)
+    if count <= 0:
+        return {"loss": float("nan")}
+    return {"loss": total / count, **{k: v / count for k, v in metrics.items()}}
 
 
 # --------------------------------------------------------------------------- inputs
@@ -216,20 +324,64 @@ def build_scoreboard(inputs: Mapping[str, Mapping[str, Any]], n_boot: int = 1000
     if not domains_out:
         raise ValueError("no domain has at least two schedules scored on the same tasks")
     n_domains = len(domains_out)
-    # Overall: schedules scored in every domain, each domain weighing the same.
+    # Overall: the schedules scored in every domain, ranked again among themselves in each domain
+    # (so a schedule one domain lacks, e.g. vision's per-sample one, moves no rank), each domain
+    # weighing the same.
     common = [s for s, v in overall_ranks.items() if len(v) == n_domains]
-    overall = {s: float(np.mean(overall_ranks[s])) for s in common}
-    overall_order = sorted(common, key=lambda s: (overall[s], -np.mean(overall_scores[s])))
+    domain_tasks = {d: inputs[d]["tasks"] for d in domains_out}
+    overall: Dict[str, float] = {}
+    overall_score: Dict[str, float] = {}
+    stability: Dict[str, Any] = {}
+    top_two: Dict[str, Any] = {}
+    overall_order: List[str] = []
+    if len(common) >= 2:
+        per_domain = {d: _average_ranks(t, common) for d, t in domain_tasks.items()}
+        overall = {s: float(np.mean([per_domain[d][0][s] for d in per_domain])) for s in common}
+        overall_score = {s: float(np.mean([per_domain[d][1][s] for d in per_domain])) for s in common}
+        overall_order = sorted(common, key=lambda s: (overall[s], -overall_score[s]))
+        n_seeds = {d: min(len(v) for t in tasks.values() for v in t["values"].values())
+                   for d, tasks in domain_tasks.items()}
+        if n_boot and all(n > 1 for n in n_seeds.values()):
+            boot = np.zeros((n_boot, len(common)))
+            for b in range(n_boot):
+                for d, tasks in domain_tasks.items():
+                    idx = rng.integers(0, n_seeds[d], n_seeds[d])
+                    ranks_b = _average_ranks(tasks, common, idx)[0]
+                    boot[b] += [ranks_b[s] / n_domains for s in common]
+            best_idx = common.index(overall_order[0])
+            stability = {"n_boot": n_boot, "top_stays_top": float(np.mean(np.argmin(boot, axis=1) == best_idx)),
+                         "spearman_vs_observed": float(np.mean([_spearman(b, [overall[s] for s in common])
+                                                                for b in boot])),
+                         "average_rank_se": {s: float(boot[:, i].std(ddof=1)) for i, s in enumerate(common)}}
+        merged = {f"{d}/{t}": {**body, "values": {s: body["values"][s] for s in common}}
+                  for d, tasks in domain_tasks.items() for t, body in tasks.items()}
+        top_two = _paired_top_two(merged, overall_order[0], overall_order[1])
+    partial = {s: {d: domains_out[d]["schedules"][s]["average_rank"] for d in domains_out
+                   if s in domains_out[d]["schedules"]}
+               for s in overall_ranks if s not in common}
     return {
         "domains": domains_out,
         "overall": overall,
-        "overall_normalised_score": {s: float(np.mean(overall_scores[s])) for s in common},
+        "overall_normalised_score": overall_score,
         "overall_order": overall_order,
         "overall_best": overall_order[0] if overall_order else None,
+        "overall_rank_stability": stability,
+        "overall_top_two": top_two,
+        "not_in_every_domain": partial,
         "note": ("ranks: 1 = best per task, ties share the mean rank; average_rank_se: standard deviation "
-                 "of the domain's average rank over seed-bootstrap resamples; overall: mean of the domains' "
-                 "average ranks over schedules scored in every domain"),
+                 "of the domain's average rank over seed-bootstrap resamples; overall: the schedules scored in "
+                 "every domain, ranked again among themselves per task, averaged over a domain's tasks and then "
+                 "over domains (each domain weighs the same); its stability resamples every domain's seeds "
+                 "together, and its top-two test pairs over every (domain, task, seed)"),
     }
+
+
+def _average_ranks(tasks: Mapping[str, Any], schedules: Sequence[str], seed_index: Optional[np.ndarray] = None):
+    """``({schedule: average rank}, {schedule: average normalised score})`` over ``tasks``,
+    ranking ``schedules`` among themselves."""
+    ranks, scores = _domain_table(tasks, schedules, seed_index)
+    return ({s: float(np.mean([ranks[t][s] for t in tasks])) for s in schedules},
+            {s: float(np.mean([scores[t][s] for t in tasks])) for s in schedules})
 
 
 def ranks_of(ranks: Mapping[str, Mapping[str, float]], schedule: str) -> Dict[str, float]:
@@ -237,9 +389,13 @@ def ranks_of(ranks: Mapping[str, Mapping[str, float]], schedule: str) -> Dict[st
 
 
 def _spearman(a: Sequence[float], b: Sequence[float]) -> float:
+    import warnings
+
     from scipy.stats import spearmanr
 
-    rho = spearmanr(a, b).statistic
+    with warnings.catch_warnings():  # a resample where every schedule ties: rho undefined, counted as 1
+        warnings.simplefilter("ignore")
+        rho = spearmanr(a, b).statistic
     return float(rho) if np.isfinite(rho) else 1.0
 
 
@@ -268,10 +424,33 @@ def scoreboard_markdown(board: Mapping[str, Any]) -> str:
                          f"{100 * st['top_stays_top']:.0f}% of them; mean Spearman of average ranks vs observed "
                          f"{st['spearman_vs_observed']:.2f}.")
         lines.append("")
-    lines += ["## Overall (mean of the domains' average ranks)", "", "| schedule | average rank | avg normalised score |",
-              "|---|---|---|"]
+    domains = list(board["domains"])
+    stab = board.get("overall_rank_stability") or {}
+    se = stab.get("average_rank_se", {})
+    lines += ["## Overall (mean of the domains' average ranks, schedules scored in every domain)", "",
+              "| schedule | " + " | ".join(domains) + " | overall average rank | avg normalised score |",
+              "|---|" + "---|" * (len(domains) + 2)]
     for s in board["overall_order"]:
-        lines.append(f"| {s} | {board['overall'][s]:.2f} | {board['overall_normalised_score'][s]:.2f} |")
+        cells = [f"{board['domains'][d]['schedules'][s]['average_rank']:.2f}" for d in domains]
+        spread = f" ± {se[s]:.2f}" if s in se else ""
+        lines.append(f"| {s} | " + " | ".join(cells) + f" | {board['overall'][s]:.2f}{spread} | "
+                     f"{board['overall_normalised_score'][s]:.2f} |")
+    lines += ["", "Domain columns: the domain's average rank among all its schedules (as in its table above); "
+              "overall: ranked again among the schedules every domain has."]
+    if board["overall_order"]:
+        lines += ["", f"Overall best: **{board['overall_best']}**."]
+    t2 = board.get("overall_top_two") or {}
+    if t2.get("n_pairs"):
+        lines.append(f"Top two overall, paired over (domain, task, seed): {t2['first']} − {t2['second']} = "
+                     f"{t2['mean_normalised_diff']:+.3f} ± {t2['se']:.3f} normalised units, {t2['wins']} wins / "
+                     f"{t2['losses']} losses, sign test p = {t2['sign_test_p']:.3g}.")
+    if stab:
+        lines.append(f"Overall rank stability ({stab['n_boot']} resamples of every domain's seeds): the top "
+                     f"schedule stays top in {100 * stab['top_stays_top']:.0f}% of them; mean Spearman of the "
+                     f"overall average ranks vs observed {stab['spearman_vs_observed']:.2f}.")
+    for s, per in board.get("not_in_every_domain", {}).items():
+        lines.append(f"Not in every domain, so not in the overall: {s} (average rank "
+                     + ", ".join(f"{d} {r:.2f}" for d, r in per.items()) + ").")
     lines += ["", board["note"]]
     return "\n".join(lines)
 
@@ -286,7 +465,8 @@ def plot_scoreboard(board: Mapping[str, Any], path: PathLike) -> Path:
 
     from ..utils.io import atomic_path
 
-    schedules = list(board["overall_order"]) or sorted({s for d in board["domains"].values() for s in d["schedules"]})
+    everywhere = list(board["overall_order"])
+    schedules = everywhere + sorted({s for d in board["domains"].values() for s in d["schedules"]} - set(everywhere))
     columns, matrix = [], []
     for domain, d in board["domains"].items():
         for task in d["tasks"] + ["average"]:

@@ -37,7 +37,8 @@ from ..text.spec import TextModelConfig, pretrain_and_probe
 from ..text.probe import probe_bag_of_tokens, probe_model
 from ..text.tokenizer import BPETokenizer
 
-__all__ = ["TextBenchmarkConfig", "QUICK", "FULL", "run_benchmark", "DEFAULT_RATIOS"]
+__all__ = ["TextBenchmarkConfig", "QUICK", "FULL", "run_benchmark", "run_scoreboard", "DEFAULT_RATIOS",
+           "SCOREBOARD_TEST_RATIOS"]
 
 # R²MAE's range first; then RoBERTa's 0.15, the top of the range, and MDLM's U(0, 1).
 DEFAULT_RATIOS = (TEXT_DEFAULT_RATIO, "0.15", "0.4", "0-1")
@@ -154,6 +155,105 @@ def run_benchmark(out_dir: Union[str, Path], *, quick: bool = False, data: Optio
         figures=["loss_curves.png"],
     )
     write_results(out_dir, results, _markdown(results, cfg, len(train), len(test)))
+    return results
+
+
+SCOREBOARD_TEST_RATIOS = (0.15, 0.4)  # held-out MLM loss at these fixed ratios
+SCOREBOARD_HELDOUT_WINDOWS = 2048     # held-out windows scored (the first ones, in document order)
+
+
+def _scoreboard_one(args: Tuple[Any, Dict[str, Any], str, str, int, TextBenchmarkConfig]) -> Dict[str, Any]:
+    """One (schedule, seed) of the scoreboard (in a worker process): pretrain, the linear probe,
+    and the MLM loss of every held-out window at the fixed test ratios."""
+    from ..text.data import TokenWindows
+    from ..text.task import MLMTask
+    from .scoreboard import masked_eval
+
+    split, tok_config, name, ratio, seed, cfg = args
+    t = time.perf_counter()
+    run = pretrain_and_probe(split, mask_ratio=ratio, width=cfg.model.width, seed=seed, steps=cfg.steps,
+                             batch_size=cfg.batch_size, lr=cfg.lr, model_config=cfg.model,
+                             tokenizer=BPETokenizer(tok_config), eval_mask_ratio=None, keep_model=True)
+    model = run.model.eval()
+    out: Dict[str, Any] = {"schedule": name, "ratio": ratio, "seed": seed, "linear_probe_acc": run.accuracy,
+                           "macro_f1": run.macro_f1, "final_loss": run.final_loss}
+    windows = TokenWindows(model.tokenizer, split[1].texts, model.max_len)
+    task = MLMTask(model)
+    for r in SCOREBOARD_TEST_RATIOS:
+        ev = masked_eval(task, windows, r, batch_size=64, max_examples=SCOREBOARD_HELDOUT_WINDOWS)
+        out[f"mlm_loss_{r:g}"] = ev["loss"]
+        out[f"mlm_acc_{r:g}"] = ev.get("masked_accuracy", float("nan"))
+    out["seconds"] = round(time.perf_counter() - t, 1)
+    return out
+
+
+def run_scoreboard(out_dir: Union[str, Path], *, quick: bool = False, data: Optional[str] = None,
+                   seeds: Optional[Sequence[int]] = None, steps: Optional[int] = None, width: Optional[int] = None,
+                   schedules: Optional[Dict[str, str]] = None, jobs: Optional[int] = None,
+                   config: Optional[TextBenchmarkConfig] = None) -> Dict[str, Any]:
+    """``bior2 benchmark text --scoreboard``: one masked LM per (schedule, seed) of the text
+    schedule family with the benchmark's recipe; scored by the BBC linear probe and the MLM loss
+    of the held-out windows at ratios 0.15 and 0.4 (fixed evaluation masks). Finished runs are
+    cached in ``out/runs``."""
+    from .scoreboard import domain_family, scoreboard_section, section_markdown
+
+    start = time.perf_counter()
+    cfg = config or (QUICK if quick else FULL)
+    overrides: Dict[str, Any] = {k: v for k, v in dict(data=data, steps=steps, jobs=jobs).items() if v is not None}
+    if seeds is not None:
+        overrides["seeds"] = tuple(seeds)
+    if width is not None:
+        overrides["model"] = replace(cfg.model, width=width)
+    cfg = replace(cfg, **overrides)
+    schedules = dict(schedules or domain_family("text"))
+    if not cfg.seeds or not schedules:
+        raise ValueError("the scoreboard needs at least one seed and one schedule")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    corpus = load_corpus(cfg.data)
+    if corpus.labels is None:
+        raise ValueError(f"{corpus.source}: the benchmark needs labelled documents (class folders)")
+    train, test = split_corpus(corpus, cfg.test_fraction, cfg.split_seed)
+    tokenizer = BPETokenizer.train(train.texts, cfg.model.vocab_size, cfg.model.min_frequency)
+    jobs = cfg.jobs or min(4, os.cpu_count() or 1)
+    pairs = [(name, seed) for seed in cfg.seeds for name in schedules]  # seed-major
+    tasks = [((train, test), tokenizer.to_config(), name, schedules[name], seed, cfg) for name, seed in pairs]
+    names = [f"{name}-seed{seed}" for name, seed in pairs]
+    # The family's ratios are part of the fingerprint: a schedule whose ratio changes recomputes.
+    fingerprint = {**asdict(replace(cfg, seeds=(), ratios=(), jobs=0)), "source": corpus.source,
+                   "n_train": len(train), "vocab_size": tokenizer.vocab_size,
+                   "test_ratios": list(SCOREBOARD_TEST_RATIOS),
+                   "heldout_windows": SCOREBOARD_HELDOUT_WINDOWS, "family": {**domain_family("text"), **schedules}}
+    runs = run_all(_scoreboard_one, tasks, names, out_dir / "runs", fingerprint, jobs)
+    per = {(r["schedule"], r["seed"]): r for r in runs}
+    metrics = [("linear_probe_acc", True), *((f"mlm_loss_{r:g}", False) for r in SCOREBOARD_TEST_RATIOS)]
+    tasks_out = {m: (hi, {s: [per[(s, seed)][m] for seed in cfg.seeds] for s in schedules}) for m, hi in metrics}
+    m = cfg.model
+    notes = [f"{corpus.source}: {len(train)} training / {len(test)} held-out documents; BPE {tokenizer.vocab_size} "
+             f"tokens, encoder width {m.width}, depth {m.depth}, {m.max_len}-token windows, {cfg.steps} steps x "
+             f"batch {cfg.batch_size}, lr {cfg.lr}, the same for every schedule",
+             "linear_probe_acc: logistic regression on standardised mean-pooled features of each document's first "
+             f"window; mlm_loss_<r>: masked-LM cross-entropy over the first "
+             f"{SCOREBOARD_HELDOUT_WINDOWS} held-out windows at ratio r with the same "
+             "masks for every model"]
+    board = scoreboard_section(cfg.seeds, schedules, tasks_out, notes)
+    extra = [("macro_f1", True), *((f"mlm_acc_{r:g}", True) for r in SCOREBOARD_TEST_RATIOS)]
+    values = {s: {k: [per[(s, seed)][k] for seed in cfg.seeds] for k, _ in metrics + extra} for s in schedules}
+    elapsed = time.perf_counter() - start
+    results = build_results("text", corpus.source, list(cfg.seeds), summarize_methods(values), elapsed,
+                            metric="linear_probe_acc", primary_task="scoreboard",
+                            config={**asdict(cfg), "n_train": len(train), "n_test": len(test), "jobs": jobs,
+                                    "vocab_size": tokenizer.vocab_size},
+                            timings_s={f"{r['schedule']}-seed{r['seed']}": r["seconds"] for r in runs},
+                            scoreboard=board)
+    md = f"""# Text benchmark: masking-ratio schedules (scoreboard)
+
+Command: `{results['command']}`
+Data: {results['dataset']}; seeds {list(cfg.seeds)}; elapsed {elapsed:.0f} s.
+
+{section_markdown(board)}
+"""
+    write_results(out_dir, results, md)
     return results
 
 

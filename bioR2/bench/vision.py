@@ -39,7 +39,8 @@ from ..vision.spec import DEFAULT_RATIO as VISION_DEFAULT_RATIO
 from ..vision.spec import MAEModelConfig, pretrain_and_probe
 from ..vision.probe import probe_model, probe_pixels
 
-__all__ = ["VisionBenchmarkConfig", "QUICK", "FULL", "run_benchmark", "DEFAULT_RATIOS"]
+__all__ = ["VisionBenchmarkConfig", "QUICK", "FULL", "run_benchmark", "run_scoreboard", "DEFAULT_RATIOS",
+           "SCOREBOARD_TEST_RATIOS"]
 
 # R²MAE's range first; then MAE's default 0.75, the ends of the range, and MDLM's U(0, 1).
 DEFAULT_RATIOS = (VISION_DEFAULT_RATIO, "0.75", "0.6", "0.9", "0-1")
@@ -82,6 +83,117 @@ def _one_run(args: Tuple[Tuple[ImageSet, ImageSet], str, int, VisionBenchmarkCon
     out = run.to_dict()
     out["loss_curve"] = downsample_curve(run.loss_curve, 200)
     return out
+
+
+SCOREBOARD_TEST_RATIOS = (0.5, 0.75)  # held-out reconstruction loss at these fixed ratios
+KNN_K = 5
+
+
+def knn_accuracy(train_x, train_y, test_x, test_y, k: int = KNN_K) -> float:
+    """k-nearest-neighbour accuracy (majority of ``k``; cosine similarity: L2-normalised
+    features) on frozen features, fit on the training split, scored on the held-out one."""
+    import numpy as np
+    from sklearn.neighbors import KNeighborsClassifier
+
+    def unit(x):
+        x = np.asarray(x, dtype=np.float64)
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+    clf = KNeighborsClassifier(n_neighbors=k).fit(unit(train_x), np.asarray(train_y))
+    return float((clf.predict(unit(test_x)) == np.asarray(test_y)).mean())
+
+
+def _scoreboard_one(args: Tuple[Tuple[ImageSet, ImageSet], str, str, int, VisionBenchmarkConfig]) -> Dict[str, Any]:
+    """One (schedule, seed) of the scoreboard (in a worker process): pretrain, then the linear
+    probe, the kNN accuracy and the held-out reconstruction loss at the fixed test ratios."""
+    from ..vision.data import ImageDataset
+    from ..vision.probe import extract_features
+    from ..vision.task import MAETask
+    from .scoreboard import masked_eval
+
+    split, name, ratio, seed, cfg = args
+    t = time.perf_counter()
+    run = pretrain_and_probe(split, mask_ratio=ratio, width=cfg.model.width, seed=seed, steps=cfg.steps,
+                             batch_size=cfg.batch_size, lr=cfg.lr, model_config=cfg.model,
+                             eval_mask_ratio=None, keep_model=True)
+    train, test = split
+    model = run.model.eval()
+    out: Dict[str, Any] = {"schedule": name, "ratio": ratio, "seed": seed, "linear_probe_acc": run.accuracy,
+                           "macro_f1": run.macro_f1, "final_loss": run.final_loss}
+    out["knn_acc"] = knn_accuracy(extract_features(model, train), train.labels, extract_features(model, test),
+                                  test.labels)
+    task = MAETask(model)
+    for r in SCOREBOARD_TEST_RATIOS:
+        out[f"recon_loss_{r:g}"] = masked_eval(task, ImageDataset(test), r, batch_size=256)["loss"]
+    out["seconds"] = round(time.perf_counter() - t, 1)
+    return out
+
+
+def run_scoreboard(out_dir: Union[str, Path], *, quick: bool = False, data: Optional[str] = None,
+                   seeds: Optional[Sequence[int]] = None, steps: Optional[int] = None, width: Optional[int] = None,
+                   schedules: Optional[Dict[str, str]] = None, jobs: Optional[int] = None,
+                   config: Optional[VisionBenchmarkConfig] = None) -> Dict[str, Any]:
+    """``bior2 benchmark vision --scoreboard``: one ViT-MAE per (schedule, seed) of the vision
+    schedule family (no per-sample schedule), the benchmark's recipe otherwise; scored by the
+    linear probe, kNN accuracy (k = 5, cosine) and the held-out reconstruction loss at ratios
+    0.5 and 0.75 (fixed evaluation masks). Finished runs are cached in ``out/runs``."""
+    from .scoreboard import domain_family, scoreboard_section, section_markdown
+
+    start = time.perf_counter()
+    cfg = config or (QUICK if quick else FULL)
+    overrides: Dict[str, Any] = {k: v for k, v in dict(data=data, steps=steps, jobs=jobs).items() if v is not None}
+    if seeds is not None:
+        overrides["seeds"] = tuple(seeds)
+    if width is not None:
+        overrides["model"] = replace(cfg.model, width=width, decoder_width=width)
+    cfg = replace(cfg, **overrides)
+    schedules = dict(schedules or domain_family("vision"))
+    if not cfg.seeds or not schedules:
+        raise ValueError("the scoreboard needs at least one seed and one schedule")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    images = load_images(cfg.data)
+    if images.labels is None:
+        raise ValueError(f"{images.source}: the benchmark needs labelled images (class folders)")
+    split = split_images(images, cfg.test_fraction, cfg.split_seed)
+    train, test = split
+    jobs = cfg.jobs or min(4, os.cpu_count() or 1)
+    pairs = [(name, seed) for seed in cfg.seeds for name in schedules]  # seed-major
+    tasks = [(split, name, schedules[name], seed, cfg) for name, seed in pairs]
+    names = [f"{name}-seed{seed}" for name, seed in pairs]
+    # The family's ratios are part of the fingerprint: a schedule whose ratio changes recomputes.
+    fingerprint = {**asdict(replace(cfg, seeds=(), ratios=(), jobs=0)), "source": images.source,
+                   "n_train": len(train), "test_ratios": list(SCOREBOARD_TEST_RATIOS), "knn_k": KNN_K,
+                   "family": {**domain_family("vision"), **schedules}}
+    runs = run_all(_scoreboard_one, tasks, names, out_dir / "runs", fingerprint, jobs)
+    per = {(r["schedule"], r["seed"]): r for r in runs}
+    metrics = [("linear_probe_acc", True), ("knn_acc", True),
+               *((f"recon_loss_{r:g}", False) for r in SCOREBOARD_TEST_RATIOS)]
+    tasks_out = {m: (hi, {s: [per[(s, seed)][m] for seed in cfg.seeds] for s in schedules}) for m, hi in metrics}
+    m = cfg.model
+    notes = [f"{images.source}: {len(train)} training / {len(test)} held-out images; ViT-MAE width {m.width}, depth "
+             f"{m.depth}, {cfg.steps} steps x batch {cfg.batch_size}, lr {cfg.lr}, the same for every schedule",
+             "linear_probe_acc: logistic regression on standardised mean-pooled frozen features; knn_acc: "
+             f"{KNN_K}-nearest neighbours, cosine, same features; recon_loss_<r>: masked-patch MSE of the held-out "
+             "images at ratio r with the same masks for every model"]
+    board = scoreboard_section(cfg.seeds, schedules, tasks_out, notes)
+    values = {s: {k: [per[(s, seed)][k] for seed in cfg.seeds] for k, _ in metrics + [("macro_f1", True)]}
+              for s in schedules}
+    elapsed = time.perf_counter() - start
+    results = build_results("vision", images.source, list(cfg.seeds), summarize_methods(values), elapsed,
+                            metric="linear_probe_acc", primary_task="scoreboard",
+                            config={**asdict(cfg), "n_train": len(train), "n_test": len(test), "jobs": jobs},
+                            timings_s={f"{r['schedule']}-seed{r['seed']}": r["seconds"] for r in runs},
+                            scoreboard=board)
+    md = f"""# Vision benchmark: masking-ratio schedules (scoreboard)
+
+Command: `{results['command']}`
+Data: {results['dataset']}; seeds {list(cfg.seeds)}; elapsed {elapsed:.0f} s.
+
+{section_markdown(board)}
+"""
+    write_results(out_dir, results, md)
+    return results
 
 
 def _reference_runs(split: Tuple[ImageSet, ImageSet], seeds: Sequence[int], cfg: VisionBenchmarkConfig
