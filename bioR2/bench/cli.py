@@ -20,6 +20,7 @@ Heavy imports (torch, the benchmarks) happen inside the ``run_benchmark_*`` func
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import json
 import sys
 from typing import Dict, List, Optional, Sequence
@@ -394,13 +395,14 @@ def run_benchmark_theory(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- scoreboard
-DEFAULT_SCOREBOARD_RESULTS = "benchmarks/results/scoreboard"
+# The committed scoreboard results of a clone (an editable install finds them next to the package).
+DEFAULT_SCOREBOARD_RESULTS = str(Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "scoreboard")
 
 
 def add_benchmark_scoreboard_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", nargs="+", default=[DEFAULT_SCOREBOARD_RESULTS], metavar="PATH",
                         help="results.json files or folders searched for them (default: the committed "
-                             f"{DEFAULT_SCOREBOARD_RESULTS})")
+                             "benchmarks/results/scoreboard of this clone)")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="write scoreboard.json, scoreboard.md and scoreboard.png here")
     parser.add_argument("--json", action="store_true", help="print the scoreboard as JSON (for scripts)")
