@@ -1,0 +1,229 @@
+"""Build the tutorial notebooks from their Jupytext sources, executed, outputs stored.
+
+Each tutorial's source is a Jupytext ``py:percent`` file, ``tutorials/NN_name.py`` (readable
+diffs). This script converts it to ``tutorials/NN_name.ipynb``, executes it top to bottom in a
+fresh kernel with ``PYTHONPATH`` set to this repository (so the repo's ``bioR2`` is what runs,
+installed or not), and writes the notebook with its outputs, so a reader on GitHub sees the
+figures and numbers::
+
+    python tutorials/build.py                 # every tutorial, one after the other
+    python tutorials/build.py 03 06           # only those whose name starts with 03 or 06
+    python tutorials/build.py --check         # no execution: is every stored notebook current?
+    make tutorials                            # the same as the first line
+
+Edit the ``.py``, never the ``.ipynb`` (it is overwritten). ``tests/test_tutorials.py`` fails when
+a stored notebook's cells differ from its source's conversion, when its code cells were not
+executed once each in order (execution counts 1..n), or when it stores an error (see
+:func:`problems`). The kernel runs in a temporary folder, so a notebook's files never land in
+the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+# Noise that a stored notebook must not show (see the module docstring of tests/test_tutorials.py).
+NOISE = [
+    (re.compile(r"TqdmWarning|IProgress not found"), "tqdm's IProgress warning"),
+    (re.compile(r"<matplotlib\.[\w.]+ (object )?at 0x[0-9a-f]+>"), "a matplotlib object's repr (end the line with ';')"),
+    (re.compile(r"\d+(\.\d+)?(it|step)/s\]"), "a progress bar (pass progress=False)"),
+]
+
+
+def sources(patterns: Sequence[str] = ()) -> List[Path]:
+    """The tutorial sources (``NN_*.py``), optionally only those whose name starts with a pattern."""
+    found = sorted(p for p in HERE.glob("[0-9][0-9]_*.py"))
+    if patterns:
+        found = [p for p in found if any(p.stem.startswith(pat) for pat in patterns)]
+    return found
+
+
+def notebook_for(source: Path) -> Path:
+    return source.with_suffix(".ipynb")
+
+
+def convert(source: Path):
+    """The source as an (unexecuted) notebook: what the stored ``.ipynb``'s cells must equal."""
+    import jupytext
+
+    return jupytext.read(source, fmt="py:percent")
+
+
+def _cells(nb) -> List[tuple]:
+    return [(c.cell_type, c.source) for c in nb.cells]
+
+
+def _text(output) -> str:
+    if output.get("output_type") == "stream":
+        return output.get("text", "")
+    data = output.get("data", {})
+    return str(data.get("text/plain", ""))
+
+
+def problems(source: Path) -> List[str]:
+    """What is wrong with the stored notebook of ``source`` (empty when it is current).
+
+    Checked: it exists; its cells (type and source) equal the conversion of ``source``; every
+    code cell has an execution count and they run 1..n in order (executed once, top to bottom);
+    no output is an error; no output shows the noise listed in :data:`NOISE`.
+    """
+    import nbformat
+
+    target = notebook_for(source)
+    rebuild = f"rebuild it: python tutorials/build.py {source.stem[:2]}"
+    if not target.exists():
+        return [f"{target.name} is missing; {rebuild}"]
+    stored = nbformat.read(target, as_version=4)
+    found: List[str] = []
+    want, have = _cells(convert(source)), _cells(stored)
+    if want != have:
+        diff = next((i for i, (a, b) in enumerate(zip(want, have)) if a != b), min(len(want), len(have)))
+        found.append(f"{target.name} is out of date with {source.name} (first difference at cell {diff}, "
+                     f"{len(want)} cells in the source, {len(have)} stored); {rebuild}")
+    code = [c for c in stored.cells if c.cell_type == "code"]
+    counts = [c.get("execution_count") for c in code]
+    if counts != list(range(1, len(code) + 1)):
+        found.append(f"{target.name} was not executed top to bottom (execution counts {counts}); {rebuild}")
+    for i, cell in enumerate(stored.cells):
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if out.get("output_type") == "error":
+                found.append(f"{target.name} cell {i} stores an error: {out.get('ename')}: {out.get('evalue')}")
+            text = _text(out)
+            for pattern, what in NOISE:
+                if pattern.search(text):
+                    found.append(f"{target.name} cell {i} shows {what}")
+    return found
+
+
+# Appended to the run and removed before writing: the kernel's CPU seconds (a fair time on a
+# busy machine, where wall-clock time mostly measures the other processes).
+_CPU_PROBE = ("import resource as _r\n"
+              "print(sum(getattr(_r.getrusage(w), f) for w in (_r.RUSAGE_SELF, _r.RUSAGE_CHILDREN)"
+              " for f in ('ru_utime', 'ru_stime')))")
+
+
+@dataclass
+class Run:
+    """How one execution went: wall-clock and CPU seconds, and the slowest cells."""
+
+    wall: float
+    cpu: float
+    slowest: List[Tuple[float, int]]  # (seconds, cell index)
+
+
+def _cell_seconds(cell) -> Optional[float]:
+    from datetime import datetime
+
+    stamps = cell.get("metadata", {}).get("execution", {})
+    try:
+        begin = datetime.fromisoformat(stamps["iopub.execute_input"].replace("Z", "+00:00"))
+        end = datetime.fromisoformat(stamps["shell.execute_reply"].replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return None
+    return (end - begin).total_seconds()
+
+
+@contextlib.contextmanager
+def kernel_environment():
+    """The environment a kernel started inside inherits: ``PYTHONPATH`` led by this repository
+    (its ``bioR2`` runs, installed or not) and one thread per library unless set already.
+
+    One thread: the machines that build and test the notebooks are shared, and the tutorials'
+    models are tiny. It also keeps torch on one thread after a UMAP: pynndescent restores
+    numba's thread count through the OpenMP runtime torch shares, which otherwise puts torch back
+    on every core whatever ``torch.set_num_threads`` said.
+    """
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", *THREAD_VARIABLES)}
+    os.environ["PYTHONPATH"] = str(REPO) + (os.pathsep + saved["PYTHONPATH"] if saved["PYTHONPATH"] else "")
+    for key in THREAD_VARIABLES:
+        os.environ.setdefault(key, "1")
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def execute(source: Path, timeout: int = 600, kernel: str = "python3") -> Run:
+    """Convert ``source``, execute it in a fresh kernel and write the notebook with its outputs.
+
+    A run that fails is written too (the stored error shows where; the test then fails) and
+    the error is raised.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = convert(source)
+    nb.metadata.pop("jupytext", None)  # the .ipynb is an output: no pairing back to the source
+    n_cells = len(nb.cells)
+    nb.cells.append(nbformat.v4.new_code_cell(_CPU_PROBE))
+    start = time.perf_counter()
+    with kernel_environment(), tempfile.TemporaryDirectory(prefix=f"bior2-{source.stem[:2]}-") as cwd:
+        client = NotebookClient(nb, timeout=timeout, kernel_name=kernel, record_timing=True,
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                                resources={"metadata": {"path": cwd}})
+        try:
+            client.execute()
+        finally:
+            wall = time.perf_counter() - start
+            probe = nb.cells.pop()
+            timed = [(_cell_seconds(c), i) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+            for cell in nb.cells[:n_cells]:
+                cell.metadata.pop("execution", None)  # timestamps: noise in every diff
+            nbformat.write(nb, notebook_for(source))
+    try:
+        cpu = float(probe.outputs[0]["text"])
+    except (IndexError, KeyError, ValueError):
+        cpu = float("nan")
+    slowest = sorted(((t, i) for t, i in timed if t is not None), reverse=True)[:3]
+    return Run(wall, cpu, slowest)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("only", nargs="*", help="name prefixes (e.g. 03 06); default: every tutorial")
+    parser.add_argument("--check", action="store_true", help="check the stored notebooks, execute nothing")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
+    args = parser.parse_args(argv)
+    chosen = sources(args.only)
+    if not chosen:
+        parser.error(f"no tutorial source matches {args.only}")
+    if args.check:
+        found = [msg for src in chosen for msg in problems(src)]
+        print("\n".join(found) or f"{len(chosen)} notebooks are current")
+        return 1 if found else 0
+    failed = 0
+    for src in chosen:
+        print(f"{src.name} ...", end=" ", flush=True)
+        try:
+            done = execute(src, timeout=args.timeout)
+        except Exception as err:  # noqa: BLE001 - report, go on with the next notebook
+            print(f"FAILED\n  {type(err).__name__}: {str(err)[-2000:]}")
+            failed += 1
+            continue
+        left = problems(src)
+        size = notebook_for(src).stat().st_size / 1024
+        cells = ", ".join(f"cell {i} {t:.0f} s" for t, i in done.slowest)
+        print(f"{done.wall:.0f} s wall, {done.cpu:.0f} s CPU, {size:.0f} KiB (slowest: {cells})"
+              + "".join(f"\n  {m}" for m in left))
+        failed += bool(left)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
