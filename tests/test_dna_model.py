@@ -71,21 +71,24 @@ def test_task_masks_only_nucleotides_and_weights_soft_bases():
     assert not m.mask[:, :10].any()  # PAD and N never masked
     out = task({"input_ids": ids, "soft_mask": soft}, 0.3, rng)
     assert out.loss.requires_grad and float(out.metrics["masked_fraction"]) == pytest.approx(0.3, abs=0.03)
-    # all soft-masked: weight 0.1 in training gives the same (normalised) loss; 0 in eval gives 0
+    assert out.n_items == 48  # a sum over the masked bases (12 of 40 per row), each weighing 1
+    # all soft-masked: weight 0.1 in training gives a tenth of the sum and of the weight (the
+    # same normalised loss); 0 in eval gives 0 over a weight of 0
     all_soft = torch.ones_like(soft)
-    train_loss = task({"input_ids": ids, "soft_mask": all_soft}, 0.3, rng).loss
-    torch.testing.assert_close(train_loss, out.loss)
+    soft_out = task({"input_ids": ids, "soft_mask": all_soft}, 0.3, rng)
+    assert soft_out.n_items == pytest.approx(0.1 * out.n_items)
+    torch.testing.assert_close(soft_out.loss / soft_out.n_items, out.loss / out.n_items)
     task.eval()
     evaluated = task({"input_ids": ids, "soft_mask": all_soft}, 0.3, rng)
     assert float(evaluated.loss.detach()) == 0.0
-    assert evaluated.weight == 0.0  # nothing scored: the trainer's validation mean skips it
-    assert task({"input_ids": ids, "soft_mask": soft}, 0.3, rng).weight == pytest.approx(0.3 * 40 * 4)  # masked bases
+    assert evaluated.n_items == 0.0  # nothing scored: adds nothing to the trainer's validation mean
+    assert task({"input_ids": ids, "soft_mask": soft}, 0.3, rng).n_items == pytest.approx(0.3 * 40 * 4)  # masked bases
     # half soft: the uppercase half dominates by 10x
     task.train()
     half = soft.clone()
     half[:2] = True
-    mixed = task({"input_ids": ids, "soft_mask": half}, 0.3, rng).loss.detach()
-    assert float(mixed) != pytest.approx(float(out.loss.detach()))
+    mixed = task({"input_ids": ids, "soft_mask": half}, 0.3, rng)
+    assert float(mixed.loss.detach() / mixed.n_items) != pytest.approx(float(out.loss.detach() / out.n_items))
 
 
 def test_cli_pretrain_then_score(tmp_path, capsys):

@@ -57,8 +57,8 @@ def test_save_load_keeps_genes_and_embeddings(tmp_path):
     assert isinstance(loaded, ExpressionMAE)
     assert loaded.genes == list(adata.var_names)
     assert torch.equal(loaded.gene_mean, model.gene_mean)
-    e1 = embed(adata.copy(), model, layer="counts")
-    e2 = embed(adata.copy(), tmp_path / "run", layer="counts")
+    e1 = embed(adata, model, layer="counts", copy=True).obsm["X_r2mae"]
+    e2 = embed(adata, tmp_path / "run", layer="counts", copy=True).obsm["X_r2mae"]
     np.testing.assert_array_equal(e1, e2)
     assert e1.shape == (80, 8)
     assert (tmp_path / "run" / "data.json").exists()
@@ -83,7 +83,8 @@ def test_query_with_permuted_missing_extra_genes_embeds_like_aligned_original():
     x[:, [list(adata.var_names).index(g) for g in missing]] = 0
     original.X = sp.csr_matrix(x)
     # .X named explicitly: the model was trained on layer "counts", which it would read by default
-    np.testing.assert_allclose(embed(query, model, layer="X"), embed(original, model, layer="X"), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(embed(query, model, layer="X", copy=True).obsm["X_r2mae"],
+                               embed(original, model, layer="X", copy=True).obsm["X_r2mae"], rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="shares only"):
         embed(adata[:, :5].copy(), model, layer="X")
 

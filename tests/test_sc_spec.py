@@ -110,12 +110,12 @@ def test_model_remembers_where_its_data_was_read(tmp_path):
     for m in (model, load_model(run)):  # in memory and from the run folder
         assert (m.layer, m.use_raw, m.batch_key, m.is_log1p, m.target_sum) == ("counts", False, "batch", False, 1e4)
         assert read_setup(m) == ("counts", False)
-    by_default = embed(adata.copy(), run)
-    np.testing.assert_array_equal(by_default, embed(adata.copy(), model, layer="counts"))
+    by_default = embed(adata, run, copy=True).obsm["X_r2mae"]
+    np.testing.assert_array_equal(by_default, embed(adata, model, layer="counts", copy=True).obsm["X_r2mae"])
     # an explicit option still wins: .X by name, or use_raw=False
-    x = embed(adata.copy(), model, layer="X")
+    x = embed(adata, model, layer="X", copy=True).obsm["X_r2mae"]
     assert not np.allclose(x, by_default)
-    np.testing.assert_array_equal(x, embed(adata.copy(), model, use_raw=False))
+    np.testing.assert_array_equal(x, embed(adata, model, use_raw=False, copy=True).obsm["X_r2mae"])
     assert read_setup(model, use_raw=False) == (None, False) and read_setup(model, layer="spliced") == ("spliced", False)
     # a model saved before the set-up was stored reads .X, as it always did
     old = dict(model.get_config())
@@ -132,7 +132,7 @@ def test_model_trained_on_raw_reads_raw():
     logged.X = sp.csr_matrix(-np.ones(logged.shape, dtype=np.float32))  # scaled: unreadable
     model = pretrain(logged, use_raw=True, is_log1p=True, steps=2, batch_size=16, progress=False,
                      model={"hidden": [8], "latent": 4}).model
-    assert embed(logged.copy(), model).shape == (50, 4)
+    assert embed(logged, model, copy=True).obsm["X_r2mae"].shape == (50, 4)
     assert reader_for(logged, model).source.use_raw
     with pytest.raises(ValueError, match="negative"):
         embed(logged.copy(), model, use_raw=False)

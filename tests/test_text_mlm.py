@@ -51,10 +51,11 @@ def test_mlm_loss_counts_only_masked_tokens(model):
                          eligible=batch["attention_mask"], vocab_size=model.vocab_size, rng=rng)
     logits = model.mlm_logits(model(masked.input_ids, batch["attention_mask"]))
     expected = F.cross_entropy(logits.reshape(-1, model.vocab_size), masked.labels.reshape(-1), ignore_index=IGNORE_INDEX)
-    assert torch.allclose(out.loss, expected, atol=1e-5)
+    assert out.n_items == int(masked.mask.sum())  # a sum over the masked tokens
+    assert torch.allclose(out.loss / out.n_items, expected, atol=1e-5)
     # Scoring every position instead would give a different number.
     everything = F.cross_entropy(logits[batch["attention_mask"]], batch["input_ids"][batch["attention_mask"]])
-    assert not torch.allclose(out.loss, everything)
+    assert not torch.allclose(out.loss / out.n_items, everything)
 
 
 @pytest.mark.parametrize("ratio", [0.01, 0.15, 0.4, 0.9])

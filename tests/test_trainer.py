@@ -174,6 +174,26 @@ def test_ddp_two_processes_equal_one_process(tmp_path):
     assert len([r for r in _log(ddp) if "loss" in r]) == 6
 
 
+@pytest.mark.slow
+def test_summed_losses_are_exact_where_per_batch_means_are_not(tmp_path):
+    """A toy task with Bernoulli masks (every rank and micro-batch masks a different number of
+    entries): 2 processes and grad_accum=2 against 1 process, with the loss returned as a sum
+    plus ``n_items`` and as the old per-batch mean. The same comparison that passes at 1e-6 for
+    the sum fails by far more than 1e-4 for the mean, so it can fail (tests/test_ddp_exact.py
+    makes it for every domain's real task)."""
+    from test_ddp_exact import _weights, max_weight_difference, run_worker
+
+    run_worker(["toy-sum,toy-mean", "-", str(tmp_path / "one"), "--grad-accum", "1", "2"])
+    run_worker(["toy-sum,toy-mean", "-", str(tmp_path / "ddp")], torchrun=True)
+    diffs = {}
+    for kind in ("toy-sum", "toy-mean"):
+        one = _weights(tmp_path / "one" / kind / "ga1")
+        diffs[kind] = {"ddp": max_weight_difference(one, _weights(tmp_path / "ddp" / kind / "ga1")),
+                       "accum": max_weight_difference(one, _weights(tmp_path / "one" / kind / "ga2"))}
+    assert max(diffs["toy-sum"].values()) < 1e-6, diffs
+    assert min(diffs["toy-mean"].values()) > 1e-4, diffs
+
+
 # ---------------------------------------------------------------- integrity
 @pytest.fixture()
 def finished_run(tmp_path):

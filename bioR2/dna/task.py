@@ -5,7 +5,9 @@ declares its token set: only A/C/G/T positions are eligible (``[PAD]`` and ``N``
 masked), and BERT's 80/10/10 replacement draws random tokens among the four nucleotides, as GPN
 does. Soft-masked (lowercase) bases are masked like any other, but their loss is multiplied by
 ``soft_weight_train`` (0.1) in training and ``soft_weight_eval`` (0) in evaluation, GPN's
-down-weighting of repeats.
+down-weighting of repeats. The task returns the weighted SUM over the masked bases with their
+total weight as ``n_items``, so the trainer's mean is over every masked base of the global
+batch, however many each window drew (Bernoulli count) and on any number of processes.
 """
 
 from __future__ import annotations

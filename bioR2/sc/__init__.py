@@ -7,9 +7,14 @@ Three calls from an ``.h5ad`` of counts::
     adata = anndata.read_h5ad("cells.h5ad")
     result = bioR2.sc.pretrain(adata, "runs/cells", layer="counts", steps=2000)  # R²MAE U(0.1, 0.5)
     model = result.model                                          # or the run folder "runs/cells"
-    bioR2.sc.embed(adata, model, umap=True)      # obsm["X_r2mae"], obsm["X_umap"]; reads layer "counts"
+    bioR2.sc.embed(adata, model, umap=True)      # obsm["X_r2mae"], obsm["X_umap_r2mae"]; reads layer "counts"
     bioR2.sc.annotate(query, model, reference=adata, label_key="cell_type")
-    # query.obs["r2mae_label"], query.obs["r2mae_confidence"]
+    # query.obs["r2mae_label"] ("Unknown" below min_confidence), query.obs["r2mae_confidence"]
+
+Both write in place and return ``None`` (``copy=True``: a new AnnData), put results only under
+keys you can name (``key_added``, ``neighbors_key``, ``key_prefix``), refuse to replace an existing
+key unless ``overwrite=True`` (your ``X_umap`` and ``uns["neighbors"]`` are never touched), record
+how each result was made in ``uns["bior2"]``, and run on ``device="auto"`` (CUDA when available).
 
 The model remembers where its training values were (``layer``, ``use_raw``), how they were
 normalised and the batch key, as scvi-tools' ``setup_anndata`` does, so ``embed`` and ``annotate``
@@ -18,7 +23,7 @@ read the query the same way unless given ``layer=`` / ``use_raw=``.
 Modules: ``spec`` (configs, presets and builders behind ``bioR2.pretrain("sc", ...)``), ``data``
 (AnnData sources, gene alignment, normalisation, datasets), ``model`` (the expression MAE),
 ``task`` (the masked-expression loss), ``annotate`` (embeddings, probes, fine-tuning, files),
-``io`` (writing fields into a copy of an ``.h5ad``).
+``io`` (checks on option values; writing fields into a copy of an ``.h5ad``).
 """
 
 from typing import TYPE_CHECKING
@@ -28,8 +33,9 @@ from ..utils.lazy import lazy_exports
 # Public names load on first use (PEP 562): the CLI and `import bioR2.sc` stay fast.
 __getattr__, __dir__ = lazy_exports(__name__, {
     "annotate": (
-        "EMBED_KEY", "Annotation", "CellTypeClassifier", "LinearProbe", "annotate", "annotate_file", "embed",
-        "embed_file", "embed_reader", "fine_tune", "read_setup", "reader_for"
+        "EMBED_KEY", "DEFAULT_MIN_CONFIDENCE", "UNKNOWN", "Annotation", "CellTypeClassifier", "LinearProbe",
+        "LowGeneOverlapWarning", "annotate", "annotate_file", "embed", "embed_file", "embed_reader", "fine_tune",
+        "read_setup", "reader_for"
     ),
     "data": (
         "CellDataset", "ExpressionReader", "GeneAlignment",
@@ -43,10 +49,13 @@ __getattr__, __dir__ = lazy_exports(__name__, {
 
 if TYPE_CHECKING:  # static analysers and IDEs see the real imports
     from .annotate import (
+        DEFAULT_MIN_CONFIDENCE,
         EMBED_KEY,
+        UNKNOWN,
         Annotation,
         CellTypeClassifier,
         LinearProbe,
+        LowGeneOverlapWarning,
         annotate,
         annotate_file,
         embed,
@@ -97,4 +106,7 @@ __all__ = [
     "highly_variable_genes",
     "reader_for",
     "EMBED_KEY",
+    "DEFAULT_MIN_CONFIDENCE",
+    "UNKNOWN",
+    "LowGeneOverlapWarning",
 ]

@@ -45,6 +45,10 @@ class ExpressionMAETask(Task):
         self.count = count
 
     def loss_terms(self, batch: Dict[str, Any], mask_ratio: float, rng: RNGLike) -> Dict[str, torch.Tensor]:
+        """The batch's loss pieces: ``loss_sum`` (the sum of the per-entry loss over the masked
+        entries, a (cell, gene) pair being one item), ``n_items`` (how many entries are masked),
+        ``loss`` (their mean: ``loss_sum / n_items``, 0 when nothing is masked), ``masked_mse``
+        (on the log1p(CP10k) scale) and the ``mask``."""
         x = batch["x"]
         masking = mask_expression(x, mask_ratio, only_nonzero=self.only_nonzero, count=self.count, rng=rng)
         mask = masking.mask
@@ -54,25 +58,31 @@ class ExpressionMAETask(Task):
             counts = batch["counts"]
             library = counts.sum(dim=1, keepdim=True).clamp_min(1.0)
             mu = torch.softmax(out, dim=1) * library
-            nll = -nb_log_likelihood(counts, mu, model.log_theta)
-            n = mask.sum().clamp_min(1)
-            loss = nll.masked_fill(~mask, 0.0).sum() / n
+            per_entry = -nb_log_likelihood(counts, mu, model.log_theta)
             recon = torch.log1p(torch.softmax(out, dim=1) * model.target_sum)
         else:
             # The loss lives on the standardised scale the encoder sees, so every gene counts
             # alike; the reported MSE is on the log1p(CP10k) scale a user reads.
-            target = model.standardise(x)
-            loss = masked_mse(out, target, mask)
+            per_entry = (out - model.standardise(x)) ** 2
             recon = out * model.gene_std + model.gene_mean
+        # Masked entries only; with none masked the sum is a 0 that keeps the graph.
+        loss_sum = per_entry.masked_fill(~mask, 0.0).sum()
+        n_items = mask.sum()
         with torch.no_grad():
             mse = masked_mse(recon, x, mask)
-        return {"loss": loss, "masked_mse": mse, "mask": mask}
+        return {"loss": loss_sum / n_items.clamp_min(1), "loss_sum": loss_sum, "n_items": n_items,
+                "masked_mse": mse, "mask": mask}
 
     def forward(self, batch: Dict[str, Any], mask_ratio: float, rng: RNGLike) -> TaskOutput:
+        """The SUM of the loss over the masked entries with ``n_items`` = their number: the
+        trainer divides by the count over every micro-batch and process, so the gradient is the
+        global batch's mean over masked entries however many each rank masked (only-nonzero
+        masking and Bernoulli counts differ per cell)."""
         terms = self.loss_terms(batch, mask_ratio, rng)
         mask = terms["mask"]
         return TaskOutput(
-            loss=terms["loss"], n_examples=int(batch["x"].shape[0]), n_tokens=int(batch["x"].numel()),
+            loss=terms["loss_sum"], n_items=float(terms["n_items"]), n_examples=int(batch["x"].shape[0]),
+            n_tokens=int(batch["x"].numel()),
             metrics={"masked_mse": terms["masked_mse"].detach(), "masked_fraction": mask.float().mean().detach()},
         )
 

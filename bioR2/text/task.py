@@ -3,7 +3,9 @@
 The objective is the one of every token model (:class:`bioR2.train.MaskedTokenTask`); text
 declares its token set: a window's real tokens are eligible (never ``<s>``, ``</s>``, ``<pad>``,
 ``<unk>`` or ``<mask>``), and a random replacement draws from every non-special id of the
-tokenizer's vocabulary.
+tokenizer's vocabulary. The task returns the SUM of the cross-entropy over the selected tokens
+with their number as ``n_items``, so windows of different lengths (padding) weigh by their
+masked tokens alike on one process, under accumulation and under DDP.
 """
 
 from __future__ import annotations

@@ -49,9 +49,14 @@ class MaskedTokenTask(Task):
         The 80/10/10 split and how many tokens a row gets (see :func:`~bioR2.masking.mask_tokens`).
     weight_key, weight_train, weight_eval
         Per-position loss weights: positions where the boolean batch entry ``weight_key`` is
-        True weigh ``weight_train`` in training and ``weight_eval`` in evaluation, the others 1;
-        the loss is then the weighted mean and a validation batch counts by its total weight.
-        ``None``: the plain mean cross-entropy over the selected tokens.
+        True weigh ``weight_train`` in training and ``weight_eval`` in evaluation, the others 1.
+        ``None``: every selected token weighs 1.
+
+    The task returns the SUM of weight x cross-entropy over the batch's selected tokens with
+    ``n_items`` = their total weight (the number of selected tokens when unweighted); the
+    trainer divides by the total over every micro-batch and process, so the loss it minimises
+    and logs is the weighted mean over the global batch whatever each rank happened to mask.
+    ``out.loss / out.n_items`` is this batch's own mean.
     """
 
     def __init__(self, model: torch.nn.Module, *, mask_token_id: int, special_ids: Sequence[int] = (),
@@ -81,37 +86,37 @@ class MaskedTokenTask(Task):
                              count=self.count, rng=rng)
         hidden = self.model.encode(masked.input_ids) if attn is None else self.model.encode(masked.input_ids, attn)
         sel = masked.mask
-        if self.weight_key is None:
-            loss, acc, weight = self._mean_loss(hidden, masked.labels, sel)
-        else:
-            loss, acc, weight = self._weighted_loss(hidden, masked.labels, sel, batch[self.weight_key])
+        down = None if self.weight_key is None else batch[self.weight_key]
+        loss, n_items, acc = self._summed_loss(hidden, masked.labels, sel, down)
         masked_fraction = (sel.float().sum() / eligible.float().sum().clamp_min(1) if eligible is not None
                            else sel.float().mean())
-        return TaskOutput(loss=loss, n_examples=int(ids.shape[0]),
+        return TaskOutput(loss=loss, n_items=n_items, n_examples=int(ids.shape[0]),
                           n_tokens=int(attn.sum()) if attn is not None else int(ids.numel()),
-                          metrics={"masked_fraction": masked_fraction, "masked_accuracy": acc}, weight=weight)
+                          metrics={"masked_fraction": masked_fraction, "masked_accuracy": acc})
 
-    def _mean_loss(self, hidden: torch.Tensor, labels: torch.Tensor, sel: torch.Tensor):
-        """Mean cross-entropy over the selected tokens."""
-        if not bool(sel.any()):
-            # Nothing to predict (only possible when no row has an eligible token).
-            return hidden.sum() * 0.0, torch.zeros(()), None
+    def _summed_loss(self, hidden: torch.Tensor, labels: torch.Tensor, sel: torch.Tensor,
+                     down: Optional[torch.Tensor]):
+        """``(sum of weight x cross-entropy over the selected tokens, total weight, accuracy)``.
+
+        Unweighted, the total weight is the number of selected tokens. A batch with nothing
+        selected (no eligible token) gives a zero sum and a count of 0, and one with nothing
+        weighted (every selected base soft-masked, weight 0 in evaluation) a zero sum and a
+        total weight of 0: they add nothing to the trainer's global sum and count, so they
+        neither pull the mean towards 0 nor divide by 0. The head still runs (on no rows), so
+        every parameter has a gradient, as DDP requires.
+        """
         logits = self.model.mlm_logits(hidden[sel])  # only the selected positions go through the head
         target = labels[sel]
-        loss = F.cross_entropy(logits.float(), target)
-        return loss, (logits.argmax(-1) == target).float().mean().detach(), None
-
-    def _weighted_loss(self, hidden: torch.Tensor, labels: torch.Tensor, sel: torch.Tensor, down: torch.Tensor):
-        """Weighted mean over the selected tokens; a validation batch counts by its total weight,
-        so a batch with nothing scored (weight 0 in evaluation) does not pull the mean to 0."""
-        logits = self.model.mlm_logits(hidden[sel])
-        target = labels[sel]
         ce = F.cross_entropy(logits.float(), target, reduction="none")
+        correct = (logits.argmax(-1) == target).float().detach()
+        n = ce.numel()
+        if down is None:
+            acc = correct.mean() if n else torch.zeros((), device=ce.device)
+            return ce.sum(), float(n), acc
         w = self.weight_train if self.training else self.weight_eval
-        weight = torch.where(down[sel], torch.full_like(ce, w), torch.ones_like(ce))
-        total = weight.sum()
-        # Every selected position at weight 0: a zero loss that still has a graph.
-        loss = (ce * weight).sum() / total.clamp_min(1e-8)
-        with torch.no_grad():
-            acc = ((logits.argmax(-1) == target).float() * weight).sum() / total.clamp_min(1e-8)
-        return loss, acc, None if self.training else float(total)
+        soft = down[sel]
+        weight = torch.where(soft, torch.full_like(ce, w), torch.ones_like(ce))
+        n_soft = int(soft.sum())
+        total = (n - n_soft) + w * n_soft  # counted, not summed in float32: any split adds up alike
+        acc = (correct * weight).sum() / max(total, 1e-8)
+        return (ce * weight).sum(), float(total), acc

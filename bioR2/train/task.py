@@ -43,11 +43,17 @@ class TaskOutput:
     so gradient accumulation and DDP give exactly the single-process, full-batch gradient
     even when ranks mask different numbers of items (HF's ``num_items_in_batch`` fix). A task
     that returns a mean (``n_items`` None) is exact only when every micro-batch has the same
-    denominator.
+    denominator. Every built-in task returns the summed form: :class:`~bioR2.train.MaskedTokenTask`
+    (DNA, text; soft-masked DNA bases count by their weight), the single-cell
+    ``ExpressionMAETask`` (masked genes) and the vision ``MAETask`` (hidden patches).
+    ``loss / n_items`` is the batch's own mean; a batch with nothing to score returns a zero
+    sum that keeps the graph and ``n_items`` 0.
     n_examples: rows in the batch (for examples/s).
     n_tokens: positions processed (tokens, bases, patches or genes; for tokens/s).
-    metrics: extra scalars to log (averaged over micro-batches and ranks).
-    weight: how much this batch's loss counts in the validation mean (default: ``n_examples``);
+    metrics: extra scalars to log (each micro-batch's value averaged over micro-batches and ranks,
+    not weighted by item counts: a display, not an exact global statistic).
+    weight: how much this batch's loss counts in the validation mean (default: ``n_examples``;
+    ignored when ``n_items`` is given, which counts instead);
     a loss that is a weighted mean over positions passes the sum of those weights, so the
     validation loss is the mean over every scored position, and a batch with nothing to score
     (weight 0) does not pull it towards 0.

@@ -40,16 +40,16 @@ cells = [
     ),
     nbf.v4.new_markdown_cell("## 2. Embed (and UMAP)"),
     nbf.v4.new_code_cell(
-        "bsc.embed(reference, run, umap=True)   # a run folder or the model object; reads layer 'counts'\n"
+        "bsc.embed(reference, run, umap=True)   # obsm['X_r2mae'], obsm['X_umap_r2mae']; reads layer 'counts'\n"
         "import scanpy as sc\n"
-        "sc.pl.embedding(reference, 'X_umap', color='bulk_labels', frameon=False, title='R²MAE embedding')"
+        "sc.pl.embedding(reference, 'X_umap_r2mae', color='bulk_labels', frameon=False, title='R²MAE embedding')"
     ),
     nbf.v4.new_markdown_cell(
         "## 3. Annotate\nA logistic-regression probe on the embeddings of the reference labels the query; "
         "`method='finetune'` fine-tunes the encoder instead. Existing query fields are never changed."
     ),
     nbf.v4.new_code_cell(
-        "labels = bsc.annotate(query, model, reference, label_key='bulk_labels')\n"
+        "bsc.annotate(query, model, reference, label_key='bulk_labels')   # in place; 'Unknown' below min_confidence\n"
         "accuracy = float(np.mean(query.obs['r2mae_label'].astype(str).to_numpy() == truth))\n"
         "majority = max(np.mean(truth == c) for c in set(truth))\n"
         "print(f'accuracy {accuracy:.3f} (majority class {majority:.3f})')\n"
