@@ -26,7 +26,6 @@
 # `bior2 score-variants --model RUN --fasta G.fa --variants V.vcf --out S.tsv`.
 
 # %%
-import json
 import pathlib
 import tempfile
 

@@ -1,21 +1,25 @@
-"""Build the tutorial notebooks from their Jupytext sources, executed, outputs stored.
+"""Build the tutorial notebooks from their Jupytext sources: executed, outputs stored.
 
 Each tutorial's source is a Jupytext ``py:percent`` file, ``tutorials/NN_name.py`` (readable
-diffs). This script converts it to ``tutorials/NN_name.ipynb``, executes it top to bottom in a
-fresh kernel with ``PYTHONPATH`` set to this repository (so the repo's ``bioR2`` is what runs,
-installed or not), and writes the notebook with its outputs, so a reader on GitHub sees the
-figures and numbers::
+diffs, reviewable like code). This script converts it to ``tutorials/NN_name.ipynb``, executes it
+top to bottom in a fresh kernel whose ``PYTHONPATH`` starts with this repository (so the repo's
+``bioR2`` is what runs, installed or not), and writes the notebook with its outputs, so a reader
+on GitHub sees the figures and numbers::
 
     python tutorials/build.py                 # every tutorial, one after the other
     python tutorials/build.py 03 06           # only those whose name starts with 03 or 06
-    python tutorials/build.py --check         # no execution: is every stored notebook current?
-    make tutorials                            # the same as the first line
+    python tutorials/build.py --check         # execute nothing: is every stored notebook current?
+    make tutorials                            # the first line; `make tutorials-check` the last
 
-Edit the ``.py``, never the ``.ipynb`` (it is overwritten). ``tests/test_tutorials.py`` fails when
-a stored notebook's cells differ from its source's conversion, when its code cells were not
-executed once each in order (execution counts 1..n), or when it stores an error (see
-:func:`problems`). The kernel runs in a temporary folder, so a notebook's files never land in
-the repository.
+Edit the ``.py``, never the ``.ipynb`` (it is overwritten), then rebuild it and commit both.
+``tests/test_tutorials.py`` fails (fast, no execution) when a stored notebook is not what
+building its source gives: other cells, cells not executed once each in order, an error, a
+progress bar or other noise, or more than 1 MB (:func:`problems`); a slow test executes every
+source. Outputs are only ever written by executing: no hand edits.
+
+The kernel runs in a temporary folder (a notebook's files never land in the repository) with one
+thread per numerical library (:func:`kernel_environment`). Each build prints the wall-clock and
+CPU seconds and the slowest cells.
 """
 
 from __future__ import annotations
@@ -27,24 +31,26 @@ import re
 import sys
 import tempfile
 import time
-from pathlib import Path
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import Iterator, List, Optional, Sequence, Tuple
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-# Noise that a stored notebook must not show (see the module docstring of tests/test_tutorials.py).
+MAX_BYTES = 1_000_000  # a stored notebook's size limit
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+# Output a stored notebook must not show, and what to do about it.
 NOISE = [
     (re.compile(r"TqdmWarning|IProgress not found"), "tqdm's IProgress warning"),
-    (re.compile(r"<matplotlib\.[\w.]+ (object )?at 0x[0-9a-f]+>"), "a matplotlib object's repr (end the line with ';')"),
-    (re.compile(r"\d+(\.\d+)?(it|step)/s\]"), "a progress bar (pass progress=False)"),
+    (re.compile(r"<matplotlib\.[\w.]+ (object )?at 0x[0-9a-f]+>"),
+     "a matplotlib object's repr (end the plotting line with ';')"),
+    (re.compile(r"\| *\d+/\d+ \["), "a progress bar (pass progress=False)"),
 ]
 
 
 def sources(patterns: Sequence[str] = ()) -> List[Path]:
     """The tutorial sources (``NN_*.py``), optionally only those whose name starts with a pattern."""
-    found = sorted(p for p in HERE.glob("[0-9][0-9]_*.py"))
+    found = sorted(HERE.glob("[0-9][0-9]_*.py"))
     if patterns:
         found = [p for p in found if any(p.stem.startswith(pat) for pat in patterns)]
     return found
@@ -55,29 +61,29 @@ def notebook_for(source: Path) -> Path:
 
 
 def convert(source: Path):
-    """The source as an (unexecuted) notebook: what the stored ``.ipynb``'s cells must equal."""
+    """The source as an unexecuted notebook: what the stored ``.ipynb``'s cells must equal."""
     import jupytext
 
     return jupytext.read(source, fmt="py:percent")
 
 
-def _cells(nb) -> List[tuple]:
+def _cells(nb) -> List[Tuple[str, str]]:
     return [(c.cell_type, c.source) for c in nb.cells]
 
 
 def _text(output) -> str:
     if output.get("output_type") == "stream":
         return output.get("text", "")
-    data = output.get("data", {})
-    return str(data.get("text/plain", ""))
+    return str(output.get("data", {}).get("text/plain", ""))
 
 
 def problems(source: Path) -> List[str]:
-    """What is wrong with the stored notebook of ``source`` (empty when it is current).
+    """What is wrong with the stored notebook of ``source`` (an empty list when it is current).
 
     Checked: it exists; its cells (type and source) equal the conversion of ``source``; every
     code cell has an execution count and they run 1..n in order (executed once, top to bottom);
-    no output is an error; no output shows the noise listed in :data:`NOISE`.
+    no output is an error or shows the noise listed in :data:`NOISE`; the file is at most
+    :data:`MAX_BYTES`.
     """
     import nbformat
 
@@ -89,34 +95,71 @@ def problems(source: Path) -> List[str]:
     found: List[str] = []
     want, have = _cells(convert(source)), _cells(stored)
     if want != have:
-        diff = next((i for i, (a, b) in enumerate(zip(want, have)) if a != b), min(len(want), len(have)))
-        found.append(f"{target.name} is out of date with {source.name} (first difference at cell {diff}, "
+        first = next((i for i, (a, b) in enumerate(zip(want, have)) if a != b), min(len(want), len(have)))
+        found.append(f"{target.name} is out of date with {source.name} (first difference at cell {first}; "
                      f"{len(want)} cells in the source, {len(have)} stored); {rebuild}")
-    code = [c for c in stored.cells if c.cell_type == "code"]
-    counts = [c.get("execution_count") for c in code]
-    if counts != list(range(1, len(code) + 1)):
+    counts = [c.get("execution_count") for c in stored.cells if c.cell_type == "code"]
+    if counts != list(range(1, len(counts) + 1)):
         found.append(f"{target.name} was not executed top to bottom (execution counts {counts}); {rebuild}")
     for i, cell in enumerate(stored.cells):
         for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
             if out.get("output_type") == "error":
                 found.append(f"{target.name} cell {i} stores an error: {out.get('ename')}: {out.get('evalue')}")
             text = _text(out)
-            for pattern, what in NOISE:
-                if pattern.search(text):
-                    found.append(f"{target.name} cell {i} shows {what}")
-    return found
+            found += [f"{target.name} cell {i} shows {what}" for pattern, what in NOISE if pattern.search(text)]
+    size = target.stat().st_size
+    if size > MAX_BYTES:
+        found.append(f"{target.name} is {size / 1e6:.1f} MB, over {MAX_BYTES / 1e6:g} MB: fewer or smaller figures")
+    return list(dict.fromkeys(found))
 
 
-# Appended to the run and removed before writing: the kernel's CPU seconds (a fair time on a
-# busy machine, where wall-clock time mostly measures the other processes).
+@contextlib.contextmanager
+def kernel_environment() -> Iterator[None]:
+    """The environment a kernel started inside inherits: ``PYTHONPATH`` led by this repository
+    (its ``bioR2`` runs, installed or not) and one thread per numerical library unless set already.
+
+    One thread: the machines that build and test the notebooks are shared, and the tutorials'
+    models are tiny. It also keeps torch on one thread after a UMAP: pynndescent restores numba's
+    thread count through the OpenMP runtime torch shares, which otherwise puts torch on every core
+    whatever ``torch.set_num_threads`` said (several times slower on a busy machine).
+    """
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", *THREAD_VARIABLES)}
+    os.environ["PYTHONPATH"] = str(REPO) + (os.pathsep + saved["PYTHONPATH"] if saved["PYTHONPATH"] else "")
+    for key in THREAD_VARIABLES:
+        os.environ.setdefault(key, "1")
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_notebook(nb, *, timeout: int = 600, kernel: str = "python3", record_timing: bool = False,
+                 cwd: Optional[Path] = None) -> None:
+    """Execute ``nb`` in place, top to bottom, in a fresh kernel started in :func:`kernel_environment`
+    and in ``cwd`` (default: a temporary folder, removed afterwards). Raises at the first error."""
+    from nbclient import NotebookClient
+
+    with kernel_environment(), tempfile.TemporaryDirectory(prefix="bior2-tutorial-") as scratch:
+        client = NotebookClient(nb, timeout=timeout, kernel_name=kernel, record_timing=record_timing,
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                                resources={"metadata": {"path": str(cwd or scratch)}})
+        client.execute()
+
+
+# Appended to a build and removed before writing: the kernel's CPU seconds, a fair time on a busy
+# machine, where wall-clock time measures the other processes too.
 _CPU_PROBE = ("import resource as _r\n"
               "print(sum(getattr(_r.getrusage(w), f) for w in (_r.RUSAGE_SELF, _r.RUSAGE_CHILDREN)"
               " for f in ('ru_utime', 'ru_stime')))")
 
 
 @dataclass
-class Run:
-    """How one execution went: wall-clock and CPU seconds, and the slowest cells."""
+class Build:
+    """How one build went: wall-clock and CPU seconds, and the slowest cells."""
 
     wall: float
     cpu: float
@@ -135,63 +178,34 @@ def _cell_seconds(cell) -> Optional[float]:
     return (end - begin).total_seconds()
 
 
-@contextlib.contextmanager
-def kernel_environment():
-    """The environment a kernel started inside inherits: ``PYTHONPATH`` led by this repository
-    (its ``bioR2`` runs, installed or not) and one thread per library unless set already.
+def build(source: Path, timeout: int = 600, kernel: str = "python3") -> Build:
+    """Convert ``source``, execute it and write ``notebook_for(source)`` with its outputs.
 
-    One thread: the machines that build and test the notebooks are shared, and the tutorials'
-    models are tiny. It also keeps torch on one thread after a UMAP: pynndescent restores
-    numba's thread count through the OpenMP runtime torch shares, which otherwise puts torch back
-    on every core whatever ``torch.set_num_threads`` said.
-    """
-    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", *THREAD_VARIABLES)}
-    os.environ["PYTHONPATH"] = str(REPO) + (os.pathsep + saved["PYTHONPATH"] if saved["PYTHONPATH"] else "")
-    for key in THREAD_VARIABLES:
-        os.environ.setdefault(key, "1")
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def execute(source: Path, timeout: int = 600, kernel: str = "python3") -> Run:
-    """Convert ``source``, execute it in a fresh kernel and write the notebook with its outputs.
-
-    A run that fails is written too (the stored error shows where; the test then fails) and
-    the error is raised.
+    A run that fails is written too (the stored error shows where, and the test fails) and the
+    error is raised.
     """
     import nbformat
-    from nbclient import NotebookClient
 
     nb = convert(source)
     nb.metadata.pop("jupytext", None)  # the .ipynb is an output: no pairing back to the source
     n_cells = len(nb.cells)
     nb.cells.append(nbformat.v4.new_code_cell(_CPU_PROBE))
     start = time.perf_counter()
-    with kernel_environment(), tempfile.TemporaryDirectory(prefix=f"bior2-{source.stem[:2]}-") as cwd:
-        client = NotebookClient(nb, timeout=timeout, kernel_name=kernel, record_timing=True,
-                                extra_arguments=["--IPKernelApp.log_level=ERROR"],
-                                resources={"metadata": {"path": cwd}})
-        try:
-            client.execute()
-        finally:
-            wall = time.perf_counter() - start
-            probe = nb.cells.pop()
-            timed = [(_cell_seconds(c), i) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-            for cell in nb.cells[:n_cells]:
-                cell.metadata.pop("execution", None)  # timestamps: noise in every diff
-            nbformat.write(nb, notebook_for(source))
+    try:
+        run_notebook(nb, timeout=timeout, kernel=kernel, record_timing=True)
+    finally:
+        wall = time.perf_counter() - start
+        probe = nb.cells.pop()
+        timed = [(_cell_seconds(c), i) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+        for cell in nb.cells[:n_cells]:
+            cell.metadata.pop("execution", None)  # timestamps: noise in every diff
+        nbformat.write(nb, notebook_for(source))
     try:
         cpu = float(probe.outputs[0]["text"])
     except (IndexError, KeyError, ValueError):
         cpu = float("nan")
     slowest = sorted(((t, i) for t, i in timed if t is not None), reverse=True)[:3]
-    return Run(wall, cpu, slowest)
+    return Build(wall, cpu, slowest)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -211,8 +225,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for src in chosen:
         print(f"{src.name} ...", end=" ", flush=True)
         try:
-            done = execute(src, timeout=args.timeout)
-        except Exception as err:  # noqa: BLE001 - report, go on with the next notebook
+            done = build(src, timeout=args.timeout)
+        except Exception as err:  # noqa: BLE001 - report it, go on with the next notebook
             print(f"FAILED\n  {type(err).__name__}: {str(err)[-2000:]}")
             failed += 1
             continue

@@ -48,6 +48,10 @@ class JsonlLog:
             self._fh = None
 
 
+# Seconds before a default (enabled=None) progress bar appears; shorter jobs print no bar.
+AUTO_DELAY = 2.0
+
+
 def in_notebook() -> bool:
     """True inside a Jupyter kernel (where stderr is not a terminal but a bar is still wanted)."""
     shell = sys.modules.get("IPython")
@@ -89,7 +93,12 @@ def progress_bar(total: Optional[int] = None, *, enabled: Optional[bool] = None,
                  unit: str = "it", desc: Optional[str] = None, is_main: bool = True):
     """A progress bar, or ``None`` when off: ``enabled=None`` shows one in a terminal or a
     notebook, ``False`` never, ``True`` always. In Jupyter it is a widget when ipywidgets is
-    installed and a text bar otherwise (never tqdm's IProgress warning)."""
+    installed and a text bar otherwise (never tqdm's IProgress warning).
+
+    A bar shown by default (``enabled=None``) appears only once the work has taken
+    :data:`AUTO_DELAY` seconds: a job that is over before then (embedding a few hundred cells)
+    prints nothing, in a terminal or in a notebook's stored output. ``enabled=True`` shows it at once.
+    """
     show = is_main and (enabled if enabled is not None else (sys.stderr.isatty() or in_notebook()))
     if not show:
         return None
@@ -102,7 +111,8 @@ def progress_bar(total: Optional[int] = None, *, enabled: Optional[bool] = None,
             tqdm = None
     if tqdm is None:
         from tqdm.std import tqdm
-    return tqdm(total=total, initial=initial, unit=unit, desc=desc, dynamic_ncols=True)
+    return tqdm(total=total, initial=initial, unit=unit, desc=desc, dynamic_ncols=True,
+                delay=AUTO_DELAY if enabled is None else 0.0)
 
 
 def make_progress(total: int, initial: int, enabled: Optional[bool], is_main: bool):
