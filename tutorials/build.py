@@ -178,6 +178,20 @@ def _cell_seconds(cell) -> Optional[float]:
     return (end - begin).total_seconds()
 
 
+def _stable_ids(nb) -> None:
+    """Cell ids from the cells' contents (nbformat draws random ones): a rebuild of an unchanged
+    source changes no id, so the diff shows only what changed."""
+    import hashlib
+
+    seen = set()
+    for cell in nb.cells:
+        base = hashlib.sha1(f"{cell.cell_type}\n{cell.source}".encode()).hexdigest()[:8]
+        cell.id, k = base, 1
+        while cell.id in seen:
+            cell.id, k = f"{base}-{k}", k + 1
+        seen.add(cell.id)
+
+
 def build(source: Path, timeout: int = 600, kernel: str = "python3") -> Build:
     """Convert ``source``, execute it and write ``notebook_for(source)`` with its outputs.
 
@@ -188,6 +202,7 @@ def build(source: Path, timeout: int = 600, kernel: str = "python3") -> Build:
 
     nb = convert(source)
     nb.metadata.pop("jupytext", None)  # the .ipynb is an output: no pairing back to the source
+    _stable_ids(nb)
     n_cells = len(nb.cells)
     nb.cells.append(nbformat.v4.new_code_cell(_CPU_PROBE))
     start = time.perf_counter()
