@@ -192,6 +192,21 @@ def _stable_ids(nb) -> None:
         seen.add(cell.id)
 
 
+def _coalesce_streams(nb) -> None:
+    """Join consecutive prints to the same stream into one output: how the kernel happened to
+    flush them (timing) would otherwise change a rebuilt notebook."""
+    for cell in nb.cells:
+        merged = []
+        for out in cell.get("outputs", []):
+            if (merged and out.get("output_type") == "stream" and merged[-1].get("output_type") == "stream"
+                    and merged[-1].get("name") == out.get("name")):
+                merged[-1]["text"] += out["text"]
+            else:
+                merged.append(out)
+        if "outputs" in cell:
+            cell.outputs = merged
+
+
 def build(source: Path, timeout: int = 600, kernel: str = "python3") -> Build:
     """Convert ``source``, execute it and write ``notebook_for(source)`` with its outputs.
 
@@ -214,6 +229,7 @@ def build(source: Path, timeout: int = 600, kernel: str = "python3") -> Build:
         timed = [(_cell_seconds(c), i) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
         for cell in nb.cells[:n_cells]:
             cell.metadata.pop("execution", None)  # timestamps: noise in every diff
+        _coalesce_streams(nb)
         nbformat.write(nb, notebook_for(source))
     try:
         cpu = float(probe.outputs[0]["text"])
