@@ -47,7 +47,7 @@ variants.head(3)
 
 # %% [markdown]
 # Three random contigs of 20 kb; every 20–60 bases (40 on average) the motif `TGACTCAGCA` is planted — you can
-# spot it twice in the first lines above. Outside the motifs every base is an independent uniform draw, so
+# spot it three times in the first lines above. Outside the motifs every base is an independent uniform draw, so
 # nothing there can be predicted. The variants lie on the contig held out of training: positives change a
 # base of a motif; each negative is a background SNV with the same ref and alt bases as a positive, 9
 # negatives per positive.

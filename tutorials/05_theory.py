@@ -195,7 +195,7 @@ for key, r in res.items():
 
 # %% [markdown]
 # Every range here has (nearly) the same $p_\mathrm{eff}$ as the fixed 0.125, and every one is worse than it
-# (the paired differences are positive, several standard errors from 0): the extra noise of one random ratio
+# (the paired differences are positive, two or more standard errors from 0): the extra noise of one random ratio
 # per sample, which grows with the width of the range. In the linear model R²MAE's benefit is not a lower risk
 # at the best ratio; what it offers is not having to know that ratio — the deep-model benchmarks measure
 # whether that holds there (and `03_single_cell` shows the reconstruction side of it).
