@@ -2,8 +2,8 @@
 
 Each domain contributes its subcommands from ``bioR2/<domain>/cli.py`` (every benchmark from
 ``bioR2/bench/cli.py``) through a pair of functions, ``add_<hook>_arguments(parser)`` and
-``run_<hook>(args) -> int``. A domain module that does not exist yet gives a subcommand that says so and exits non-zero. Domain CLI
-modules import only argparse-level code at the top; heavy imports happen inside ``run_*``.
+``run_<hook>(args) -> int``. A domain module that does not exist yet gives a subcommand that says so and exits
+non-zero. Domain CLI modules import only argparse-level code at the top; heavy imports happen inside ``run_*``.
 """
 
 from __future__ import annotations

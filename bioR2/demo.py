@@ -16,7 +16,6 @@ a UMAP figure and ``demo_summary.json``. It takes a few minutes on 2 CPU cores.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any, Dict
@@ -77,7 +76,8 @@ def single_cell_demo(out: Path, seed: int = 0, quick: bool = False) -> Dict[str,
 
     steps = 60 if quick else 600
     low, high = bsc.DEFAULT_RATIO.split("-")
-    print(f"   pretraining an expression MAE with R²MAE U({low}, {high}) on {reference.n_obs} reference cells, {steps} steps")
+    print(f"   pretraining an expression MAE with R²MAE U({low}, {high}) on {reference.n_obs} reference cells, "
+          f"{steps} steps")
     model = bsc.pretrain(reference, out / "model", steps=steps, batch_size=128, lr=1e-3, seed=seed,
                          overwrite=True, progress=False).model
     bsc.embed(reference, model, umap=True)  # obsm["X_r2mae"], obsm["X_umap_r2mae"]
@@ -99,7 +99,8 @@ def single_cell_demo(out: Path, seed: int = 0, quick: bool = False) -> Dict[str,
         query.write_h5ad(tmp)
     _umap_figure(reference, "bulk_labels", out / "reference_umap.png")
     print(f"   R²MAE embedding + linear probe : accuracy {r2mae['accuracy']:.3f}, macro-F1 {r2mae['macro_f1']:.3f}")
-    print(f"   logistic regression on genes   : accuracy {baseline['accuracy']:.3f}, macro-F1 {baseline['macro_f1']:.3f}")
+    print(f"   logistic regression on genes   : accuracy {baseline['accuracy']:.3f}, "
+          f"macro-F1 {baseline['macro_f1']:.3f}")
     print(f"   query written to {out / 'query_annotated.h5ad'} (obs['r2mae_label'], obs['r2mae_confidence'])")
     return {
         "dataset": "scanpy pbmc68k_reduced (counts from .raw), 75/25 stratified split",

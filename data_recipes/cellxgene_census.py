@@ -196,10 +196,12 @@ def prepare(adata, out_dir: str | Path, *, test_fraction: float = 0.2, seed: int
 
     for column in REQUIRED_OBS:
         if column not in adata.obs.columns:
-            raise ValueError(f"{source}: obs has no column {column!r} (Census schema); columns are {list(adata.obs.columns)}")
+            raise ValueError(f"{source}: obs has no column {column!r} (Census schema); "
+                             f"columns are {list(adata.obs.columns)}")
     for column in REQUIRED_VAR:
         if column not in adata.var.columns:
-            raise ValueError(f"{source}: var has no column {column!r} (Census schema); columns are {list(adata.var.columns)}")
+            raise ValueError(f"{source}: var has no column {column!r} (Census schema); "
+                             f"columns are {list(adata.var.columns)}")
     assay_counts = None
     if assays:
         if "assay" not in adata.obs.columns:
@@ -259,7 +261,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tissue", required=True, help="Census tissue_general, e.g. blood, lung, brain")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--census-version", default=CENSUS_VERSION, help=f"pinned Census release (default {CENSUS_VERSION})")
+    parser.add_argument("--census-version", default=CENSUS_VERSION,
+                        help=f"pinned Census release (default {CENSUS_VERSION})")
     parser.add_argument("--organism", default="Homo sapiens")
     parser.add_argument("--assays", default=None,
                         help="comma-separated Census assay names to keep, or 'all' "

@@ -8,7 +8,6 @@ single-cell tests.
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pandas as pd
@@ -101,13 +100,16 @@ ROWS = [
     ("2-existing-out", row2_existing_out_without_overwrite, r"--out .*s\.tsv: already exists; pass --overwrite"),
     ("9-batch-size-0", row9_batch_size_zero, r"--batch-size: must be >= 1, got 0"),
     ("11-out-is-a-folder", row11_out_is_a_folder, r"folder\.tsv: is a folder"),
-    ("3-top-level-mask-ratio", row3_top_level_mask_ratio, r"unknown section 'mask_ratio' \(did you mean train\.mask_ratio\?\)"),
+    ("3-top-level-mask-ratio", row3_top_level_mask_ratio,
+     r"unknown section 'mask_ratio' \(did you mean train\.mask_ratio\?\)"),
     ("3-section-typo", row3_section_typo, r"unknown section 'trian'; valid sections: data, model, task, train"),
     ("3-set-without-section", row3_set_without_section, r"--set: unknown section 'lr' \(did you mean train\.lr\?\)"),
     ("3-set-section-typo", row3_set_section_typo, r"--set: unknown section 'trian'"),
     ("3-unknown-key", row3_unknown_key, r"unknown key\(s\) \['lrr'\].*train"),
-    ("6-heads-do-not-divide", row6_heads_do_not_divide, r"model\.hidden \(16\) must be divisible by model\.heads \(3\)"),
-    ("5-vision-model-to-score-variants", row5_non_dna_model_to_score, r"holds a vision model \(ViTMAE\); scoring variants needs a DNA model"),
+    ("6-heads-do-not-divide", row6_heads_do_not_divide,
+     r"model\.hidden \(16\) must be divisible by model\.heads \(3\)"),
+    ("5-vision-model-to-score-variants", row5_non_dna_model_to_score,
+     r"holds a vision model \(ViTMAE\); scoring variants needs a DNA model"),
 ]
 
 

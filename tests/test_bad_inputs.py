@@ -562,7 +562,8 @@ def sc_inputs(tmp_path):
     ref = make_counts(n_cells=30, n_genes=12, seed=1)
     ref.write_h5ad(tmp_path / "ref.h5ad")
     make_counts(n_cells=10, n_genes=12, seed=2).write_h5ad(tmp_path / "query.h5ad")
-    return tmp_path / "query.h5ad", tmp_path / "ref.h5ad", ExpressionMAE(genes=list(ref.var_names), hidden=(8,), latent=4)
+    return (tmp_path / "query.h5ad", tmp_path / "ref.h5ad",
+            ExpressionMAE(genes=list(ref.var_names), hidden=(8,), latent=4))
 
 
 def dna_run(tmp_path):

@@ -87,7 +87,8 @@ def fake_sources(tmp_path, monkeypatch):
         ref = GENOME[f"chr{c}"][p - 1]
         rows.append({"chrom": c, "pos": p, "ref": ref, "alt": "A" if ref != "A" else "G", "label": i % 2 == 0})
     pd.DataFrame(rows).to_parquet(remote / "test.parquet")
-    monkeypatch.setitem(recipe.SOURCES, "hg38.fa.gz", {"url": gz.as_uri(), "md5_list": (remote / "md5sum.txt").as_uri()})
+    monkeypatch.setitem(recipe.SOURCES, "hg38.fa.gz",
+                        {"url": gz.as_uri(), "md5_list": (remote / "md5sum.txt").as_uri()})
     pins = tmp_path / "checksums.json"
     pins.write_text(recipe.CHECKSUMS.read_text())
     monkeypatch.setattr(recipe, "CHECKSUMS", pins)
@@ -135,7 +136,8 @@ def test_first_run_downloads_verifies_bgzips_and_scores(tmp_path, fake_sources, 
     assert str(g.fasta["chr1"][598:606]) == GENOME["chr1"][598:606] and "NNNN" in GENOME["chr1"][598:606]
     assert str(g.fasta["chrX"][:]) == GENOME["chrX"]
     provenance = json.loads((folder / "hg38.fa.bgz.verified.json").read_text())
-    assert provenance["download_verified_against"] == "UCSC md5sum.txt" and len(provenance["download_digests"]["md5"]) == 32
+    assert (provenance["download_verified_against"] == "UCSC md5sum.txt"
+            and len(provenance["download_digests"]["md5"]) == 32)
     assert hub["calls"] == [("songlab/omim", "test.parquet", "dataset", recipe.OMIM_REVISION)]
     assert hub["listing_calls"] == 1  # checked against the Hub's LFS sha256 at the pinned revision
     assert (folder / "omim_test.parquet").exists()

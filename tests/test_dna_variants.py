@@ -90,7 +90,8 @@ def test_ref_mismatch_errors_or_is_marked(fasta, model):
     wrong = "A" if SEQ1[9] != "A" else "C"
     df = pd.DataFrame([snv("chr1", 5, SEQ1), ("chr1", 10, wrong, "G" if wrong != "G" else "T")],
                       columns=["chrom", "pos", "ref", "alt"])
-    with pytest.raises(ValueError, match=rf"1 variant\(s\) whose ref allele does not match.*chr1:10 ref={wrong} genome={SEQ1[9]}"):
+    with pytest.raises(ValueError,
+                       match=rf"1 variant\(s\) whose ref allele does not match.*chr1:10 ref={wrong} genome={SEQ1[9]}"):
         score_variants(model, fasta, df)
     out = score_variants(model, fasta, df, skip_mismatch=True)
     assert out["status"].tolist() == ["ok", f"ref_mismatch: genome has {SEQ1[9]}"]

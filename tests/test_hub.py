@@ -119,7 +119,8 @@ def same_weights(a, b) -> bool:
 def test_repo_ids_and_local_paths(tmp_path, monkeypatch):
     assert hub.parse_repo_id("org/name") == ("org/name", None)
     assert hub.parse_repo_id("my-org/bior2.dna_v1@v1.0") == ("my-org/bior2.dna_v1", "v1.0")
-    for bad in ("name", "a/b/c", "/abs/path", "./rel", "../up/x", "org/", "org/na me", "~/x", "org/name-", "org-/name", "org/a--b"):
+    for bad in ("name", "a/b/c", "/abs/path", "./rel", "../up/x", "org/", "org/na me", "~/x", "org/name-", "org-/name",
+                "org/a--b"):
         assert not hub.is_repo_id(bad), bad
         with pytest.raises(ValueError, match="not a Hugging Face Hub repo id"):
             hub.parse_repo_id(bad)

@@ -19,7 +19,6 @@ from bioR2.masking import (
     parse_mask_ratio,
     select_positions,
 )
-from bioR2.masking.ratio import MDLM_WEIGHT_FLOOR
 from bioR2.train import Task, TaskOutput, TrainConfig, Trainer
 
 from toy import ToyAutoencoder, ToyData, ToyTask

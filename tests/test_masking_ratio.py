@@ -242,7 +242,8 @@ def test_new_forms_agree_across_processes():
     forms = RANDOM_FORMS + ["sched:0.3>0.15"]
     code = (
         "from bioR2.masking import parse_mask_ratio;"
-        f"print(repr([[parse_mask_ratio(f).sample(3, s, total_steps=1000) for s in range(0, 1000, 37)] for f in {forms!r}]))"
+        "print(repr([[parse_mask_ratio(f).sample(3, s, total_steps=1000) for s in range(0, 1000, 37)]"
+        f" for f in {forms!r}]))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     here = [[parse_mask_ratio(f).sample(3, s, total_steps=1000) for s in range(0, 1000, 37)] for f in forms]
@@ -360,7 +361,8 @@ def test_mean_matches_draws_and_quadrature(spec):
     assert w.sum() == pytest.approx(1.0) and np.all(w >= 0)
     assert float(w @ p) == pytest.approx(r.mean, abs=1e-9)
     # the second moment of the quadrature matches the draws too
-    assert float(w @ p**2) == pytest.approx(float((draws**2).mean()), abs=5 * (draws**2).std() / math.sqrt(draws.size) + 1e-6)
+    assert float(w @ p**2) == pytest.approx(float((draws**2).mean()),
+                                            abs=5 * (draws**2).std() / math.sqrt(draws.size) + 1e-6)
 
 
 def test_quadrature_moments_are_exact_where_known():

@@ -28,7 +28,8 @@ def test_tiny_pretrain_annotate_on_real_data_beats_majority():
     rng = np.random.default_rng(0)
     order = rng.permutation(adata.n_obs)
     ref, query = adata[order[:500]].copy(), adata[order[500:]].copy()
-    model = pretrain(adata, steps=150, batch_size=64, progress=False, model={"hidden": [128], "latent": 32}, seed=0).model
+    model = pretrain(adata, steps=150, batch_size=64, progress=False, model={"hidden": [128], "latent": 32},
+                     seed=0).model
     truth = query.obs["bulk_labels"].astype(str).to_numpy()
     assert annotate(query, model, ref, "bulk_labels", min_confidence=0) is None  # in place (scanpy's habit)
     labels = query.obs["r2mae_label"].astype(str).to_numpy()
@@ -96,7 +97,8 @@ def test_cli_pretrain_embed_annotate(tmp_path, capsys):
     emb = anndata.read_h5ad(tmp_path / "q_emb.h5ad")
     assert emb.obsm["X_r2mae"].shape == (30, 4)
     np.testing.assert_array_equal(emb.obsm["X_pca"], query.obsm["X_pca"])
-    np.testing.assert_allclose(emb.obsm["X_r2mae"], embed(query, run, layer="counts", copy=True).obsm["X_r2mae"], rtol=1e-6)
+    np.testing.assert_allclose(emb.obsm["X_r2mae"], embed(query, run, layer="counts", copy=True).obsm["X_r2mae"],
+                               rtol=1e-6)
     out = tmp_path / "q_ann.h5ad"
     assert main(["annotate", "--model", str(run), "--reference", str(tmp_path / "ref.h5ad"), "--label-key", "cell_type",
                  "--query", str(tmp_path / "q.h5ad"), "--layer", "counts", "--out", str(out)]) == 0
@@ -115,14 +117,16 @@ def test_cli_pretrain_embed_annotate(tmp_path, capsys):
         assert main(["annotate", "--model", str(run), "--reference", str(tmp_path / "ref.h5ad"), "--label-key",
                      "cell_type", "--query", str(tmp_path / "q_csc.h5ad"), "--layer", "counts",
                      "--out", str(tmp_path / "q_csc_ann.h5ad")]) == 0
-    np.testing.assert_array_equal(anndata.read_h5ad(tmp_path / "q_csc_ann.h5ad").obs["r2mae_label"], ann.obs["r2mae_label"])
+    np.testing.assert_array_equal(anndata.read_h5ad(tmp_path / "q_csc_ann.h5ad").obs["r2mae_label"],
+                                  ann.obs["r2mae_label"])
     # A second annotation would overwrite: refused, and the earlier output is untouched.
     assert main(["annotate", "--model", str(run), "--reference", str(tmp_path / "ref.h5ad"), "--label-key", "cell_type",
                  "--query", str(out), "--out", str(tmp_path / "again.h5ad")]) == 1
     assert "already has" in capsys.readouterr().err
     assert not (tmp_path / "again.h5ad").exists()
     # bad inputs: a clear message, exit 1
-    assert main(["embed", "--model", str(run), "--h5ad", str(tmp_path / "nope.h5ad"), "--out", str(tmp_path / "x.h5ad")]) == 1
+    assert main(["embed", "--model", str(run), "--h5ad", str(tmp_path / "nope.h5ad"),
+                 "--out", str(tmp_path / "x.h5ad")]) == 1
     assert "nope.h5ad" in capsys.readouterr().err
     assert main(["pretrain", "sc", "--h5ad", str(tmp_path / "ref.h5ad"), "--layer", "spliced", "--out",
                  str(tmp_path / "run2"), *TINY]) == 1

@@ -66,7 +66,8 @@ def test_low_overlap_refused_with_numbers():
         GeneAlignment.build([f"G{i}" for i in range(10)], ["G0", "G1", "Z"], min_overlap=0.5, where="q.h5ad")
 
 
-@pytest.mark.parametrize("bad,match", [(np.nan, "NaN or infinite"), (np.inf, "NaN or infinite"), (-1.0, "negative counts")])
+@pytest.mark.parametrize("bad,match",
+                         [(np.nan, "NaN or infinite"), (np.inf, "NaN or infinite"), (-1.0, "negative counts")])
 def test_bad_values_refused(bad, match):
     adata = make_counts()
     x = adata.X.toarray()

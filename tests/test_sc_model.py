@@ -70,7 +70,8 @@ def test_query_with_permuted_missing_extra_genes_embeds_like_aligned_original():
     import scipy.sparse as sp
 
     adata = make_counts(n_cells=60, n_genes=30)
-    model = pretrain(adata, layer="counts", steps=3, batch_size=16, progress=False, model={"hidden": [16], "latent": 8}).model
+    model = pretrain(adata, layer="counts", steps=3, batch_size=16, progress=False,
+                     model={"hidden": [16], "latent": 8}).model
     missing = ["G2", "G11"]
     keep = [g for g in adata.var_names if g not in missing]
     rng = np.random.default_rng(0)

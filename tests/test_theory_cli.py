@@ -68,7 +68,8 @@ def test_benchmark_writes_results(tmp_path):
     assert saved["benchmark"] == "theory" and saved["command"] == "bior2 benchmark theory --out X"
     for key in ("claims", "checkpoints", "curves", "bias_variance", "p_star", "de_accuracy", "r2mae", "methods"):
         assert key in saved, key
-    assert {c["claim"][:20] for c in saved["claims"]} and all(isinstance(c["reproduced"], bool) for c in saved["claims"])
+    assert ({c["claim"][:20] for c in saved["claims"]}
+            and all(isinstance(c["reproduced"], bool) for c in saved["claims"]))
     md = (tmp_path / "results.md").read_text()
     assert "## The paper's claims" in md and "R²MAE" in md
     for fig in ("fig_risk_isotropic.png", "fig_risk_spiked.png", "fig_p_star.png", "fig_r2mae_search.png"):

@@ -6,9 +6,10 @@ Typical use::
     result = pretrain("genome.fa", "runs/dna", window=512, held_out=["chr1"], steps=2000)  # R²MAE U(0.05, 0.3)
     scores = score_variants("runs/dna", "genome.fa", "variants.vcf")
 
-Modules: ``spec`` (configs, presets and builders behind ``bioR2.pretrain("dna", ...)``), ``tokenizer`` (single-nucleotide tokens), ``data`` (genomes, windows, dataset),
-``model`` (dilated-conv / transformer encoders + MLM head), ``task`` (masked-LM loss for the
-shared trainer), ``scorer`` and ``variants`` (zero-shot scoring), ``probe`` (supervised probe).
+Modules: ``spec`` (configs, presets and builders behind ``bioR2.pretrain("dna", ...)``), ``tokenizer``
+(single-nucleotide tokens), ``data`` (genomes, windows, dataset), ``model`` (dilated-conv / transformer
+encoders + MLM head), ``task`` (masked-LM loss for the shared trainer), ``scorer`` and ``variants``
+(zero-shot scoring), ``probe`` (supervised probe).
 """
 
 from typing import TYPE_CHECKING

@@ -521,7 +521,8 @@ def read_bed(path: PathLike) -> pd.DataFrame:
             try:
                 start, end = int(fields[1]), int(fields[2])
             except ValueError:
-                raise ValueError(f"{path}:{lineno}: start/end must be integers, got {fields[1]!r}, {fields[2]!r}") from None
+                raise ValueError(f"{path}:{lineno}: start/end must be integers, "
+                                 f"got {fields[1]!r}, {fields[2]!r}") from None
             if start < 0 or end <= start:
                 raise ValueError(f"{path}:{lineno}: invalid interval start={start} end={end}")
             rows.append((fields[0], start, end))

@@ -19,7 +19,7 @@ computes, block by block, only the positions inside the centre's receptive cone.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -115,7 +115,8 @@ class DNAMaskedLM(PretrainedModule):
         self.embedding = nn.Embedding(V, hidden, padding_idx=PAD_ID)
         if arch == "convnet":
             self.dilations = dilation_schedule(layers, dilation_max, dilation_cycle)
-            self.blocks = nn.ModuleList(ConvBlock(hidden, kernel_size, d, dropout, self.conv_ffn_mult) for d in self.dilations)
+            self.blocks = nn.ModuleList(ConvBlock(hidden, kernel_size, d, dropout, self.conv_ffn_mult)
+                                        for d in self.dilations)
         else:
             self.position = nn.Embedding(max_len, hidden)
             layer = nn.TransformerEncoderLayer(hidden, heads, ffn_mult * hidden, dropout,
@@ -128,7 +129,8 @@ class DNAMaskedLM(PretrainedModule):
         return {"arch": self.arch, "hidden": self.hidden, "layers": self.layers,
                 "kernel_size": self.kernel_size, "dilation_max": self.dilation_max,
                 "dilation_cycle": self.dilation_cycle, "heads": self.heads, "ffn_mult": self.ffn_mult,
-                "max_len": self.max_len, "dropout": self.dropout, "window": self.window, "conv_ffn_mult": self.conv_ffn_mult, "vocab": list(self.tokenizer.vocab)}
+                "max_len": self.max_len, "dropout": self.dropout, "window": self.window,
+                "conv_ffn_mult": self.conv_ffn_mult, "vocab": list(self.tokenizer.vocab)}
 
     @property
     def receptive_radius(self) -> Optional[int]:

@@ -100,7 +100,8 @@ def load_jaspar(names: Sequence[str] = (), patterns: Sequence[str] = (), path: O
         raise FileNotFoundError(f"{path}: JASPAR sqlite not found")
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        rows = con.execute("SELECT ID, BASE_ID, VERSION, NAME FROM MATRIX WHERE COLLECTION = ?", (collection,)).fetchall()
+        rows = con.execute("SELECT ID, BASE_ID, VERSION, NAME FROM MATRIX WHERE COLLECTION = ?",
+                           (collection,)).fetchall()
         wanted_names = {n.lower() for n in names}
         regexes = [re.compile(p, re.IGNORECASE) for p in patterns]
         latest: Dict[str, Tuple[int, int, str]] = {}

@@ -15,7 +15,7 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from ..utils.io import PathLike, atomic_path
+from ..utils.io import PathLike
 
 __all__ = ["make_probe", "cross_val_probe", "score_with_probe"]
 

@@ -18,7 +18,7 @@ All alternative alleles of one site share one pass.
 from __future__ import annotations
 
 import contextlib
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Sequence, Tuple
 
 import numpy as np
 import torch

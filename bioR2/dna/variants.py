@@ -19,7 +19,6 @@ Inputs are VCF (``.vcf``, ``.vcf.gz``) or tables (TSV/CSV/parquet) with GPN's co
 from __future__ import annotations
 
 import gzip
-import sys
 import zlib
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union

@@ -8,24 +8,31 @@ there is no generator state here to save or broadcast.
 User-facing forms, parsed by :func:`parse_mask_ratio` (the only parser in the package) and
 written back by ``to_config()``:
 
-=============================  ======================  ===========================================  ==============================
-form                           sampler                 meaning (one draw per optimizer step)        source
-=============================  ======================  ===========================================  ==============================
-``0.15``                       :class:`FixedRatio`     the same ratio at every step                 BERT 0.15; MAE 0.75
-``0.05-0.3``                   :class:`UniformRatio`   ``p ~ U(0.05, 0.3)``                         R²MAE (Dong, Wang & Kluger 2025)
-``0-1``                        :class:`UniformRatio`   ``p ~ U(0, 1)``, unweighted                  the full range the paper tests
-``mdlm``                       :class:`MDLMRatio`      ``p ~ U(0, 1)`` (the same draws as ``0-1``)  MDLM (Sahoo et al. 2024)
-                                                       with the ELBO's ``1/t`` weight (see below)
-``mdlm-flat``                  :class:`MDLMFlatRatio`  ``p ~ U(0, 1)`` without the ``1/t`` weight   the same, unweighted
-``set:0.25,0.5,0.75``          :class:`SetRatio`       one of the values, each equally likely       scGPT (Cui et al. 2024)
-``sched:0.3>0.15``             :class:`ScheduleRatio`  linear from 0.3 at the first step to 0.15    Ankner et al. 2023
-                                                       at the last (deterministic; needs the
-                                                       run's total steps)
-``tnorm:0.55,0.1,0.3-0.9``     :class:`TruncNormRatio` ``N(0.55, 0.1²)`` truncated to [0.3, 0.9]    MAGE (Li et al. 2023)
-``beta:2,2,0.05-0.3``          :class:`BetaRatio`      ``0.05 + 0.25·Beta(2, 2)``                   a smooth bump on an R²MAE range
-``sample:<form>``              :class:`PerSampleRatio` every *example* draws its own ratio from     per-example variant (MDLM draws
-                                                       ``<form>`` (uniform, set, tnorm, beta)       its ``t`` per example)
-=============================  ======================  ===========================================  ==============================
+==========================  =======================  ========================================  =========================
+form                        sampler                  meaning (one draw per optimizer step)     source
+==========================  =======================  ========================================  =========================
+``0.15``                    :class:`FixedRatio`      the same ratio at every step              BERT 0.15; MAE 0.75
+``0.05-0.3``                :class:`UniformRatio`    ``p ~ U(0.05, 0.3)``                      R²MAE (Dong, Wang &
+                                                                                               Kluger 2025)
+``0-1``                     :class:`UniformRatio`    ``p ~ U(0, 1)``, unweighted               the full range the paper
+                                                                                               tests
+``mdlm``                    :class:`MDLMRatio`       ``p ~ U(0, 1)`` (the same draws as        MDLM (Sahoo et al. 2024)
+                                                     ``0-1``) with the ELBO's ``1/t`` weight
+                                                     (see below)
+``mdlm-flat``               :class:`MDLMFlatRatio`   ``p ~ U(0, 1)`` without the ``1/t``       the same, unweighted
+                                                     weight
+``set:0.25,0.5,0.75``       :class:`SetRatio`        one of the values, each equally likely    scGPT (Cui et al. 2024)
+``sched:0.3>0.15``          :class:`ScheduleRatio`   linear from 0.3 at the first step to      Ankner et al. 2023
+                                                     0.15 at the last (deterministic; needs
+                                                     the run's total steps)
+``tnorm:0.55,0.1,0.3-0.9``  :class:`TruncNormRatio`  ``N(0.55, 0.1²)`` truncated to            MAGE (Li et al. 2023)
+                                                     [0.3, 0.9]
+``beta:2,2,0.05-0.3``       :class:`BetaRatio`       ``0.05 + 0.25·Beta(2, 2)``                a smooth bump on an R²MAE
+                                                                                               range
+``sample:<form>``           :class:`PerSampleRatio`  every *example* draws its own ratio from  per-example variant
+                                                     ``<form>`` (uniform, set, tnorm, beta)    (MDLM draws its ``t``
+                                                                                               per example)
+==========================  =======================  ========================================  =========================
 
 Also accepted: ``"0.15"``, ``{"fixed": 0.15}`` / ``{"p": 0.15}`` and ``{"low": 0.05, "high": 0.3}``
 (YAML), and the ``tnorm``/``beta`` range may be left out (``beta:2,2`` is Beta(2, 2) on [0, 1)).
@@ -521,7 +528,8 @@ class PerSampleRatio(MaskRatio):
         if isinstance(b, PerSampleRatio):
             raise MaskRatioError("sample: write the prefix once (sample:0.05-0.3)")
         if isinstance(b, FixedRatio):
-            raise MaskRatioError(f"sample:{b.to_config()}: a fixed ratio is the same for every example; write {b.to_config()}")
+            raise MaskRatioError(f"sample:{b.to_config()}: a fixed ratio is the same for every example; "
+                                 f"write {b.to_config()}")
         if isinstance(b, ScheduleRatio):
             raise MaskRatioError(f"sample:{b.to_config()}: a schedule gives every example of a step the same ratio; "
                                  f"write {b.to_config()}")

@@ -470,7 +470,8 @@ class CellTypeClassifier(PretrainedModule):
         self.head = nn.Sequential(nn.Dropout(head_dropout), nn.Linear(self.mae.latent, len(self.classes)))
 
     @classmethod
-    def from_pretrained_mae(cls, mae: ExpressionMAE, classes: Sequence[str], head_dropout: float = 0.1) -> "CellTypeClassifier":
+    def from_pretrained_mae(cls, mae: ExpressionMAE, classes: Sequence[str],
+                            head_dropout: float = 0.1) -> "CellTypeClassifier":
         clf = cls(mae.get_config(), classes, head_dropout)
         clf.mae.load_state_dict(mae.state_dict())
         return clf
@@ -515,7 +516,8 @@ class ClassificationTask(Task):
     def __init__(self, model: CellTypeClassifier, class_weight: Optional[torch.Tensor] = None) -> None:
         super().__init__()
         self.model = model
-        self.register_buffer("class_weight", class_weight if class_weight is not None else torch.ones(len(model.classes)))
+        self.register_buffer("class_weight",
+                             class_weight if class_weight is not None else torch.ones(len(model.classes)))
 
     def forward(self, batch, mask_ratio, rng) -> TaskOutput:
         x = batch["x"]

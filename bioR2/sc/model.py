@@ -142,7 +142,8 @@ class ExpressionMAE(PretrainedModule):
         mean = torch.as_tensor(mean, dtype=torch.float32)
         std = torch.as_tensor(std, dtype=torch.float32).clamp_min(min_std)
         if mean.shape != (self.n_genes,) or std.shape != (self.n_genes,):
-            raise ValueError(f"gene stats must have {self.n_genes} entries, got {tuple(mean.shape)}, {tuple(std.shape)}")
+            raise ValueError(f"gene stats must have {self.n_genes} entries, "
+                             f"got {tuple(mean.shape)}, {tuple(std.shape)}")
         self.gene_mean.copy_(mean)
         self.gene_std.copy_(std)
 

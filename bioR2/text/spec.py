@@ -130,7 +130,8 @@ def _build_task(model, cfg, data: DomainData):
 
     train, test = data.content["train"], data.content["test"]
     data.train = TokenWindows(model.tokenizer, train.texts, model.max_len)
-    data.val = TokenWindows(model.tokenizer, test.texts, model.max_len) if test is not None and cfg.data.validate else None
+    data.val = (TokenWindows(model.tokenizer, test.texts, model.max_len)
+                if test is not None and cfg.data.validate else None)
     data.info.update(n_train_windows=len(data.train), vocab_size=model.vocab_size)
     return MLMTask(model, **asdict(cfg.task))
 

@@ -1,4 +1,5 @@
-"""``bior2 theory risk|optimal-p|plot`` (argparse only at import time; ``bior2 benchmark theory``: :mod:`bioR2.bench.cli`).
+"""``bior2 theory risk|optimal-p|plot`` (argparse only at import time;
+``bior2 benchmark theory``: :mod:`bioR2.bench.cli`).
 
 Examples::
 

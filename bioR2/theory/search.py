@@ -64,7 +64,8 @@ def range_grid(top: float = 0.6, step: float = 0.05) -> List[str]:
     return [f"{a:g}-{b:g}" for a, b in itertools.combinations(ends, 2)]
 
 
-def run_scenario(sc: Scenario, seeds: Sequence[int], fixed: Sequence[float], ranges: Sequence[str]) -> Dict[str, SimResult]:
+def run_scenario(sc: Scenario, seeds: Sequence[int], fixed: Sequence[float],
+                 ranges: Sequence[str]) -> Dict[str, SimResult]:
     settings = list(fixed) + list(ranges)
     if sc.width:
         from .features import simulate_random_features
@@ -151,7 +152,8 @@ def default_scenarios(quick: bool = False, d: Optional[int] = None) -> List[Scen
         Scenario("spikes δ=1/10/100, one target each", LinearProblem(d, 4, 0.5, **three)),
         Scenario("spikes δ=1/10/100, one target each, γ=8", LinearProblem(d, 8, 0.5, **three)),
         Scenario("power-law spectrum (16 spikes), top/middle/tail targets",
-                 LinearProblem(d, 4, 0.5, deltas=power, targets=(spread([0]), spread(range(3, 8)), spread(range(8, 16))))),
+                 LinearProblem(d, 4, 0.5, deltas=power,
+                               targets=(spread([0]), spread(range(3, 8)), spread(range(8, 16))))),
         Scenario("δ=1/10/100, test inputs masked at 0.1…0.5", LinearProblem(d, 4, 0.5, **three),
                  test_ratios=(0.1, 0.2, 0.3, 0.4, 0.5), top=0.8),
         Scenario("single spike, test inputs masked at 0.1…0.5", LinearProblem.from_spikes(d, 4, 0.5, [(20, 0.9)]),

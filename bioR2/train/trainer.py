@@ -357,7 +357,8 @@ class Trainer:
         c = self.config
         ratio = c.resolved_eval_ratio
         if len(self.val_data) < ctx.world_size:
-            raise ValueError(f"the validation set has {len(self.val_data)} examples, fewer than the {ctx.world_size} ranks")
+            raise ValueError(f"the validation set has {len(self.val_data)} examples, "
+                             f"fewer than the {ctx.world_size} ranks")
         sampler = ResumableDistributedSampler(self.val_data, ctx.world_size, ctx.rank, shuffle=False, seed=0)
         loader = DataLoader(self.val_data, batch_size=micro_bs, sampler=sampler,
                             collate_fn=self.val_data.collate, num_workers=c.num_workers)
