@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 DEMO_OUT ?= runs/demo
 
-.PHONY: install demo test test-fast benchmarks clean
+.PHONY: install demo test test-fast tutorials tutorials-check benchmarks clean
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,14 @@ test: install
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
+
+# Rebuild the tutorial notebooks from their Jupytext sources (executed, outputs stored), one after
+# the other; `make tutorials ONLY="03 06"` for some. tutorials-check executes nothing.
+tutorials: install
+	$(PY) tutorials/build.py $(ONLY)
+
+tutorials-check: install
+	$(PY) tutorials/build.py --check
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional
 
 from ..utils.io import atomic_write_text
 
-__all__ = ["JsonlLog", "make_progress", "progress_bar", "in_notebook"]
+__all__ = ["JsonlLog", "make_progress", "progress_bar", "in_notebook", "quiet_tqdm_auto"]
 
 
 class JsonlLog:
@@ -48,6 +48,10 @@ class JsonlLog:
             self._fh = None
 
 
+# Seconds before a default (enabled=None) progress bar appears; shorter jobs print no bar.
+AUTO_DELAY = 2.0
+
+
 def in_notebook() -> bool:
     """True inside a Jupyter kernel (where stderr is not a terminal but a bar is still wanted)."""
     shell = sys.modules.get("IPython")
@@ -60,11 +64,41 @@ def in_notebook() -> bool:
     return ip is not None and "IPKernelApp" in getattr(ip, "config", {})
 
 
+def quiet_tqdm_auto() -> None:
+    """In a Jupyter kernel without ipywidgets, import ``tqdm.auto`` once with tqdm's "IProgress
+    not found" warning silenced (a no-op elsewhere).
+
+    Libraries that import ``tqdm.auto`` (umap-learn, which ``bioR2.sc.embed(..., umap=True)``
+    runs) then fall back to tqdm's text bar, as :func:`progress_bar` does, instead of printing a
+    warning into the notebook. Called when this module is imported, i.e. whenever
+    ``bioR2.train`` is: before any of bioR2's code can run UMAP.
+    """
+    if "tqdm.autonotebook" in sys.modules or not in_notebook():
+        return
+    try:
+        import ipywidgets  # noqa: F401  (installed: tqdm.auto makes widgets, no warning)
+        return
+    except ImportError:
+        pass
+    import warnings
+
+    from tqdm.std import TqdmWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TqdmWarning)
+        import tqdm.auto  # noqa: F401
+
+
 def progress_bar(total: Optional[int] = None, *, enabled: Optional[bool] = None, initial: int = 0,
                  unit: str = "it", desc: Optional[str] = None, is_main: bool = True):
     """A progress bar, or ``None`` when off: ``enabled=None`` shows one in a terminal or a
     notebook, ``False`` never, ``True`` always. In Jupyter it is a widget when ipywidgets is
-    installed and a text bar otherwise (never tqdm's IProgress warning)."""
+    installed and a text bar otherwise (never tqdm's IProgress warning).
+
+    A bar shown by default (``enabled=None``) appears only once the work has taken
+    :data:`AUTO_DELAY` seconds: a job that is over before then (embedding a few hundred cells)
+    prints nothing, in a terminal or in a notebook's stored output. ``enabled=True`` shows it at once.
+    """
     show = is_main and (enabled if enabled is not None else (sys.stderr.isatty() or in_notebook()))
     if not show:
         return None
@@ -77,9 +111,13 @@ def progress_bar(total: Optional[int] = None, *, enabled: Optional[bool] = None,
             tqdm = None
     if tqdm is None:
         from tqdm.std import tqdm
-    return tqdm(total=total, initial=initial, unit=unit, desc=desc, dynamic_ncols=True)
+    return tqdm(total=total, initial=initial, unit=unit, desc=desc, dynamic_ncols=True,
+                delay=AUTO_DELAY if enabled is None else 0.0)
 
 
 def make_progress(total: int, initial: int, enabled: Optional[bool], is_main: bool):
     """The trainer's step bar on rank 0 (see :func:`progress_bar`); ``None`` when off."""
     return progress_bar(total, enabled=enabled, initial=initial, unit="step", is_main=is_main)
+
+
+quiet_tqdm_auto()
