@@ -313,8 +313,13 @@ def _neighbors_umap(emb: np.ndarray, obs_names: Any, key_added: str, umap_key: s
 
     scratch = anndata.AnnData(obs=pd.DataFrame(index=pd.Index(obs_names).astype(str)))
     scratch.obsm["rep"] = emb
-    sc.pp.neighbors(scratch, use_rep="rep")
-    sc.tl.umap(scratch)
+    threads = torch.get_num_threads()
+    try:
+        sc.pp.neighbors(scratch, use_rep="rep")
+        sc.tl.umap(scratch)
+    finally:
+        # numba's thread pool, which UMAP resets, is shared with torch: keep the user's setting
+        torch.set_num_threads(threads)
     conn, dist = f"{neighbors_key}_connectivities", f"{neighbors_key}_distances"
     params = dict(scratch.uns["neighbors"]["params"], use_rep=key_added)
     return {
