@@ -85,7 +85,7 @@ SIZES: Dict[str, Dict[str, Any]] = {
                      "decoder_heads": 4, "patch_size": 7, "batch_size": 256, "lr": 1.5e-3, "calibrate": 20,
                      "min_steps": 200, "max_steps": 20_000},
         "quality_shares": {"dna": 0.6, "sc": 0.2, "vision": 0.2},
-        "quality_min_s": {"dna": 120, "sc": 60, "vision": 40},
+        "quality_min_s": {"dna": 120, "sc": 50, "vision": 40},
     },
     "smoke": {
         "threads": 1,
@@ -284,7 +284,7 @@ class Kit:
 
     def stage(self, name: str, fn: Callable[[], Dict[str, Any]], *, min_s: float = 0.0) -> Dict[str, Any]:
         """Run one stage: timed, its exception recorded (not raised), results.json rewritten."""
-        if self.only is not None and name not in self.only:
+        if self.only is not None and name not in self.only and name != "environment":  # environment always runs
             return {}
         entry: Dict[str, Any] = {"status": "skipped"}
         if self.remaining() < min_s:
@@ -392,7 +392,10 @@ class Kit:
             except Exception as exc:
                 packages[name] = f"missing ({type(exc).__name__})"
         info["packages"] = packages
-        data = real_data()
+        try:
+            data = real_data()
+        except Exception as exc:  # an import this environment lacks: every stage falls back to synthetic data
+            data = {"error": {"present": False, "files": [f"{type(exc).__name__}: {exc}"]}}
         info["real_data"] = data
         self.facts["real"] = {k: v["present"] for k, v in data.items()}
         checks = [check("requested device is available",
@@ -533,7 +536,8 @@ class Kit:
         g = self.genome()
         run = self.work / "score_model"
         bioR2.pretrain("dna", g["fasta"], run, overwrite=True, **self.dna_opts())
-        variants = g["variants"].head(self.sizes["checks"]["variants"]).reset_index(drop=True)
+        n = min(self.sizes["checks"]["variants"], len(g["variants"]))
+        variants = g["variants"].sample(n, random_state=0).reset_index(drop=True)  # positives and negatives
         t = time.perf_counter()
         ref = score_variants(run, g["fasta"], variants, device="cpu")
         cpu_s = time.perf_counter() - t
@@ -756,15 +760,14 @@ class Kit:
         """Seconds for quality stage ``name``: its share of what is left among it and the stages
         after it (a stage that finishes early leaves its time to the next)."""
         shares = self.sizes["quality_shares"]
-        rest = [n for n in order[order.index(name):]]
+        rest = [n for n in order[order.index(name):]
+                if n == name or self.only is None or f"{n}_quality" in self.only]
         return max(0.0, self.remaining() - 5.0) * shares[name] / sum(shares[n] for n in rest)
 
     def dna_quality(self, budget: float) -> Dict[str, Any]:
         q = self.sizes["dna_q"]
         real = self.facts.get("real", {}).get("dna_benchmark", False)
-        step_s = self.facts.get("dna_bench_step_s")
-        if not step_s:
-            step_s = 0.05 if not self.smoke else 0.05
+        step_s = self.facts.get("dna_bench_step_s") or 0.1  # without dna_throughput: a guess on the slow side
         if real:
             from bioR2.bench.dna import BenchmarkConfig, run_benchmark
 
