@@ -107,6 +107,14 @@ def test_sparse_normalisation_equals_the_dense_path():
     before = adata.X.data.copy()
     ExpressionReader(open_cells(adata)).read(np.arange(10))
     np.testing.assert_array_equal(adata.X.data, before)  # the source matrix is left as it was
+    # a CSR with duplicate entries: they add up before normalising, as in the dense path
+    import anndata
+    import scipy.sparse as sp
+
+    dup = sp.csr_matrix((np.array([1.0, 2.0, 3.0], dtype=np.float32), np.array([0, 0, 1]), np.array([0, 3, 3])),
+                        shape=(2, 2))
+    reader = ExpressionReader(open_cells(anndata.AnnData(dup)))
+    np.testing.assert_array_equal(reader.read([0, 1]), _log_normalise(reader.raw([0, 1]), reader.target_sum))
 
 
 def test_backed_span_reads_equal_memory(tmp_path):

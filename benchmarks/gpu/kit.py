@@ -40,7 +40,6 @@ stage, so a run cut short still reports what it finished), ``dna_quality.json``,
 from __future__ import annotations
 
 import argparse
-import contextlib
 import inspect
 import json
 import math
@@ -489,7 +488,7 @@ class Kit:
             kwargs = {"device": self.device}
             if has_parameter(sc.embed, "batch_size"):
                 kwargs["batch_size"] = batch
-            emb = sc.embed(query, model, **kwargs)
+            emb = sc.embed(query, model, key_added="kit_embedding", **kwargs)
             diff = float(np.abs(emb - cpu_emb).max())
             checks.append(check("embed(device=...) equals the CPU embedding", np.isfinite(emb).all() and diff < 1e-3,
                                 {"max_abs_diff": diff, "shape": list(emb.shape)}))
@@ -506,14 +505,15 @@ class Kit:
             kwargs: Dict[str, Any] = {"method": method, "overwrite": True, "key_prefix": f"kit_{method}"}
             if method == "finetune":
                 kwargs["fine_tune_options"] = {"steps": c["finetune_steps"], "lr": 1e-3}
-            missing = [p for p in ("device", "batch_size") if not has_parameter(sc.annotate, p)]
-            if not missing:
-                kwargs.update(device=self.device, batch_size=batch)
+            wanted = {"device": self.device, "batch_size": batch}
+            missing = [p for p in wanted if not has_parameter(sc.annotate, p)]
+            kwargs.update({p: v for p, v in wanted.items() if p not in missing})
             t = time.perf_counter()
             result = sc.annotate(query, model, reference=ref, label_key="cell_type", **kwargs)
             acc = float(np.mean(np.asarray(result.labels).astype(str) == truth))
             out[f"annotate_{method}"] = {"accuracy": acc, "seconds": round(time.perf_counter() - t, 2),
-                                         "device": self.device if not missing else "default (no device= parameter)"}
+                                         "device": "default (no device= parameter)" if "device" in missing
+                                         else self.device}
             n_classes = len(set(truth))
             # smoke sizes train a few steps: there only that every cell gets a known label
             good = acc > 1.0 / n_classes or self.smoke
@@ -524,8 +524,9 @@ class Kit:
                                 {"accuracy": acc, "classes": n_classes}))
             if missing:
                 checks.append(check(f"annotate(method={method!r}, device=...)", None,
-                                    skipped=f"bioR2.sc.annotate has no {'/'.join(missing)} parameter in this version; "
-                                            "ran with its defaults (fine-tuning trains on the default device)"))
+                                    skipped=f"bioR2.sc.annotate has no {' / '.join(missing)} parameter in this "
+                                            "version; ran with its default (fine-tuning trains on the default "
+                                            "device, 'auto')"))
         out["checks"] = checks
         return out
 
@@ -656,6 +657,7 @@ class Kit:
         from bioR2.dna.model import DNAMaskedLM
         from bioR2.dna.spec import SPEC
         from bioR2.dna.task import MaskedLMTask
+        from bioR2.dna.tokenizer import NUCLEOTIDE_IDS
         from bioR2.masking import MaskRNG
 
         s = self.sizes["dna_tp"]
@@ -685,7 +687,8 @@ class Kit:
         net = DNAMaskedLM(window=s["window"], **preset).to(self.device)
         task = MaskedLMTask(net).to(self.device)
         opt = torch.optim.AdamW(task.parameters(), lr=1e-4, fused=self.device.startswith("cuda"))
-        ids = torch.randint(3, 7, (s["batch_size"], s["window"]), device=self.device)
+        nucleotides = torch.tensor(NUCLEOTIDE_IDS, device=self.device)  # random A/C/G/T windows
+        ids = nucleotides[torch.randint(0, len(NUCLEOTIDE_IDS), (s["batch_size"], s["window"]), device=self.device)]
         batch = {"input_ids": ids, "soft_mask": torch.zeros_like(ids, dtype=torch.bool)}
         example_ids = torch.arange(s["batch_size"], device=self.device)
         dev_type = "cuda" if self.device.startswith("cuda") else "cpu"
@@ -714,7 +717,6 @@ class Kit:
             rate = s["bare_steps"] * s["batch_size"] * s["window"] / (end - t)
             out[label] = {"nt_per_s": rate, "step_ms": 1e3 * (end - t) / s["bare_steps"],
                           "fraction_of_bf16_peak": of_peak(3 * flops * rate)}
-        del net, task, opt
 
         # the quality benchmark's shape (window, batch), to size its steps from
         # (num_workers 0, as bioR2.bench.dna trains)

@@ -469,6 +469,9 @@ def _log_normalise_csr(block: sp.csr_matrix, target_sum: float) -> sp.csr_matrix
     """:func:`_log_normalise` of a CSR block, computed on its stored entries into a new matrix
     (the block's own arrays are left as they are). Row totals are summed in float64 and rounded
     to float32: whole-number counts give exactly the dense float32 totals."""
+    if not block.has_canonical_format:  # duplicate entries add up first, as they do when densified
+        block = block.copy()
+        block.sum_duplicates()
     n_rows = block.shape[0]
     per_row = np.diff(block.indptr)
     rows = np.repeat(np.arange(n_rows), per_row)
