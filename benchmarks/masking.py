@@ -14,6 +14,10 @@ images, 128-token text), with a realistic batch and a small model of that domain
 Usage::
 
     python benchmarks/masking.py --steps 40 --out benchmarks/results/masking.json
+    python benchmarks/masking.py --device cuda --only single-cell    # on a GPU, the single-cell shapes
+
+The masking share of a *real* single-cell training step (data reading included) is measured by
+``benchmarks/sc_scale.py --feeding``; the GPU kit (``benchmarks/gpu``) runs that on the device.
 """
 
 from __future__ import annotations
@@ -193,16 +197,24 @@ SHAPES: List[Shape] = [
 ]
 
 
+DEVICE = torch.device("cpu")
+
+
 def _time(fn: Callable[[], object]) -> float:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
     t0 = time.perf_counter()
     fn()
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
     return time.perf_counter() - t0
 
 
 def measure(shape: Shape, steps: int, seed: int = 0) -> Dict[str, float]:
     torch.manual_seed(seed)
-    work = shape.build()
-    ids = torch.arange(work.batch_size)
+    with torch.device(DEVICE):  # the workload's model and tensors on the measured device
+        work = shape.build()
+    ids = torch.arange(work.batch_size, device=DEVICE)
     fixed = FixedRatio(shape.ratio.mean)
     for warm in range(3):  # allocator and kernel warm-up
         work.train_step(work.make_mask(shape.ratio.sample(seed, warm), MaskRNG(seed, warm, ids)))
@@ -239,9 +251,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=40, help="timed steps per scheme and shape")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is steadiest on a shared machine)")
     ap.add_argument("--out", type=Path, default=None, help="write the rows as JSON here")
+    ap.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    ap.add_argument("--only", default=None, help="only the shapes whose name contains this (e.g. single-cell)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    rows = [measure(shape, args.steps) for shape in SHAPES]
+    global DEVICE
+    DEVICE = torch.device(args.device)
+    rows = [measure(shape, args.steps) for shape in SHAPES if args.only is None or args.only in shape.name]
     print("| shape | R²MAE range | mask (ms) | step (ms) | mask / step | R²MAE step / fixed step |")
     print("|---|---|---|---|---|---|")
     for r in rows:
@@ -249,7 +265,8 @@ def main() -> None:
               f"{r['overhead_pct']:.2f}% | {r['r2mae_vs_fixed']:.3f} |")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"threads": args.threads, "torch": torch.__version__, "rows": rows}, indent=2))
+        args.out.write_text(json.dumps({"threads": args.threads, "device": args.device, "torch": torch.__version__,
+                                        "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ class BenchmarkConfig:
     n_boot: int = 1000
     threads: Optional[int] = None
     device: str = "cpu"
+    precision: str = "fp32"  # training and scoring autocast: fp32 | bf16 (| fp16 on CUDA)
     score_batch: int = 256
     quick: bool = False
 
@@ -77,8 +78,11 @@ def _pretrain_windows(genome, data, cfg: BenchmarkConfig) -> pd.DataFrame:
 def _model_fingerprint(scheme: str, seed: int, cfg: BenchmarkConfig, ratio: Optional[str] = None) -> Dict[str, Any]:
     """The settings a trained model depends on: a model saved with other settings is never
     reused, nor resumed from its checkpoints."""
-    return {"steps": cfg.steps, "mask_ratio": ratio or SCHEMES[scheme], "seed": seed, "batch_size": cfg.batch_size,
-            "lr": cfg.lr, "hidden": cfg.hidden, "layers": cfg.layers, "window": cfg.window}
+    out = {"steps": cfg.steps, "mask_ratio": ratio or SCHEMES[scheme], "seed": seed, "batch_size": cfg.batch_size,
+           "lr": cfg.lr, "hidden": cfg.hidden, "layers": cfg.layers, "window": cfg.window}
+    if cfg.precision != "fp32":  # fp32 runs keep the fingerprint (and cached models) they always had
+        out["precision"] = cfg.precision
+    return out
 
 
 def _train_one(genome, windows, scheme: str, seed: int, cfg: BenchmarkConfig, out: Path,
@@ -106,7 +110,7 @@ def _train_one(genome, windows, scheme: str, seed: int, cfg: BenchmarkConfig, ou
              data={"window": cfg.window},
              train={"steps": cfg.steps, "batch_size": cfg.batch_size, "lr": cfg.lr, "seed": seed,
                     "mask_ratio": ratio, "log_every": 25, "progress": False,
-                    "save_every": max(100, cfg.steps // 5), "device": cfg.device},
+                    "save_every": max(100, cfg.steps // 5), "device": cfg.device, "precision": cfg.precision},
              resume=True, overwrite=True)
     cache.put(name, {"run": name})
     return run, False
@@ -176,7 +180,8 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir, task: str = "all") -> Dict[str,
                 continue
             t = time.perf_counter()
             model = load_model(run)
-            scorer = VariantScorer(model, genome, window=cfg.window, batch_size=cfg.score_batch, device=cfg.device)
+            scorer = VariantScorer(model, genome, window=cfg.window, batch_size=cfg.score_batch, device=cfg.device,
+                                   precision=cfg.precision)
             for df in frames.values():
                 df[col] = -scorer.llr(df.chrom.to_numpy(), df.pos.to_numpy() - 1, df.ref.tolist(), df.alt.tolist())
             timings[f"score_{col}"] = round(time.perf_counter() - t, 1)

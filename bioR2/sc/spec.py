@@ -32,13 +32,16 @@ TRAIN_DEFAULTS: Dict[str, Any] = {"steps": 2000, "batch_size": 256}
 class SCDataConfig:
     """Which cells, which values and which genes are trained on."""
 
-    source: Optional[str] = option(None, ".h5ad file of cells (read backed: rows streamed from disk)",
-                                   flag="--h5ad", metavar="FILE")
+    source: Optional[str] = option(None, ".h5ad file of cells (read in memory when small, backed above "
+                                         "1 GB on disk or 2 GB of matrix)", flag="--h5ad", metavar="FILE")
     layer: Optional[str] = option(None, "layer holding the values (default: .X)", metavar="NAME")
     use_raw: bool = option(False, "read .raw.X instead of .X or a layer")
     is_log1p: bool = option(False, "the values are already log1p(CP10k)-normalised (default: raw counts, "
                                    "normalised here)", flag="--log1p")
-    in_memory: bool = option(False, "load an .h5ad file in memory instead of reading it backed")
+    in_memory: bool = option(False, "load an .h5ad file in memory whatever its size (default: automatic, "
+                                    "in memory when small)")
+    backed: bool = option(False, "read an .h5ad file backed (rows streamed from disk) whatever its size "
+                                 "(default: automatic, backed when large)")
     genes: Optional[List[str]] = option(None, "train on exactly these genes (default: all, or --n-top-genes)",
                                         metavar="G1,G2")
     n_top_genes: Optional[int] = option(None, "keep the N most variable genes (default: all)", metavar="N")
@@ -59,6 +62,8 @@ class SCDataConfig:
             raise ValueError(f"data.target_sum must be > 0, got {self.target_sum}")
         if self.chunk_size is not None and int(self.chunk_size) < 0:
             raise ValueError(f"data.chunk_size must be >= 0, got {self.chunk_size}")
+        if self.in_memory and self.backed:
+            raise ValueError("data.in_memory and data.backed both set: give one of them (neither: automatic)")
         if int(self.stats_cells) < 1:
             raise ValueError(f"data.stats_cells must be >= 1, got {self.stats_cells}")
 
@@ -131,6 +136,9 @@ def build_data(source: Any, cfg, train_cfg) -> DomainData:
     normalisation already fixed), or ``(any of those, rows)`` to train on those rows only;
     ``None`` reads ``data.source``. The default batch size is capped to the number of cells.
     """
+    import os
+    from pathlib import Path
+
     import numpy as np
 
     from .data import (
@@ -138,6 +146,7 @@ def build_data(source: Any, cfg, train_cfg) -> DomainData:
         CellSource,
         ExpressionReader,
         H5adSource,
+        choose_backed,
         highly_variable_genes,
         open_cells,
         read_labels,
@@ -145,6 +154,7 @@ def build_data(source: Any, cfg, train_cfg) -> DomainData:
     from ..train import chunk_sampler_factory
 
     d = cfg.data
+    read = None
     rows = None
     if isinstance(source, tuple):
         source, rows = source
@@ -159,8 +169,11 @@ def build_data(source: Any, cfg, train_cfg) -> DomainData:
             cells = source
             _opened(cells, d)
         else:
-            cells = open_cells(source, layer=d.layer, use_raw=bool(d.use_raw),
-                               backed=False if d.in_memory else None)
+            backed = False if d.in_memory else (True if d.backed else None)
+            if backed is None and isinstance(source, (str, os.PathLike)) and Path(source).is_file():
+                auto, read = choose_backed(source, layer=d.layer, use_raw=bool(d.use_raw))
+                backed = None if auto else False  # None: backed, or in memory with a warning if stored CSC
+            cells = open_cells(source, layer=d.layer, use_raw=bool(d.use_raw), backed=backed)
         genes = d.genes
         if genes is None and d.n_top_genes is not None:
             genes = highly_variable_genes(cells, int(d.n_top_genes), is_log1p=bool(d.is_log1p),
@@ -183,8 +196,12 @@ def build_data(source: Any, cfg, train_cfg) -> DomainData:
         chunk_size = 8 * train_cfg.batch_size  # backed reads: every batch from one stretch of the file
     train = CellDataset(reader, rows_arr, batch_codes=batch_codes, with_counts=cfg.model.loss == "nb")
 
+    if read is None or isinstance(cells, H5adSource) != read.startswith("backed"):
+        read = "backed" if isinstance(cells, H5adSource) else "in memory"
+        if d.in_memory or d.backed:
+            read += " (asked)"
     setup = {"layer": cells.layer, "use_raw": cells.use_raw, "batch_key": d.batch_key}
-    info = {"source": cells.where, "n_cells": int(cells.n_obs), "n_train_cells": int(rows_arr.size),
+    info = {"source": cells.where, "read": read, "n_cells": int(cells.n_obs), "n_train_cells": int(rows_arr.size),
             "n_genes": len(reader.genes), **setup, "is_log1p": reader.is_log1p,
             "target_sum": reader.target_sum, "batch_categories": categories,
             "gene_alignment": reader.alignment.report(), "data": d.to_dict()}
