@@ -113,7 +113,8 @@ def bench_training(args, peak: float) -> dict:
     ids = torch.randint(2, 6, (B, W))
     soft = torch.zeros_like(ids, dtype=torch.bool)
     rng = MaskRNG(0, 0, torch.arange(B))
-    m = mask_tokens(ids, 0.15, mask_token_id=1, special_ids=(0,), random_token_ids=[2, 3, 4, 5], count="bernoulli", rng=rng)
+    m = mask_tokens(ids, 0.15, mask_token_id=1, special_ids=(0,), random_token_ids=[2, 3, 4, 5], count="bernoulli",
+                    rng=rng)
     gpn_inputs = torch.where(m.input_ids >= 2, m.input_ids + 1, m.input_ids)
     gpn_labels = torch.where(m.labels >= 0, m.labels + 1, m.labels)
     n_masked = int(m.mask.sum())
@@ -146,7 +147,8 @@ def bench_training(args, peak: float) -> dict:
     o_head = linear_conv_flops(ours.head)
     flops = {"gpn": 3 * (g_enc + g_head) * B * W, "bior2": 3 * (o_enc * B * W + o_head * n_masked)}
     out = {"batch": [B, W], "masked_positions": n_masked,
-           "params": {"gpn": sum(p.numel() for p in gpn.parameters()), "bior2": sum(p.numel() for p in ours.parameters())},
+           "params": {"gpn": sum(p.numel() for p in gpn.parameters()),
+                      "bior2": sum(p.numel() for p in ours.parameters())},
            "encoder_flops_per_nt": {"gpn": g_enc, "bior2": o_enc}}
     for name in ("gpn", "bior2"):
         t = float(np.median(times[name]))

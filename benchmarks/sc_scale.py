@@ -43,7 +43,6 @@ def peak_rss_gb() -> float:
 def write_synthetic(path: Path, n_cells: int, n_genes: int, density: float, chunk: int = 20_000,
                     n_types: int = 8, seed: int = 0) -> float:
     """Write a CSR .h5ad chunk by chunk; returns seconds taken."""
-    import anndata
     import h5py
     import pandas as pd
     import scipy.sparse as sp
@@ -225,7 +224,8 @@ def embed_comparison(adata, path: Path, genes, n: int, batch_size: int, device: 
         torch_net = ExpressionMAE(genes, hidden=list(hidden), latent=latent).eval()
         row: dict = {"hidden": list(hidden), "latent": latent}
         measures = {
-            "bior2_in_memory": lambda: bior2_embed_speed(reader_for(adata, torch_net), torch_net, n, batch_size, device),
+            "bior2_in_memory": lambda: bior2_embed_speed(reader_for(adata, torch_net), torch_net, n, batch_size,
+                                                         device),
             "bior2_backed": lambda: bior2_embed_speed(reader_for(path, torch_net, backed=True), torch_net, n,
                                                       batch_size, device),
             "plain_encoder": lambda: plain_embed_speed(adata.X, n, hidden, latent, batch_size, device),

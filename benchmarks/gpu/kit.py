@@ -552,8 +552,9 @@ class Kit:
             a, b = scored["score"].to_numpy(float), ref["score"].to_numpy(float)
             diff = float(np.nanmax(np.abs(a - b)))
             rho = float(np.corrcoef(a, b)[0, 1]) if np.std(a) > 0 and np.std(b) > 0 else None
-            out[precision] = {"max_abs_diff_vs_cpu_fp32": diff, "pearson_vs_cpu_fp32": rho, "seconds": round(seconds, 2),
-                              "score_sd": float(np.std(b)), "all_ok": bool((scored["status"] == "ok").all())}
+            out[precision] = {"max_abs_diff_vs_cpu_fp32": diff, "pearson_vs_cpu_fp32": rho,
+                              "seconds": round(seconds, 2), "score_sd": float(np.std(b)),
+                              "all_ok": bool((scored["status"] == "ok").all())}
             checks.append(check(f"score-variants on {self.device} {precision} matches CPU fp32",
                                 bool((scored["status"] == "ok").all()) and diff <= tol, out[precision]))
         from bioR2.metrics import auprc
@@ -619,7 +620,8 @@ class Kit:
             "last_loss": {"uninterrupted": whole.last_loss, "resumed": resumed.last_loss, "again": again.last_loss},
             "deterministic": deterministic,
             "checks": [
-                check("the run was interrupted after its checkpoint", interrupted and resumed.resumed_from == r["save_every"],
+                check("the run was interrupted after its checkpoint",
+                      interrupted and resumed.resumed_from == r["save_every"],
                       {"resumed_from": resumed.resumed_from}),
                 check("resumed weights equal the uninterrupted run's", exact or worst <= tolerance,
                       {"exact": exact, "max_abs_diff": worst, "run_to_run_max_abs_diff": floor,
@@ -841,7 +843,8 @@ class Kit:
             from bioR2.bench.sc import BenchmarkConfig, run_benchmark
 
             models = q["n_folds"] * 2  # data, baselines on every fold and probes: q["fixed_s"]
-            steps = int(min(q["max_steps"], max(q["min_steps"], max(0.0, 0.8 * budget - q["fixed_s"]) / models / step_s)))
+            steps = int(min(q["max_steps"],
+                            max(q["min_steps"], max(0.0, 0.8 * budget - q["fixed_s"]) / models / step_s)))
             cfg = BenchmarkConfig(dataset="cbmc", seeds=[0], schemes=["r2mae", "fixed_0.15"], n_folds=q["n_folds"],
                                   steps=steps, batch_size=q["batch_size"], hidden=list(q["hidden"]), latent=q["latent"],
                                   protocols=["train_fold"], finetune=False, umap=False,

@@ -46,7 +46,8 @@ def parse_seeds(values: Sequence[str]) -> List[int]:
             else:
                 seeds.append(int(token))
         except ValueError:
-            raise argparse.ArgumentTypeError(f"--seeds: expected integers like 0,1,2 or 0 1 2 or 0-4, got {token!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"--seeds: expected integers like 0,1,2 or 0 1 2 or 0-4, got {token!r}") from None
     if any(s < 0 for s in seeds):
         raise argparse.ArgumentTypeError("--seeds: seeds are non-negative integers")
     return seeds
@@ -188,10 +189,12 @@ def run_benchmark_dna(args: argparse.Namespace) -> int:
 def add_benchmark_sc_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_options(parser, quick="1 seed, fewer steps: under 10 minutes on 2 cores",
                        seeds="default 0,1,2; quick: 0",
-                       schemes="default r2mae fixed_0.15 fixed_0.3 fixed_0.5 uniform_0-1, i.e. 0.1-0.5 0.15 0.3 0.5 0-1",
+                       schemes="default r2mae fixed_0.15 fixed_0.3 fixed_0.5 uniform_0-1, "
+                               "i.e. 0.1-0.5 0.15 0.3 0.5 0-1",
                        steps="default 400 on cbmc, 300 on pbmc68k; quick 200",
                        jobs="only 1: the models train one after another (use --threads)")
-    parser.add_argument("--dataset", choices=["cbmc", "pbmc68k"], default="cbmc", help="benchmark dataset (default cbmc)")
+    parser.add_argument("--dataset", choices=["cbmc", "pbmc68k"], default="cbmc",
+                        help="benchmark dataset (default cbmc)")
     parser.add_argument("--protocols", default=None, help="train_fold,transductive (default both)")
     parser.add_argument("--only-nonzero", action="store_true", help="mask only nonzero genes")
     parser.add_argument("--finetune", action="store_true", help="also fine-tune the R²MAE encoder per fold")
@@ -278,7 +281,8 @@ def run_benchmark_vision(args: argparse.Namespace) -> int:
 def add_benchmark_text_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_options(parser, quick="small CPU run (minutes)", seeds="default 0 1 2",
                        schemes="default 0.15-0.4 0.15 0.4 0-1; 0.15-0.4 is 'r2mae'",
-                       steps="default 1200; quick 400", jobs="runs in parallel, one thread each (default: cores, at most 4)")
+                       steps="default 1200; quick 400",
+                       jobs="runs in parallel, one thread each (default: cores, at most 4)")
     _deprecated_ratios(parser)
     parser.add_argument("--data", default=None, metavar="bbc|DIR", help="labelled corpus (default bbc)")
     parser.add_argument("--width", type=int, default=None, help="encoder width")
@@ -338,7 +342,8 @@ def _theory_size_sweep(args: argparse.Namespace) -> int:
         try:
             kw["ratios"] = tuple(float(scheme_ratio(s, "")) for s in args.schemes)
         except ValueError:
-            raise ValueError(f"--schemes: the size sweep takes fixed ratios like 0.3 0.75, got {args.schemes}") from None
+            raise ValueError(
+                f"--schemes: the size sweep takes fixed ratios like 0.3 0.75, got {args.schemes}") from None
     if args.seeds is not None:
         if len(args.seeds) < 1:
             raise ValueError("--seeds: give at least one seed")

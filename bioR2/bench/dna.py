@@ -17,11 +17,10 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-import numpy as np
 import pandas as pd
 
-from ..metrics import auprc, auroc, binary_metrics, paired_difference, summarize
-from ..results import build_results, methods_table, write_results
+from ..metrics import auprc, binary_metrics, paired_difference, summarize
+from ..results import build_results, write_results
 from ..utils.io import atomic_path
 from .common import ResultCache
 
@@ -208,7 +207,8 @@ SCOREBOARD_TEST_RATIOS = (0.15, 0.3)   # held-out masked-token accuracy at these
 SCOREBOARD_HELDOUT_WINDOWS = 2048      # held-out windows scored (the first ones, in contig order)
 
 
-def _scoreboard_model(run: Path, genome, frames: Dict[str, pd.DataFrame], heldout, cfg: BenchmarkConfig) -> Dict[str, Any]:
+def _scoreboard_model(run: Path, genome, frames: Dict[str, pd.DataFrame], heldout,
+                      cfg: BenchmarkConfig) -> Dict[str, Any]:
     """The scoreboard's downstream numbers of one pretrained model: AUPRC per motif factor and
     per bacterial kind (each kind's positives against every negative, as the per-kind tables of
     the benchmark do), and the held-out masked-token accuracy and loss at fixed ratios."""
@@ -347,7 +347,8 @@ def _evaluate(df: pd.DataFrame, name: str, cfg: BenchmarkConfig) -> Dict[str, An
             if other == "r2mae":
                 continue
             paired[f"r2mae - {other}"] = {
-                k: paired_difference(methods["r2mae"][k]["values"], methods[other][k]["values"]) for k in ("auprc", "auroc")}
+                k: paired_difference(methods["r2mae"][k]["values"], methods[other][k]["values"])
+                for k in ("auprc", "auroc")}
     strata: Dict[str, Any] = {}
     key = "factor" if name == "motif" else "kind"
     if name == "motif":
@@ -387,7 +388,8 @@ def _plot_pr(df: pd.DataFrame, name: str, cfg: BenchmarkConfig, path: Path) -> N
     y = df["label"].to_numpy()
     fig, ax = plt.subplots(figsize=(5, 4))
     seed = cfg.seeds[0]
-    cols = [(f"{s}_seed{seed}", f"{s} (seed {seed})") for s in cfg.schemes] + [("kmer", "k-mer"), ("pwm_oracle", "oracle")]
+    cols = ([(f"{s}_seed{seed}", f"{s} (seed {seed})") for s in cfg.schemes]
+            + [("kmer", "k-mer"), ("pwm_oracle", "oracle")])
     for col, label in cols:
         p, r, _ = precision_recall_curve(y, df[col].to_numpy())
         ax.plot(r, p, label=f"{label}: {auprc(y, df[col]):.3f}", lw=1.2)
@@ -448,7 +450,8 @@ def _markdown(results: Dict[str, Any]) -> str:
         if strata:
             schemes = [s for s in SCHEMES if s in next(iter(strata.values()))]
             lines += [f"AUPRC {strata_key.replace('_', ' ')[4:]}:", "",
-                      "| stratum | positives / variants | positive fraction | " + " | ".join(schemes) + " | k-mer | oracle |",
+                      "| stratum | positives / variants | positive fraction | " + " | ".join(schemes)
+                      + " | k-mer | oracle |",
                       "|---|---|---|" + "---|" * (len(schemes) + 2)]
             for level, e in strata.items():
                 cells = [f"{e[s]['mean']:.3f} ± {e[s]['sd']:.3f}" for s in schemes]

@@ -19,8 +19,8 @@ base** as their positive, so the substitution type carries no signal.
 
 **bacterial**: long ORFs (>= ``min_orf`` nt, either strand) in ``ecoli_heldout`` whose ATG has
 a Shine-Dalgarno match (>= 5 of AGGAGG, 4-20 bp upstream). Positives break the start codon or
-the G of the SD core whose change weakens the site most; negatives are ref/alt-matched SNVs in intergenic sequence (outside every
-long ORF and >= 25 bp from any used start).
+the G of the SD core whose change weakens the site most; negatives are ref/alt-matched SNVs in
+intergenic sequence (outside every long ORF and >= 25 bp from any used start).
 """
 
 from __future__ import annotations
@@ -295,7 +295,8 @@ def build_benchmark_data(cache: Optional[Path] = None, *, holdout_fraction: floa
     fasta = cache / f"bench-{key}.fa"
     if not fasta.exists():
         with atomic_path(fasta) as tmp, open(tmp, "w") as out:
-            for name, seq in [("ecoli_train", ecoli[:cut]), ("ecoli_heldout", ecoli[cut:])] + list(zip(peaks.contig, peaks.seq)):
+            for name, seq in ([("ecoli_train", ecoli[:cut]), ("ecoli_heldout", ecoli[cut:])]
+                              + list(zip(peaks.contig, peaks.seq))):
                 out.write(f">{name}\n")
                 for i in range(0, len(seq), 80):
                     out.write(seq[i:i + 80] + "\n")
@@ -320,7 +321,8 @@ def build_benchmark_data(cache: Optional[Path] = None, *, holdout_fraction: floa
         "sources": {"peaks": {f: "==".join(PEAKS[f][:2]) + ":" + PEAKS[f][2] for f in PEAKS},
                     "ecoli": "==".join(ECOLI[:2]) + ":" + ECOLI[2], "jaspar": "pyjaspar==4.0.0:JASPAR2024"},
         "held_out_chromosomes": list(HELD_OUT_CHROMS),
-        "peaks": {f: {"total": int((peaks.factor == f).sum()), "held_out": int((held_peaks.factor == f).sum())} for f in PEAKS},
+        "peaks": {f: {"total": int((peaks.factor == f).sum()), "held_out": int((held_peaks.factor == f).sum())}
+                  for f in PEAKS},
         "held_out_peak_fraction": round(len(held_peaks) / len(peaks), 4),
         "ecoli_bases": {"pretrain": cut, "held_out": len(ecoli) - cut},
         "motif": {"variants": len(motif), "positives": int(motif.label.sum()),

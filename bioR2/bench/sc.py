@@ -21,7 +21,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -193,7 +193,8 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
     base: Dict[str, Dict[str, list]] = {}
     for k, (train, test) in enumerate(folds):
         for name in BASELINES:
-            _record(base, name, classification_metrics(labels[test], fit_predict(name, x_log[train], labels[train], x_log[test])))
+            _record(base, name, classification_metrics(labels[test],
+                                                       fit_predict(name, x_log[train], labels[train], x_log[test])))
         log.info("baselines fold %d done (%.0fs)", k, time.perf_counter() - t0)
     if scvi_available():
         dense_counts = np.asarray(adata.X.toarray())
@@ -203,7 +204,8 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
                 np.concatenate([z_train, z_test]), np.concatenate([labels[train], labels[test]]),
                 np.arange(train.size), np.arange(train.size, train.size + test.size))))
             log.info("scvi fold %d done (%.0fs)", k, time.perf_counter() - t0)
-        notes.append(f"scVI (scvi-tools, n_latent=30, {config.scvi_epochs} epochs) trained on each training fold's counts.")
+        notes.append(f"scVI (scvi-tools, n_latent=30, {config.scvi_epochs} epochs) "
+                     "trained on each training fold's counts.")
     else:
         notes.append("scvi_logreg skipped: scvi-tools is not installed (pip install 'bior2[scvi]').")
 
@@ -231,27 +233,32 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
                 if scheme == "r2mae" and seed == config.seeds[0]:
                     umap_emb = emb
                 for train, test in folds:
-                    _record(stores["transductive"], scheme, classification_metrics(labels[test], _probe(emb, labels, train, test)))
+                    _record(stores["transductive"], scheme,
+                            classification_metrics(labels[test], _probe(emb, labels, train, test)))
                 log.info("transductive %s seed %d done (%.0fs)", scheme, seed, time.perf_counter() - t0)
             if "train_fold" in config.protocols:
                 for k, (train, test) in enumerate(folds):
                     model = train_model(np.concatenate([train, extra_rows]), ratio, seed)
                     emb = embed_reader(reader, model, rows=np.arange(n_lab))
-                    _record(stores["train_fold"], scheme, classification_metrics(labels[test], _probe(emb, labels, train, test)))
+                    _record(stores["train_fold"], scheme,
+                            classification_metrics(labels[test], _probe(emb, labels, train, test)))
                     if scheme == "r2mae":
                         from ..probe import standardized_logreg
 
                         both = np.concatenate([x_log, emb], axis=1)
                         clf = standardized_logreg(max_iter=3000).fit(both[train], labels[train])
-                        _record(stores["train_fold"], "r2mae_genes+emb", classification_metrics(labels[test], clf.predict(both[test])))
+                        _record(stores["train_fold"], "r2mae_genes+emb",
+                                classification_metrics(labels[test], clf.predict(both[test])))
                         if config.finetune:
-                            ft = fine_tune(model, reader, labels[train], rows=train, steps=config.finetune_steps, lr=1e-3, seed=seed)
+                            ft = fine_tune(model, reader, labels[train], rows=train, steps=config.finetune_steps,
+                                           lr=1e-3, seed=seed)
                             proba = ft.predict_proba_array(torch.from_numpy(x_log[test])).numpy()
                             pred = np.asarray(ft.classes)[proba.argmax(1)]
                             _record(stores["train_fold"], "r2mae_finetune", classification_metrics(labels[test], pred))
                     x_test = torch.from_numpy(x_log[test])
                     for r in config.sweep:
-                        err = reconstruction_error(model, x_test, r, seed=1000 * seed + k, only_nonzero=config.only_nonzero)
+                        err = reconstruction_error(model, x_test, r, seed=1000 * seed + k,
+                                                   only_nonzero=config.only_nonzero)
                         sweep.setdefault(scheme, {}).setdefault(f"{r:g}", []).append(err)
                     log.info("train-fold %s seed %d fold %d done (%.0fs)", scheme, seed, k, time.perf_counter() - t0)
 
@@ -449,7 +456,8 @@ def _figures(out_dir: Path, emb: Optional[np.ndarray], labels: np.ndarray, recon
         for scheme, d in reconstruction.items():
             ratios = sorted(d, key=float)
             ax.errorbar([float(r) for r in ratios], [d[r]["mean"] for r in ratios],
-                        yerr=[d[r]["sd"] for r in ratios], label=f"{scheme} ({SCHEMES.get(scheme, '')})", marker="o", ms=3)
+                        yerr=[d[r]["sd"] for r in ratios], label=f"{scheme} ({SCHEMES.get(scheme, '')})",
+                        marker="o", ms=3)
         ax.set_xlabel("test-time masking ratio")
         ax.set_ylabel("masked MSE, held-out cells (log1p CP10k)")
         ax.set_title(f"{dataset}: reconstruction across ratios")

@@ -5,7 +5,8 @@
   spike-in and ``Unknown`` cells are left out (11 classes, 7,839 cells). The wheel ships no gene
   names, so genes are named by index (``gene_000`` ...) and cannot be aligned to other data.
 * :func:`pbmc68k` — scanpy's bundled ``pbmc68k_reduced`` (700 cells x 765 genes, label
-  ``bulk_labels``; defined in :mod:`bioR2.sc.example_data`, which the demo and tutorials use). Its ``.X`` is z-scored; counts are rebuilt from ``.raw`` (log1p CP10k) as
+  ``bulk_labels``; defined in :mod:`bioR2.sc.example_data`, which the demo and tutorials use).
+  Its ``.X`` is z-scored; counts are rebuilt from ``.raw`` (log1p CP10k) as
   ``round(expm1(raw.X) * n_counts / 1e4)``. ``.X``, ``obsm`` and ``louvain`` are not used.
 * :func:`extra_pbmc` — unlabelled PBMCs for pretraining: 10x pbmc3k raw counts (``desc==2.1.1``
   wheel) and celltypist's 559-cell sample (``celltypist==1.7.1`` wheel), aligned by gene name.

@@ -309,7 +309,8 @@ def build_scoreboard(inputs: Mapping[str, Mapping[str, Any]], n_boot: int = 1000
             "sources": body.get("sources", []),
             "seeds": body.get("seeds", []),
             "schedules": {s: {"ranks": ranks_of(ranks, s), "average_rank": avg_rank[s],
-                              "average_rank_se": float(boot[:, schedules.index(s)].std(ddof=1)) if boot is not None else None,
+                              "average_rank_se": (float(boot[:, schedules.index(s)].std(ddof=1))
+                                                  if boot is not None else None),
                               "average_normalised_score": avg_score[s],
                               "means": {t: float(np.mean(tasks[t]["values"][s])) for t in tasks}}
                           for s in schedules},

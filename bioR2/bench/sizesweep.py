@@ -155,7 +155,8 @@ def run_size_sweep(out_dir, cfg: Optional[SizeSweepConfig] = None, log: Callable
         "theory-size-sweep", images.source, list(cfg.seeds), methods, time.time() - t0, command=command,
         config=asdict(cfg), per_width=per_width, runs=runs,
         optimal_ratio_by_width={str(w): b for w, b in zip(sorted(cfg.widths), bests)},
-        larger_models_prefer_higher_ratios=bool(all(b2 >= b1 for b1, b2 in zip(bests, bests[1:])) and bests[-1] > bests[0]),
+        larger_models_prefer_higher_ratios=bool(all(b2 >= b1 for b1, b2 in zip(bests, bests[1:]))
+                                                and bests[-1] > bests[0]),
         cpu_s=round(sum(r["cpu_s"] for r in runs), 1), figures=["fig_size_sweep.png"],
     )
     write_results(out_dir, results, _markdown(results, cfg, len(split[0]), len(split[1])))
@@ -171,14 +172,16 @@ def _markdown(res: Dict[str, Any], cfg: SizeSweepConfig, n_train: int, n_test: i
          f"batch {cfg.batch_size}, lr {cfg.lr}; fixed ratios {list(cfg.ratios)}; seeds {list(cfg.seeds)}. "
          "Score: held-out linear-probe accuracy of the frozen, mean-pooled encoder features.", "",
          "![size sweep](fig_size_sweep.png)", "",
-         "| width (encoder params) | " + " | ".join(f"p={p:g}" for p in cfg.ratios) + " | best p | P(best) bootstrap | quadratic vertex |",
+         "| width (encoder params) | " + " | ".join(f"p={p:g}" for p in cfg.ratios)
+         + " | best p | P(best) bootstrap | quadratic vertex |",
          "|---|" + "---|" * (len(cfg.ratios) + 3)]
     for w in sorted(pw, key=int):
         e = pw[w]
         cells = [f"{m:.4f} ± {s:.4f}" for m, s in zip(e["mean"], e["sd"])]
         pb = e["bootstrap_best"][f"{e['best_ratio']:g}"]
         vx = f"{e['quadratic_vertex']:.2f}" if e["quadratic_vertex"] is not None else "— (not concave)"
-        L.append(f"| {w} ({e['n_encoder_params']:,}) | " + " | ".join(cells) + f" | {e['best_ratio']:g} | {pb:.2f} | {vx} |")
+        L.append(f"| {w} ({e['n_encoder_params']:,}) | " + " | ".join(cells)
+                 + f" | {e['best_ratio']:g} | {pb:.2f} | {vx} |")
     L += ["", f"Paper (8/16/32 base channels): optimal 0.6 / 0.7 / 0.8. Here, by width "
           f"{', '.join(f'{w}: {b:g}' for w, b in res['optimal_ratio_by_width'].items())} — larger models prefer higher "
           f"ratios: **{'yes' if res['larger_models_prefer_higher_ratios'] else 'no'}** (mean ± sd over seeds; "

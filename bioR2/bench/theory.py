@@ -324,24 +324,28 @@ def _claims(curves, over, pstar, search_rows, bv, fixed_step: float = 0.025, pea
         {"claim": "Masking helps only when the model is overparameterised (γ > 1)",
          "reproduced": bool(all(r["benefit"] <= 1e-9 for r in under) and any(r["benefit"] > 1e-3 for r in overp)
                             and sim_under_ok),
-         "evidence": f"closed form: largest benefit R(0)−R(p*) over δ∈{over['grid']['delta']}, α∈{over['grid']['alpha']}, "
+         "evidence": f"closed form: largest benefit R(0)−R(p*) over δ∈{over['grid']['delta']}, "
+                     f"α∈{over['grid']['alpha']}, "
                      f"σ∈{over['grid']['sigma']} is "
-                     f"{max(r['benefit'] for r in under):.2e} for γ<1 and {max(r['benefit'] for r in overp):.3f} for γ>1; "
+                     f"{max(r['benefit'] for r in under):.2e} for γ<1 and "
+                     f"{max(r['benefit'] for r in overp):.3f} for γ>1; "
                      f"simulation: no p>0 is significantly below p=0 at γ=0.5"},
         {"claim": "With an isotropic covariance masking never helps (our closed form: R increases with p)",
          "reproduced": bool(iso_never),
          "evidence": "simulated p* = 0 at every γ in the isotropic curves"},
     ]
-    bv_ok = all(r["bias_p_star"] < r["bias_p0"] and r["variance_p_star"] >= r["variance_p0"] for r in bv if r["p_star"] > 0)
+    bv_ok = all(r["bias_p_star"] < r["bias_p0"] and r["variance_p_star"] >= r["variance_p0"]
+                for r in bv if r["p_star"] > 0)
     claims.append({"claim": "Masking lowers the risk through the bias term (variance goes up)",
                    "reproduced": bool(bv_ok and any(r["p_star"] > 0 for r in bv)),
                    "evidence": "; ".join(f"γ={r['gamma']:g}: bias {r['bias_p0']:.3f}→{r['bias_p_star']:.3f}, "
-                                         f"variance {r['variance_p0']:.3f}→{r['variance_p_star']:.3f} at p*={r['p_star']:g}"
+                                         f"variance {r['variance_p0']:.3f}→{r['variance_p_star']:.3f} "
+                                         f"at p*={r['p_star']:g}"
                                          for r in bv)})
     claims.append({"claim": "p* grows with the alignment of β with the spike",
                    "reproduced": bool(pstar["nondecreasing_in_alpha"]),
-                   "evidence": "closed-form p* nondecreasing in α at every γ of the grid" if pstar["nondecreasing_in_alpha"]
-                   else "closed-form p* is not monotone in α somewhere on the grid"})
+                   "evidence": "closed-form p* nondecreasing in α at every γ of the grid"
+                   if pstar["nondecreasing_in_alpha"] else "closed-form p* is not monotone in α somewhere on the grid"})
     claims.append({"claim": "p* grows with γ (the linear-model form of 'larger models prefer higher ratios')",
                    "reproduced": bool(pstar["nondecreasing_in_gamma"]),
                    "evidence": "closed-form p* nondecreasing in γ for every α" if pstar["nondecreasing_in_gamma"]
@@ -350,18 +354,23 @@ def _claims(curves, over, pstar, search_rows, bv, fixed_step: float = 0.025, pea
         peaks = {r["p"]: r["peak_gamma"] for r in peak["rows"]}
         claims.append({"claim": "A phase transition at γ = p (summary: 'non-monotonic risk only when γ > p')",
                        "reproduced": bool(all(abs(g - p) < abs(g - 1.0) for p, g in peaks.items())),
-                       "evidence": "simulated risk vs γ peaks at " + ", ".join(f"γ={g:g} for p={p:g}" for p, g in peaks.items())
+                       "evidence": "simulated risk vs γ peaks at "
+                                   + ", ".join(f"γ={g:g} for p={p:g}" for p, g in peaks.items())
                                    + "; the closed form's only singularity is γ = 1 for every p (the stacked masked "
                                      "design has rank min(n, d) whatever p is)"})
     wins = [r for r in search_rows for m in ("average", "worst") if m in r and r[m].get("verdict") == "range wins"]
-    coarse = [r for r in search_rows if r["average"]["range_minus_coarse"]["mean"] < -2 * r["average"]["range_minus_coarse"]["se"]]
-    claims.append({"claim": "R²MAE (random ratio) can beat the best fixed ratio in the linear model (paper: 0.504 vs 0.520)",
+    coarse = [r for r in search_rows
+              if r["average"]["range_minus_coarse"]["mean"] < -2 * r["average"]["range_minus_coarse"]["se"]]
+    claims.append({"claim": "R²MAE (random ratio) can beat the best fixed ratio in the linear model "
+                            "(paper: 0.504 vs 0.520)",
                    "reproduced": bool(wins),
                    "evidence": (f"a range beat the best fixed ratio (held-out, > 2 se) in {len(wins)} of "
                                 f"{len(search_rows)} scenarios" if wins else
-                                f"no range beat the best fixed ratio of a {fixed_step:g}-step grid in any of {len(search_rows)} "
+                                f"no range beat the best fixed ratio of a {fixed_step:g}-step grid in any of "
+                                f"{len(search_rows)} "
                                 "scenarios (held-out seeds); the best ranges are the narrowest ones") +
-                               f"; against a 0.1-step grid of fixed ratios a range wins (> 2 se) in {len(coarse)} scenarios"})
+                               f"; against a 0.1-step grid of fixed ratios a range wins (> 2 se) in {len(coarse)} "
+                               "scenarios"})
     return claims
 
 
@@ -381,7 +390,8 @@ def _markdown(res: Dict[str, Any], cfg: BenchConfig) -> str:
     for c in res["claims"]:
         L.append(f"| {c['claim']} | {'yes' if c['reproduced'] else '**no**'} | {c['evidence']} |")
     L += ["", "The real-network model-size sweep (issue 5, item 5: larger models prefer higher ratios) is a separate, "
-          "longer command: `bior2 benchmark theory --size-sweep --out DIR` (ViT-MAE widths × fixed ratios, linear probe).",
+          "longer command: `bior2 benchmark theory --size-sweep --out DIR` "
+          "(ViT-MAE widths × fixed ratios, linear probe).",
           "", "## Checkpoints of issue 5", "", "| checkpoint | stated | measured | closed form | within tolerance |",
           "|---|---|---|---|---|"]
     for c in res["checkpoints"]:
@@ -425,15 +435,19 @@ def _markdown(res: Dict[str, Any], cfg: BenchConfig) -> str:
           "| varied | d | n | δ | p | simulation | closed form | relative error | exact-diagonal closed form |",
           "|---|---|---|---|---|---|---|---|---|"]
     for r in res["de_accuracy"]["rows"]:
-        L.append(f"| {r['vary']} | {r['d']} | {r['n']} | {r['delta']:g} | {r['p']:g} | {r['sim']:.4f} ± {r['se']:.4f} | "
+        L.append(f"| {r['vary']} | {r['d']} | {r['n']} | {r['delta']:g} | {r['p']:g} | "
+                 f"{r['sim']:.4f} ± {r['se']:.4f} | "
                  f"{r['closed_form']:.4f} | {100 * r['rel_error']:+.1f} % | "
                  f"{_fmt(r.get('closed_form_exact_diag', '—'), 4)} |")
     L += ["", "## R²MAE in the linear model", "",
-          f"Per-sample ratios p_i ~ U(a, b) (drawn with `bioR2.masking`'s sampler) against a {cfg.fixed_step:g}-step grid of fixed "
-          f"ratios, every range with endpoints on a {cfg.range_step:g}-step grid, paired seeds. 'held-out': the best fixed ratio and "
+          "Per-sample ratios p_i ~ U(a, b) (drawn with `bioR2.masking`'s sampler) "
+          f"against a {cfg.fixed_step:g}-step grid of fixed "
+          f"ratios, every range with endpoints on a {cfg.range_step:g}-step grid, paired seeds. "
+          "'held-out': the best fixed ratio and "
           "the best range are chosen on the first half of the seeds and compared on the second half.", "",
           "![search](fig_r2mae_search.png)", "",
-          "| scenario | metric | per-target p* | best fixed | best range (p_eff) | range − fixed | held-out range − fixed | "
+          "| scenario | metric | per-target p* | best fixed | best range (p_eff) | range − fixed | "
+          "held-out range − fixed | "
           "range − best of 0.1 grid | verdict |", "|---|---|---|---|---|---|---|---|---|"]
     for row in res["r2mae"]["search"]:
         for m in ("average", "worst"):
@@ -450,7 +464,8 @@ def _markdown(res: Dict[str, Any], cfg: BenchConfig) -> str:
                      f"(vs {c['best_fixed_coarse']['p']:g}) | {c.get('verdict', '—')} |")
     rw = res["r2mae"]["range_width"]
     L += ["", "### Widening the range around the best fixed ratio", "", "![width](fig_range_width.png)", "",
-          "| problem | " + " | ".join(f"width {w:g}" for w in rw["widths"]) + " |", "|---|" + "---|" * len(rw["widths"])]
+          "| problem | " + " | ".join(f"width {w:g}" for w in rw["widths"]) + " |",
+          "|---|" + "---|" * len(rw["widths"])]
     for label, s in rw["series"].items():
         L.append(f"| {label} | " + " | ".join(f"{r:.4f} ± {e:.4f}" for r, e in zip(s["risk"], s["se"])) + " |")
     rm = res["r2mae"]["remask_limit"]
@@ -462,7 +477,8 @@ def _markdown(res: Dict[str, Any], cfg: BenchConfig) -> str:
     for r in rm["rows"]:
         L.append(f"| {r['copies']} | {r['range_risk']:.4f} | {r['fixed_p_eff_risk']:.4f} | "
                  f"{r['diff']['mean']:+.4f} ± {r['diff']['se']:.4f} |")
-    L += ["", "### Closed forms for per-sample ranges", "", "| problem | γ | ratio | simulation | closed form | method |",
+    L += ["", "### Closed forms for per-sample ranges", "",
+          "| problem | γ | ratio | simulation | closed form | method |",
           "|---|---|---|---|---|---|"]
     for r in res["r2mae"]["range_closed_form"]:
         L.append(f"| {r['problem']} | {r['gamma']:g} | {r['ratio']} | {r['sim']:.4f} ± {r['se']:.4f} | "
@@ -509,7 +525,8 @@ def run_benchmark(out_dir, cfg: Optional[BenchConfig] = None, log: Callable[[str
     bv_rows = []
     for g, c in bv_curves.items():
         i = c["sim_p"].index(c["sim_p_star"])
-        bv_rows.append({"gamma": g, "p_star": c["sim_p_star"], "bias_p0": c["sim_bias"][0], "bias_p_star": c["sim_bias"][i],
+        bv_rows.append({"gamma": g, "p_star": c["sim_p_star"], "bias_p0": c["sim_bias"][0],
+                        "bias_p_star": c["sim_bias"][i],
                         "variance_p0": c["sim_variance"][0], "variance_p_star": c["sim_variance"][i],
                         "risk_p0": c["sim_risk"][0], "risk_p_star": c["sim_risk"][i]})
     stamp("bias / variance")
@@ -528,11 +545,13 @@ def run_benchmark(out_dir, cfg: Optional[BenchConfig] = None, log: Callable[[str
 
     # Headline methods on the issue's spiked problem at γ=4 (paired seeds).
     head_prob = LinearProblem.from_spikes(cfg.d, 4.0, 0.0, [(20.0, 0.9)])
-    best_avg = next((r["average"] for r in search_rows if r["scenario"]["name"].startswith("single spike δ=20, α=0.9 (issue)")), None)
+    best_avg = next((r["average"] for r in search_rows
+                     if r["scenario"]["name"].startswith("single spike δ=20, α=0.9 (issue)")), None)
     settings = {"no masking (p=0)": 0.0, "fixed p=0.1": 0.1}
     if best_avg:
         settings[f"best fixed p={best_avg['best_fixed']['p']:g}"] = best_avg["best_fixed"]["p"]
-        settings[f"R²MAE best range U({best_avg['best_range']['range'].replace('-', ', ')})"] = best_avg["best_range"]["range"]
+        settings[f"R²MAE best range U({best_avg['best_range']['range'].replace('-', ', ')})"] = (
+            best_avg["best_range"]["range"])
     settings["R²MAE U(0.05, 0.3) (DNA default)"] = "0.05-0.3"
     settings["R²MAE U(0, 0.4)"] = "0-0.4"
     head = simulate(head_prob, list(settings.values()), cfg.seeds)
@@ -552,7 +571,8 @@ def run_benchmark(out_dir, cfg: Optional[BenchConfig] = None, log: Callable[[str
         plotting.plot_risk_curves(series, out_dir / f"fig_risk_{kind}.png", title=f"{title}, d = {cfg.d}", ylim=ymax)
     if bv_curves:
         g, c = max(bv_curves.items())
-        plotting.plot_bias_variance(c["cf_p"], {"risk": c["cf_risk"], "bias": c["cf_bias"], "variance": c["cf_variance"]},
+        plotting.plot_bias_variance(c["cf_p"],
+                                    {"risk": c["cf_risk"], "bias": c["cf_bias"], "variance": c["cf_variance"]},
                                     out_dir / "fig_bias_variance.png",
                                     title=f"spiked δ = 20, α = 0.9, σ = 0.5, γ = {g:g}",
                                     sim={"p": c["sim_p"], "risk": c["sim_risk"], "bias": c["sim_bias"],

@@ -309,7 +309,7 @@ def open_cells(data: Union[str, os.PathLike, AnnDataLike], *, layer: Optional[st
         if backed is not False:
             try:
                 return H5adSource(path, layer=layer, use_raw=use_raw)
-            except CSCStorageError as exc:
+            except CSCStorageError:
                 if backed:
                     raise
                 import warnings
