@@ -24,9 +24,11 @@ demo: install
 	$(VENV)/bin/bior2 demo --out $(DEMO_OUT)
 
 test: install
+	$(PY) -m ruff check bioR2 tests benchmarks data_recipes tutorials
 	$(PY) -m pytest -q
 
 test-fast: install
+	$(PY) -m ruff check bioR2 tests benchmarks data_recipes tutorials
 	$(PY) -m pytest -q -m "not slow"
 
 # Rebuild the tutorial notebooks from their Jupytext sources (executed, outputs stored), one after
