@@ -101,7 +101,7 @@ def run_worker(args, torchrun=False):
     prefix = [sys.executable]
     if torchrun:
         prefix += ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    proc = subprocess.run(prefix + [WORKER, *args], env=ENV, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(prefix + [WORKER, *args], env=ENV, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
