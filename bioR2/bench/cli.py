@@ -258,24 +258,30 @@ def add_benchmark_vision_arguments(parser: argparse.ArgumentParser) -> None:
     _scoreboard_option(parser)
 
 
-def run_benchmark_vision(args: argparse.Namespace) -> int:
+def _run_probe_benchmark(args: argparse.Namespace, domain: str) -> int:
+    """``bior2 benchmark vision|text``: the two linear-probe benchmarks share their options and
+    their two modes (the masking-scheme comparison, or ``--scoreboard``)."""
+    import importlib
+
     import torch
 
-    from ..vision.spec import DEFAULT_RATIO as VISION_DEFAULT_RATIO
-    from .vision import run_benchmark as _run, run_scoreboard
-
+    bench = importlib.import_module(f"bioR2.bench.{domain}")
+    default_ratio = importlib.import_module(f"bioR2.{domain}.spec").DEFAULT_RATIO
     if args.threads:
         torch.set_num_threads(args.threads)
+    common = dict(quick=args.quick, data=args.data, seeds=args.seeds, steps=args.steps, width=args.width,
+                  jobs=args.jobs)
     if args.scoreboard:
-        results = run_scoreboard(args.out, quick=args.quick, data=args.data, seeds=args.seeds, steps=args.steps,
-                                 width=args.width, schedules=_scoreboard_schedules(args, "vision"), jobs=args.jobs)
-        print(f"bior2: wrote {args.out}/results.json and results.md ({results['elapsed_s']:.0f} s)")
-        return 0
-    ratios = None if args.schemes is None else [scheme_ratio(s, VISION_DEFAULT_RATIO) for s in args.schemes]
-    results = _run(args.out, quick=args.quick, data=args.data, seeds=args.seeds, steps=args.steps,
-                   width=args.width, ratios=ratios, jobs=args.jobs)
+        results = bench.run_scoreboard(args.out, schedules=_scoreboard_schedules(args, domain), **common)
+    else:
+        ratios = None if args.schemes is None else [scheme_ratio(s, default_ratio) for s in args.schemes]
+        results = bench.run_benchmark(args.out, ratios=ratios, **common)
     print(f"bior2: wrote {args.out}/results.json and results.md ({results['elapsed_s']:.0f} s)")
     return 0
+
+
+def run_benchmark_vision(args: argparse.Namespace) -> int:
+    return _run_probe_benchmark(args, "vision")
 
 
 def add_benchmark_text_arguments(parser: argparse.ArgumentParser) -> None:
@@ -291,23 +297,7 @@ def add_benchmark_text_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_benchmark_text(args: argparse.Namespace) -> int:
-    import torch
-
-    from ..text.spec import DEFAULT_RATIO as TEXT_DEFAULT_RATIO
-    from .text import run_benchmark as _run, run_scoreboard
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.scoreboard:
-        results = run_scoreboard(args.out, quick=args.quick, data=args.data, seeds=args.seeds, steps=args.steps,
-                                 width=args.width, schedules=_scoreboard_schedules(args, "text"), jobs=args.jobs)
-        print(f"bior2: wrote {args.out}/results.json and results.md ({results['elapsed_s']:.0f} s)")
-        return 0
-    ratios = None if args.schemes is None else [scheme_ratio(s, TEXT_DEFAULT_RATIO) for s in args.schemes]
-    results = _run(args.out, quick=args.quick, data=args.data, seeds=args.seeds, steps=args.steps,
-                   width=args.width, ratios=ratios, jobs=args.jobs)
-    print(f"bior2: wrote {args.out}/results.json and results.md ({results['elapsed_s']:.0f} s)")
-    return 0
+    return _run_probe_benchmark(args, "text")
 
 
 # --------------------------------------------------------------------------- theory

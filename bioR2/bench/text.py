@@ -84,6 +84,16 @@ def _one_run_json(args: Tuple[Any, Dict[str, Any], str, int, TextBenchmarkConfig
     return _one_run((split, BPETokenizer(tok_config), ratio, seed, cfg))
 
 
+def _labelled_split(cfg: TextBenchmarkConfig):
+    """``(corpus, train, test, tokenizer)``: the labelled corpus, its held-out split and the BPE
+    tokenizer trained on the training documents, as every run of both modes shares them."""
+    corpus = load_corpus(cfg.data)
+    if corpus.labels is None:
+        raise ValueError(f"{corpus.source}: the benchmark needs labelled documents (class folders)")
+    train, test = split_corpus(corpus, cfg.test_fraction, cfg.split_seed)
+    return corpus, train, test, BPETokenizer.train(train.texts, cfg.model.vocab_size, cfg.model.min_frequency)
+
+
 def run_benchmark(out_dir: Union[str, Path], *, quick: bool = False, data: Optional[str] = None,
                   seeds: Optional[Sequence[int]] = None, steps: Optional[int] = None, width: Optional[int] = None,
                   ratios: Optional[Sequence[str]] = None, jobs: Optional[int] = None,
@@ -104,11 +114,7 @@ def run_benchmark(out_dir: Union[str, Path], *, quick: bool = False, data: Optio
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    corpus = load_corpus(cfg.data)
-    if corpus.labels is None:
-        raise ValueError(f"{corpus.source}: the benchmark needs labelled documents (class folders)")
-    train, test = split_corpus(corpus, cfg.test_fraction, cfg.split_seed)
-    tokenizer = BPETokenizer.train(train.texts, cfg.model.vocab_size, cfg.model.min_frequency)
+    corpus, train, test, tokenizer = _labelled_split(cfg)
 
     jobs = cfg.jobs or min(4, os.cpu_count() or 1)
     pairs = [(ratio, seed) for ratio in cfg.ratios for seed in cfg.seeds]
@@ -210,11 +216,7 @@ def run_scoreboard(out_dir: Union[str, Path], *, quick: bool = False, data: Opti
         raise ValueError("the scoreboard needs at least one seed and one schedule")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    corpus = load_corpus(cfg.data)
-    if corpus.labels is None:
-        raise ValueError(f"{corpus.source}: the benchmark needs labelled documents (class folders)")
-    train, test = split_corpus(corpus, cfg.test_fraction, cfg.split_seed)
-    tokenizer = BPETokenizer.train(train.texts, cfg.model.vocab_size, cfg.model.min_frequency)
+    corpus, train, test, tokenizer = _labelled_split(cfg)
     jobs = cfg.jobs or min(4, os.cpu_count() or 1)
     pairs = [(name, seed) for seed in cfg.seeds for name in schedules]  # seed-major
     tasks = [((train, test), tokenizer.to_config(), name, schedules[name], seed, cfg) for name, seed in pairs]

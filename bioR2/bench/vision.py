@@ -129,6 +129,14 @@ def _scoreboard_one(args: Tuple[Tuple[ImageSet, ImageSet], str, str, int, Vision
     return out
 
 
+def _labelled_split(cfg: VisionBenchmarkConfig):
+    """``(images, (train, test))``: the labelled images and the held-out split both modes share."""
+    images = load_images(cfg.data)
+    if images.labels is None:
+        raise ValueError(f"{images.source}: the benchmark needs labelled images (class folders)")
+    return images, split_images(images, cfg.test_fraction, cfg.split_seed)
+
+
 def run_scoreboard(out_dir: Union[str, Path], *, quick: bool = False, data: Optional[str] = None,
                    seeds: Optional[Sequence[int]] = None, steps: Optional[int] = None, width: Optional[int] = None,
                    schedules: Optional[Dict[str, str]] = None, jobs: Optional[int] = None,
@@ -152,10 +160,7 @@ def run_scoreboard(out_dir: Union[str, Path], *, quick: bool = False, data: Opti
         raise ValueError("the scoreboard needs at least one seed and one schedule")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    images = load_images(cfg.data)
-    if images.labels is None:
-        raise ValueError(f"{images.source}: the benchmark needs labelled images (class folders)")
-    split = split_images(images, cfg.test_fraction, cfg.split_seed)
+    images, split = _labelled_split(cfg)
     train, test = split
     jobs = cfg.jobs or min(4, os.cpu_count() or 1)
     pairs = [(name, seed) for seed in cfg.seeds for name in schedules]  # seed-major
@@ -271,10 +276,7 @@ def run_benchmark(out_dir: Union[str, Path], *, quick: bool = False, data: Optio
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    images = load_images(cfg.data)
-    if images.labels is None:
-        raise ValueError(f"{images.source}: the benchmark needs labelled images (class folders)")
-    split = split_images(images, cfg.test_fraction, cfg.split_seed)
+    images, split = _labelled_split(cfg)
     train, test = split
 
     jobs = cfg.jobs or min(4, os.cpu_count() or 1)
