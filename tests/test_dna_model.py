@@ -37,6 +37,40 @@ def test_center_logits_equal_full_forward(arch):
             torch.testing.assert_close(model.center_logits(ids, c), full[:, c], atol=1e-5, rtol=1e-5)
 
 
+# (kernel, layers, dilation_max, cycle): doubling, cycles, a flat schedule, dilations wider than the window
+CONE_CASES = [(3, 4, 8, None), (5, 6, 4, None), (5, 5, 32, 2), (9, 3, 16, None), (9, 4, 1, None), (3, 7, 64, 3)]
+
+
+@pytest.mark.parametrize("kernel,layers,dmax,cycle", CONE_CASES)
+@pytest.mark.parametrize("length", [37, 64])
+def test_sparse_cone_equals_full_forward(kernel, layers, dmax, cycle, length):
+    # Only the positions the centre depends on are computed; the centre's logits must not change,
+    # at every centre (even/odd windows, both edges) and with [PAD] where a contig ends.
+    torch.manual_seed(kernel * 100 + layers)
+    model = DNAMaskedLM(hidden=16, layers=layers, kernel_size=kernel, dilation_max=dmax, dilation_cycle=cycle,
+                        conv_ffn_mult=2 if kernel == 5 else 1).eval()
+    ids = torch.randint(2, 7, (5, length))  # A C G T N
+    ids[:, length // 2] = MASK_ID
+    ids[1, :length // 3] = PAD_ID  # window starting before its contig
+    ids[2, -(length // 4):] = PAD_ID  # ... ending after it
+    ids[3, :3], ids[3, -5:] = PAD_ID, PAD_ID
+    with torch.no_grad():
+        full = model(ids)
+        for c in sorted({0, 1, length // 2 - 1, length // 2, length // 2 + 1, length - 2, length - 1}):
+            torch.testing.assert_close(model.center_logits(ids, c), full[:, c], atol=1e-5, rtol=1e-5)
+
+
+def test_sparse_cone_is_sparse():
+    # GPN-size schedule (kernel 5, dilations 1..128), window 512: each block computes only the
+    # positions on its dilation grid around the centre, not the whole window.
+    model = DNAMaskedLM(hidden=8, layers=8, kernel_size=5, dilation_max=128, dilation_cycle=8)
+    plan = model.cone_plan(512, 256)
+    assert plan.positions_per_block() == [256, 128, 64, 32, 16, 8, 4, 1]
+    assert len(plan.inputs) == 512 and model.cone_plan(512, 256) is plan  # cached
+    assert model.cone_plan(511, 255).positions_per_block() == [255, 127, 63, 31, 15, 7, 3, 1]
+    assert model.cone_plan(513, 256).positions_per_block() == [257, 129, 65, 33, 17, 9, 5, 1]
+
+
 def test_padding_equals_a_cut_window():
     # Scoring next to a contig end with [PAD] = the convolution's own zero padding at the edge.
     torch.manual_seed(0)

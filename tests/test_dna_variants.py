@@ -237,3 +237,31 @@ def test_probe_scores_a_labelled_file(tmp_path, fasta, model):
         score_with_probe(model, fasta, tmp_path / "lab.tsv", tmp_path / "out2.tsv", label_column="label",
                          group_column="chrom", window=32)
     assert not (tmp_path / "out2.tsv").exists()
+
+
+@pytest.mark.parametrize("window", [32, 33, 64])
+def test_scores_equal_a_full_forward_scorer(fasta, window):
+    # The sparse-cone centre logits give the same scores as running the whole window through
+    # the model, next to contig ends too, with several alternative alleles at one site.
+    torch.manual_seed(1)
+    model = DNAMaskedLM(hidden=16, layers=4, kernel_size=5, dilation_max=8, conv_ffn_mult=2, window=window).eval()
+    g = Genome(fasta)
+    pos0 = np.array([0, 1, 5, 40, 40, 40, 150, 297, 298, 299, 0, 75, 149])
+    contigs = np.array(["chr1"] * 10 + ["chrM"] * 3, dtype=object)
+    seqs = {"chr1": SEQ1, "chrM": SEQ2}
+    ref = [seqs[c][p] for c, p in zip(contigs, pos0)]
+    alt = [alt_of(r) for r in ref]
+    alt[4], alt[5] = [b for b in "ACGT" if b not in (ref[3], alt[3])]  # all three alternatives at chr1:41
+    fast = VariantScorer(model, g, window=window, batch_size=4).llr(contigs, pos0, ref, alt)
+
+    class FullForward(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner, self.arch, self.tokenizer = inner, inner.arch, inner.tokenizer
+
+        def center_logits(self, ids, c):
+            return self.inner(ids)[:, c]
+
+    slow = VariantScorer(FullForward(model), g, window=window, batch_size=5).llr(contigs, pos0, ref, alt)
+    np.testing.assert_allclose(fast, slow, atol=1e-5)
+    assert np.abs(slow).max() > 0 and len(set(np.round(slow[3:6], 6))) == 3

@@ -14,12 +14,18 @@ window edge; the transformer masks them out of attention. So a variant near a co
 scored as if the window had been cut there.
 
 For zero-shot scoring only the centre base's logits are needed: :meth:`DNAMaskedLM.center_logits`
-computes, block by block, only the positions inside the centre's receptive cone.
+computes, block by block, only the positions the centre actually depends on. With dilated
+convolutions that set is sparse: the last block (dilation ``d``) reads its input only at the
+centre's ``kernel_size`` taps ``centre + k d``, the block before at those positions' taps, and so
+on, so with dilations 1, 2, ..., 128 the eight blocks compute about 1, 5, 9, ..., 257 positions
+instead of the whole window (:class:`ConePlan`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +34,7 @@ from torch import nn
 from ..train import PretrainedModule
 from .tokenizer import PAD_ID, VOCAB, NucleotideTokenizer
 
-__all__ = ["DNAMaskedLM", "ConvBlock", "dilation_schedule"]
+__all__ = ["DNAMaskedLM", "ConvBlock", "ConePlan", "dilation_schedule"]
 
 
 def dilation_schedule(layers: int, dilation_max: int = 32, cycle: Optional[int] = None) -> List[int]:
@@ -73,6 +79,70 @@ class ConvBlock(nn.Module):
             h = self.ffn_out(h)
         x = x + self.dropout(self.ffn_norm(h))
         return x * keep
+
+    def forward_at(self, x: torch.Tensor, taps: torch.Tensor, centre_tap: int, keep: torch.Tensor,
+                   pad: bool) -> torch.Tensor:
+        """The block's output at a few positions only, from its input at the positions they read.
+
+        ``x`` ``(B, n_in, D)`` holds the input at ``n_in`` positions; ``taps`` ``(n_out, K)``
+        indexes, for each output position and kernel tap, the row of ``x`` it reads (``n_in``: a
+        tap outside the window, read as zero when ``pad``); ``keep`` ``(B, n_out, 1)``. Equals
+        :meth:`forward` at those positions.
+        """
+        if pad:
+            x = torch.cat([x, x.new_zeros(x.shape[0], 1, x.shape[2])], dim=1)
+        B, (n_out, K), D = x.shape[0], taps.shape, x.shape[2]
+        g = x[:, taps].reshape(B, n_out, K * D)  # (B, n_out, K, D): im2col of the needed outputs
+        w = self.conv.weight.permute(0, 2, 1).reshape(self.conv.out_channels, K * D)
+        h = F.linear(g, w, self.conv.bias)
+        x = x[:, taps[:, centre_tap]] + self.dropout(self.conv_norm(F.gelu(h)))
+        h = F.gelu(self.ffn(x))
+        if self.ffn_out is not None:
+            h = self.ffn_out(h)
+        x = x + self.dropout(self.ffn_norm(h))
+        return x * keep
+
+
+class ConePlan:
+    """Which positions each conv block must compute for the output at one centre position.
+
+    Built top-down: the last block is needed at ``center`` only; a block needed at positions
+    ``O`` reads its input at ``{o + (k - (K - 1) / 2) d : o in O, k < K} ∩ [0, L)``, and those
+    are the positions the block below is needed at. Taps outside the window read zeros, as the
+    convolution's zero padding does. Run bottom-up with :meth:`DNAMaskedLM.center_hidden`.
+    """
+
+    def __init__(self, blocks: Sequence[ConvBlock], length: int, center: int) -> None:
+        need = np.array([center], dtype=np.int64)
+        steps: List[Tuple[np.ndarray, np.ndarray, bool]] = []
+        for block in reversed(list(blocks)):
+            K, d = block.conv.kernel_size[0], block.conv.dilation[0]
+            taps = need[:, None] + (np.arange(K, dtype=np.int64) - (K - 1) // 2)[None] * d
+            inside = (taps >= 0) & (taps < length)
+            read = np.unique(taps[inside])
+            idx = np.searchsorted(read, taps)
+            idx[~inside] = len(read)  # the zero row appended after the inputs
+            steps.append((idx, need, not bool(inside.all())))
+            need = read
+        steps.reverse()
+        self.length, self.center = int(length), int(center)
+        self.inputs = need  # positions of the embedding the first block reads
+        self.taps = [s[0] for s in steps]
+        self.outputs = [s[1] for s in steps]  # positions each block computes
+        self.pads = [s[2] for s in steps]
+        self.centre_tap = [(b.conv.kernel_size[0] - 1) // 2 for b in blocks]
+        self._device: Dict[str, tuple] = {}
+
+    def positions_per_block(self) -> List[int]:
+        return [len(o) for o in self.outputs]
+
+    def on(self, device: torch.device) -> tuple:
+        """``(inputs, taps, outputs)`` as index tensors on ``device`` (made once per device)."""
+        key = str(device)
+        if key not in self._device:
+            as_t = lambda a: torch.as_tensor(a, device=device)  # noqa: E731
+            self._device[key] = (as_t(self.inputs), [as_t(t) for t in self.taps], [as_t(o) for o in self.outputs])
+        return self._device[key]
 
 
 class DNAMaskedLM(PretrainedModule):
@@ -168,9 +238,17 @@ class DNAMaskedLM(PretrainedModule):
         """Logits ``(B, vocab)`` at position ``center`` only.
 
         For the convnet, each block computes only the positions the centre still depends on
-        (its receptive cone): the result equals ``forward(input_ids)[:, center]``.
+        (see :class:`ConePlan`): the result equals ``forward(input_ids)[:, center]``.
         """
         return self.head(self.center_hidden(input_ids, center))
+
+    def cone_plan(self, length: int, center: int) -> ConePlan:
+        """The (cached) :class:`ConePlan` of a window length and centre (convnet only)."""
+        plans = self.__dict__.setdefault("_cone_plans", {})
+        key = (int(length), int(center))
+        if key not in plans:
+            plans[key] = ConePlan(self.blocks, length, center)
+        return plans[key]
 
     def center_hidden(self, input_ids: torch.Tensor, center: int) -> torch.Tensor:
         """Final hidden state ``(B, hidden)`` at position ``center``."""
@@ -179,22 +257,13 @@ class DNAMaskedLM(PretrainedModule):
             raise ValueError(f"center {center} is outside the window of length {L}")
         if self.arch != "convnet":
             return self.encode(input_ids)[:, center]
-        radii = [b.radius for b in self.blocks]
-        after = [sum(radii[i + 1:]) for i in range(len(radii))]  # context still needed after block i
-        keep = (input_ids != PAD_ID).unsqueeze(-1)
-        lo, hi = 0, L  # x holds positions [lo, hi) of the window
-        x = self.embedding(input_ids)
-        keep_f = keep.to(x.dtype)
-        for block, r, need in zip(self.blocks, radii, after):
-            # Outputs needed: [center - need, center + need]; inputs needed: r more each side.
-            in_lo, in_hi = max(lo, center - need - r), min(hi, center + need + r + 1)
-            x = x[:, in_lo - lo: in_hi - lo]
-            lo, hi = in_lo, in_hi
-            x = block(x, keep_f[:, lo:hi])
-            out_lo, out_hi = max(lo, center - need), min(hi, center + need + 1)
-            x = x[:, out_lo - lo: out_hi - lo]
-            lo, hi = out_lo, out_hi
-        return x[:, center - lo]
+        plan = self.cone_plan(L, center)
+        inputs, taps, outputs = plan.on(input_ids.device)
+        x = self.embedding(input_ids[:, inputs])
+        keep = (input_ids != PAD_ID).unsqueeze(-1).to(x.dtype)
+        for block, t, out, ct, pad in zip(self.blocks, taps, outputs, plan.centre_tap, plan.pads):
+            x = block.forward_at(x, t, ct, keep[:, out], pad)
+        return x[:, 0]
 
     @torch.no_grad()
     def flops_per_token(self) -> int:
