@@ -7,7 +7,7 @@ For an SNV at 0-based position ``p`` with window length ``L`` and centre ``c = L
   variant again sits at index ``c`` with its complemented alleles.
 
 Both strands of a batch go through the model in **one** forward pass, and only the centre
-position's receptive cone is computed (see :meth:`DNAMaskedLM.center_logits`). The score is
+position's sparse dilated cone is computed (see :meth:`DNAMaskedLM.center_logits`). The score is
 ``logit[alt] - logit[ref]`` averaged over the strands (negative: the alternative allele is
 less expected than the reference, GPN's sign). Because each strand's window is centred the
 same way, scoring a variant on the reverse-complemented genome gives the same score.
