@@ -28,6 +28,15 @@ __all__ = ["SCHEMES", "BenchmarkConfig", "run_benchmark", "run_scoreboard", "SCO
 
 SCHEMES = {"r2mae": "0.05-0.3", "fixed_0.15": "0.15", "uniform_0-1": "0-1"}
 BASELINES = ("kmer", "pwm_oracle", "positive_fraction")
+# ``long``: the recipe chosen on the validation split of the training sequences
+# (benchmarks/dna_recipe_search.py; RESULTS.md "DNA recipe"): 3x denser tiling of the human peaks
+# (peak_stride 8: two thirds of the windows are human, where the motifs are), trained long enough
+# to fill 2 hours of 2 cores with 3 schemes x 3 seeds, scored at 5 points along the way.
+PRESETS: Dict[str, Dict[str, Any]] = {
+    "default": {},
+    "long": {"steps": 2000, "hidden": 64, "layers": 6, "batch_size": 64, "peak_stride": 8, "lr": 2e-3,
+             "curve_points": 5, "threads": 2},
+}
 
 
 @dataclasses.dataclass
@@ -50,12 +59,20 @@ class BenchmarkConfig:
     precision: str = "fp32"  # training and scoring autocast: fp32 | bf16 (| fp16 on CUDA)
     score_batch: int = 256
     quick: bool = False
+    preset: str = "default"
+    curve_points: int = 0  # > 0: also score this many evenly spaced checkpoints (AUPRC vs steps)
 
     @classmethod
-    def make(cls, quick: bool = False, **overrides: Any) -> "BenchmarkConfig":
+    def make(cls, quick: bool = False, preset: Optional[str] = None, **overrides: Any) -> "BenchmarkConfig":
         base: Dict[str, Any] = {}
+        if preset is not None and preset not in PRESETS:
+            raise ValueError(f"unknown DNA benchmark preset {preset!r}; choose from {sorted(PRESETS)}")
+        if quick and preset not in (None, "default"):
+            raise ValueError("--quick and --preset both size the run: give one of them")
         if quick:
             base = dict(steps=120, hidden=48, layers=4, batch_size=32, max_positives=60, n_boot=200, quick=True)
+        elif preset is not None:
+            base = dict(PRESETS[preset], preset=preset)
         base.update(overrides)
         cfg = cls(**base)
         unknown = [s for s in cfg.schemes if s not in SCHEMES]
@@ -81,6 +98,10 @@ def _model_fingerprint(scheme: str, seed: int, cfg: BenchmarkConfig, ratio: Opti
            "lr": cfg.lr, "hidden": cfg.hidden, "layers": cfg.layers, "window": cfg.window}
     if cfg.precision != "fp32":  # fp32 runs keep the fingerprint (and cached models) they always had
         out["precision"] = cfg.precision
+    if cfg.peak_stride != 36:  # the data mix (older runs all used 36)
+        out["peak_stride"] = cfg.peak_stride
+    if cfg.curve_points:  # the checkpoints kept for the curve
+        out["curve_points"] = cfg.curve_points
     return out
 
 
@@ -105,11 +126,14 @@ def _train_one(genome, windows, scheme: str, seed: int, cfg: BenchmarkConfig, ou
     if run.exists() and not cache.started(name):  # another configuration's run: never resume from it
         shutil.rmtree(run)
     cache.start(name)
+    every, keep = max(100, cfg.steps // 5), 2
+    if cfg.curve_points:  # evenly spaced checkpoints, all kept, for the AUPRC-vs-steps curve
+        every, keep = max(1, cfg.steps // cfg.curve_points), cfg.curve_points + 1
     pretrain((genome, windows), run, model={"hidden": cfg.hidden, "layers": cfg.layers},
              data={"window": cfg.window},
              train={"steps": cfg.steps, "batch_size": cfg.batch_size, "lr": cfg.lr, "seed": seed,
-                    "mask_ratio": ratio, "log_every": 25, "progress": False,
-                    "save_every": max(100, cfg.steps // 5), "device": cfg.device, "precision": cfg.precision},
+                    "mask_ratio": ratio, "log_every": 25, "progress": False, "keep_checkpoints": keep,
+                    "save_every": every, "device": cfg.device, "precision": cfg.precision},
              resume=True, overwrite=True)
     cache.put(name, {"run": name})
     return run, False
@@ -187,19 +211,136 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir, task: str = "all") -> Dict[str,
             for name, df in frames.items():  # keep scores on disk as the run goes
                 with atomic_path(out / f"scores_{name}.tsv") as tmp:
                     df.to_csv(tmp, sep="\t", index=False)
+    if cfg.curve_points:
+        for seed in cfg.seeds:
+            for scheme in cfg.schemes:
+                _score_curve(genome, frames, out / "models" / f"{scheme}_seed{seed}", scheme, seed, cfg, out)
 
     tasks_out: Dict[str, Any] = {}
     for name, df in frames.items():
         tasks_out[name] = _evaluate(df, name, cfg)
         _plot_pr(df, name, cfg, out / f"pr_curves_{name}.png")
     primary = "motif" if "motif" in tasks_out else "bacterial"
+    extra: Dict[str, Any] = {}
+    if cfg.curve_points:
+        extra["curve"] = _curve_summary(out, frames, cfg)
+        _plot_curve(extra["curve"], out / "auprc_vs_steps.png")
     results = build_results(
         "dna", "motif+bacterial" if task == "all" else task, cfg.seeds, tasks_out[primary]["methods"],
         time.perf_counter() - t0, primary_task=primary, tasks=tasks_out, config=dataclasses.asdict(cfg),
         data=data.info, timings_s=timings, pretrain_windows=len(windows),
+        human_window_fraction=round(float((windows.chrom != "ecoli_train").mean()), 3), **extra,
     )
     write_results(out, results, _markdown(results))
     return results
+
+
+# --------------------------------------------------------------------------- AUPRC vs steps
+def _task_auprcs(frames: Dict[str, pd.DataFrame], scores: Dict[str, Any]) -> Dict[str, float]:
+    """AUPRC of each task, each motif factor and each bacterial kind (against every negative)."""
+    out: Dict[str, float] = {}
+    for name, df in frames.items():
+        y = df["label"].to_numpy()
+        s = scores[name]
+        out[name] = auprc(y, s)
+        if name == "motif":
+            for factor in sorted(df.factor.unique()):
+                sel = (df.factor == factor).to_numpy()
+                if 0 < y[sel].sum() < sel.sum():
+                    out[f"motif_{factor}"] = auprc(y[sel], s[sel])
+        else:
+            for kind in sorted(df.loc[y == 1, "kind"].unique()):
+                sel = (y == 0) | ((df.kind == kind).to_numpy() & (y == 1))
+                out[f"bacterial_{kind}"] = auprc(y[sel], s[sel])
+    return out
+
+
+def _score_curve(genome, frames: Dict[str, pd.DataFrame], run: Path, scheme: str, seed: int,
+                 cfg: BenchmarkConfig, out: Path) -> None:
+    """Score every kept checkpoint of one model (cached in ``out/curve.json``)."""
+    import json
+
+    from ..dna.scorer import VariantScorer
+    from ..train import load_model
+    from ..utils.io import atomic_write_json
+
+    path = out / "curve.json"
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    col = f"{scheme}_seed{seed}"
+    for ckpt in sorted((run / "checkpoints").glob("step-*")):
+        step = int(ckpt.name.split("-")[1])
+        key = f"{col}@{step}"
+        if key in saved:
+            continue
+        if step == cfg.steps:  # the final model: its scores are already in the frames
+            scores = {name: df[col].to_numpy() for name, df in frames.items()}
+        else:
+            scorer = VariantScorer(load_model(ckpt), genome, window=cfg.window, batch_size=cfg.score_batch,
+                                   device=cfg.device, precision=cfg.precision)
+            scores = {name: -scorer.llr(df.chrom.to_numpy(), df.pos.to_numpy() - 1, df.ref.tolist(),
+                                        df.alt.tolist()) for name, df in frames.items()}
+        saved[key] = {"scheme": scheme, "seed": seed, "step": step, **_task_auprcs(frames, scores)}
+        atomic_write_json(path, saved)
+
+
+def _curve_summary(out: Path, frames: Dict[str, pd.DataFrame], cfg: BenchmarkConfig) -> Dict[str, Any]:
+    """AUPRC vs training steps: mean ± sd over seeds per scheme and step, the k-mer line, and, per
+    metric, the step at which the R²MAE curve (a straight line in log(steps) through its last three
+    points) would reach the k-mer baseline if it has not yet."""
+    import json
+
+    import numpy as np
+
+    saved = json.loads((out / "curve.json").read_text())
+    kmer = _task_auprcs(frames, {name: df["kmer"].to_numpy() for name, df in frames.items()})
+    metrics = list(kmer)
+    table: Dict[str, Dict[str, Dict[str, Any]]] = {}
+    for scheme in cfg.schemes:
+        steps = sorted({v["step"] for v in saved.values() if v["scheme"] == scheme and v["seed"] in cfg.seeds})
+        table[scheme] = {}
+        for step in steps:
+            rows = [v for v in saved.values() if v["scheme"] == scheme and v["step"] == step and v["seed"] in cfg.seeds]
+            table[scheme][str(step)] = {m: summarize([r[m] for r in rows]) for m in metrics}
+    crossing: Dict[str, Any] = {}
+    r2 = table.get("r2mae", {})
+    if len(r2) >= 3:
+        steps = np.array(sorted(int(s) for s in r2), dtype=float)
+        for m in metrics:
+            y = np.array([r2[str(int(s))][m]["mean"] for s in steps])
+            if y[-1] >= kmer[m]:
+                crossing[m] = {"reached_at_step": int(steps[np.argmax(y >= kmer[m])])}
+                continue
+            slope, icpt = np.polyfit(np.log(steps[-3:]), y[-3:], 1)
+            est = float(np.exp((kmer[m] - icpt) / slope)) if slope > 0 else None
+            crossing[m] = {"slope_per_log_step": round(float(slope), 4),
+                           "estimated_step": None if est is None else int(round(est))}
+    return {"kmer": kmer, "schemes": table, "r2mae_crossing": crossing,
+            "method": "every kept checkpoint scored on the full variant sets; crossing: a straight line in "
+                      "log(steps) through R²MAE's last three points, extended to the k-mer baseline"}
+
+
+def _plot_curve(curve: Dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [m for m in ("motif", "motif_oct4", "motif_mafk", "bacterial") if m in curve["kmer"]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2), squeeze=False)
+    for ax, m in zip(axes[0], panels):
+        for scheme, by_step in curve["schemes"].items():
+            steps = sorted(by_step, key=int)
+            ax.errorbar([int(s) for s in steps], [by_step[s][m]["mean"] for s in steps],
+                        yerr=[by_step[s][m]["sd"] for s in steps], marker="o", ms=3, label=scheme)
+        ax.axhline(curve["kmer"][m], color="black", ls="--", lw=1, label="k-mer")
+        ax.set_title(m.replace("motif_", "motif: "))
+        ax.set_xlabel("training steps")
+        ax.set_ylabel("AUPRC")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
 
 
 # --------------------------------------------------------------------------- scoreboard
@@ -459,6 +600,27 @@ def _markdown(results: Dict[str, Any]) -> str:
                              + " | ".join(cells) + f" | {e['kmer']:.3f} | {e['pwm_oracle']:.3f} |")
             lines.append("")
         lines += [f"![PR curves](pr_curves_{name}.png)", ""]
+    curve = results.get("curve")
+    if curve:
+        metrics = list(curve["kmer"])
+        lines += ["## AUPRC vs training steps (mean ± sd over seeds; every kept checkpoint scored)", "",
+                  "| scheme | step | " + " | ".join(metrics) + " |", "|---|---|" + "---|" * len(metrics)]
+        for scheme, by_step in curve["schemes"].items():
+            for step in sorted(by_step, key=int):
+                e = by_step[step]
+                lines.append(f"| {scheme} | {step} | " + " | ".join(
+                    f"{e[m]['mean']:.3f} ± {e[m]['sd']:.3f}" for m in metrics) + " |")
+        lines.append("| k-mer | — | " + " | ".join(f"{curve['kmer'][m]:.3f}" for m in metrics) + " |")
+        lines += ["", "Where R²MAE would reach the k-mer baseline (" + curve["method"] + "):", ""]
+        for m, c in curve["r2mae_crossing"].items():
+            if "reached_at_step" in c:
+                lines.append(f"- {m}: reached by step {c['reached_at_step']}")
+            elif c["estimated_step"] is None:
+                lines.append(f"- {m}: not reached, and not rising over the last three points")
+            else:
+                lines.append(f"- {m}: not reached; about step {c['estimated_step']:,} at the current slope "
+                             f"({c['slope_per_log_step']:+.3f} AUPRC per e-fold of steps)")
+        lines += ["", "![AUPRC vs steps](auprc_vs_steps.png)", ""]
     lines += ["Oracles: motif — drop of the best PWM score (the ChIP'd factor's own JASPAR matrices) "
               "over windows covering the variant, an upper bound for motif knowledge; bacterial — an "
               "SD/ATG rule that does not know ORF lengths (so it is not a strict upper bound).", ""]
