@@ -55,7 +55,7 @@ from ..train.checkpoint import CheckpointError
 from ..utils.io import PathLike
 from .tokenizer import VOCAB, NucleotideTokenizer
 
-__all__ = ["GPNMaskedLM", "is_gpn_checkpoint", "load_gpn_checkpoint", "GPN_VOCAB", "read_gpn_config"]
+__all__ = ["GPNMaskedLM", "is_hf_checkpoint", "load_gpn_checkpoint", "GPN_VOCAB", "read_gpn_config"]
 
 CONFIG_FILE = "config.json"
 SAFETENSORS_FILE = "model.safetensors"
@@ -80,9 +80,10 @@ def _read_json(path: Path) -> Any:
         raise CheckpointError(f"{path}: not valid JSON ({exc})") from None
 
 
-def is_gpn_checkpoint(directory: PathLike) -> bool:
-    """True when ``directory`` holds a Hugging Face config of GPN's (``model_type`` ``GPN`` or
-    ``ConvNet``, or a ``GPN*`` architecture) rather than a bioR2 ``config.json``."""
+def is_hf_checkpoint(directory: PathLike) -> bool:
+    """True when ``directory``'s ``config.json`` is a Hugging Face model config (``model_type`` or
+    ``architectures``, no bioR2 ``model_class``): a GPN checkpoint, or another model whose config
+    :func:`read_gpn_config` refuses by name."""
     path = Path(directory) / CONFIG_FILE
     if not path.is_file():
         return False
@@ -90,10 +91,7 @@ def is_gpn_checkpoint(directory: PathLike) -> bool:
         meta = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError, OSError):
         return False  # the bioR2 loader reports it
-    if not isinstance(meta, dict) or "model_class" in meta:
-        return False
-    archs = meta.get("architectures") or []
-    return meta.get("model_type") in ("GPN", "ConvNet") or any(str(a).startswith("GPN") for a in archs)
+    return isinstance(meta, dict) and "model_class" not in meta and ("model_type" in meta or "architectures" in meta)
 
 
 def _field(meta: Dict[str, Any], name: str, default: Any, where: Path, kind=int, minimum: Optional[int] = None):

@@ -318,7 +318,7 @@ def load_model_for_scoring(model):
     from pathlib import Path
 
     from ..train import load_model, model_domain
-    from .gpn_compat import GPNMaskedLM, is_gpn_checkpoint, load_gpn_checkpoint
+    from .gpn_compat import GPNMaskedLM, is_hf_checkpoint, load_gpn_checkpoint
     from .model import DNAMaskedLM
 
     if isinstance(model, (DNAMaskedLM, GPNMaskedLM)):
@@ -329,7 +329,7 @@ def load_model_for_scoring(model):
 
             if is_repo_id(model):
                 model = resolve_model_path(model)
-        if is_gpn_checkpoint(model):
+        if is_hf_checkpoint(model):  # GPN's, or another Hugging Face model (refused by name)
             return load_gpn_checkpoint(model)
     loaded = load_model(model)
     if not isinstance(loaded, DNAMaskedLM):
