@@ -20,8 +20,10 @@ from bioR2.dna.variants import load_model_for_scoring, score_variants, score_var
 from bioR2.train.checkpoint import CheckpointError
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "gpn_tiny"
-WINDOW = 64  # the window run_vep scored the fixture with
+WINDOW = 64  # the window run_vep scored the fixture's main model with
 TOL = 1e-4
+# folder, run_vep's window, its scores: GPN's default options; the other supported options
+MODELS = [("model", WINDOW, "expected_scores.tsv"), ("model_options", 20, "expected_scores_options.tsv")]
 
 
 @pytest.fixture(autouse=True)
@@ -47,28 +49,30 @@ def model_copy(tmp_path):
     return dst
 
 
-def expected() -> pd.DataFrame:
-    return pd.read_csv(FIXTURE / "expected_scores.tsv", sep="\t")
+def expected(name: str = "expected_scores.tsv") -> pd.DataFrame:
+    return pd.read_csv(FIXTURE / name, sep="\t")
 
 
 def test_the_fixture_is_small_and_complete():
     files = [p for p in FIXTURE.rglob("*") if p.is_file() and p.suffix != ".fai"]
     assert sum(p.stat().st_size for p in files) < 1_000_000
-    exp = expected()
-    assert len(exp) >= 10 and np.abs(exp["score_run_vep"] - exp["score_fp32"]).max() < 1e-5
-    assert exp["score_run_vep"].std() > 0.3  # scores of order 1: a 1e-4 match means something
+    for _, _, name in MODELS:
+        exp = expected(name)
+        assert len(exp) >= 10 and np.abs(exp["score_run_vep"] - exp["score_fp32"]).max() < 1e-5
+        assert exp["score_run_vep"].std() > 0.3  # scores of order 1: a 1e-4 match means something
 
 
-def test_scores_equal_gpn_run_vep(data, tmp_path):
-    model = load_model_for_scoring(str(FIXTURE / "model"))
-    assert isinstance(model, GPNMaskedLM) and model.receptive_radius > WINDOW // 2  # window edges matter
+@pytest.mark.parametrize("folder, window, scores", MODELS, ids=[m[0] for m in MODELS])
+def test_scores_equal_gpn_run_vep(data, tmp_path, folder, window, scores):
+    model = load_model_for_scoring(str(FIXTURE / folder))
+    assert isinstance(model, GPNMaskedLM) and model.receptive_radius > window // 2  # window edges matter
     out = tmp_path / "scores.tsv"
     # batch 3: the two alleles of chr2:300 share a pass, some batches mix contigs
-    summary = score_variants_file(str(FIXTURE / "model"), data / "genome.fa", data / "variants.tsv", out,
-                                  window=WINDOW, batch_size=3, device="cpu", progress=False)
-    assert summary["status_counts"] == {"ok": len(expected())}
+    summary = score_variants_file(str(FIXTURE / folder), data / "genome.fa", data / "variants.tsv", out,
+                                  window=window, batch_size=3, device="cpu", progress=False)
+    exp = expected(scores)
+    assert summary["status_counts"] == {"ok": len(exp)}
     got = pd.read_csv(out, sep="\t")
-    exp = expected()
     assert (got[["chrom", "pos", "ref", "alt"]].to_numpy() == exp[["chrom", "pos", "ref", "alt"]].to_numpy()).all()
     for column in ("score_run_vep", "score_fp32"):
         diff = np.abs(got["score"].to_numpy() - exp[column].to_numpy()).max()
@@ -87,8 +91,9 @@ def test_cli_score_variants_with_a_gpn_folder(data, capsys):
     assert np.abs(scores - expected()["score_run_vep"].to_numpy()).max() <= TOL
 
 
-def test_center_logits_equal_the_full_forward():
-    model = load_gpn_checkpoint(FIXTURE / "model")
+@pytest.mark.parametrize("folder", [m[0] for m in MODELS])
+def test_center_logits_equal_the_full_forward(folder):
+    model = load_gpn_checkpoint(FIXTURE / folder)
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(0, 7, (3, 70), generator=g)
     with torch.no_grad():
@@ -132,6 +137,21 @@ def test_embedding_distance_and_probe_features_run_on_a_gpn_model(data):
     feats = scorer.features(exp["chrom"].to_numpy(), exp["pos"].to_numpy() - 1, exp["ref"], exp["alt"])
     assert feats.shape == (len(exp), 3 * model.hidden + 1) and np.isfinite(feats).all()
     assert np.abs(feats[:, -1] - exp["score_run_vep"].to_numpy()).max() <= TOL
+
+
+def test_tied_embeddings_fill_a_decoder_the_checkpoint_left_out(tmp_path):
+    """Transformers releases that tie GPN's decoder to a learned embedding save the table once."""
+    from safetensors.torch import load_file, save_file
+
+    folder = shutil.copytree(FIXTURE / "model_options", tmp_path / "m")
+    state = load_file(str(folder / "model.safetensors"))
+    del state["cls.decoder.weight"]
+    save_file(state, str(folder / "model.safetensors"))
+    model = load_gpn_checkpoint(folder)
+    torch.testing.assert_close(model.cls.decoder.weight, state["model.embeddings.word_embeddings.weight"])
+    _edit_config(folder, tie_word_embeddings=False)
+    with pytest.raises(CheckpointError, match=r"missing \['cls\.decoder\.weight'\]"):
+        load_gpn_checkpoint(folder)
 
 
 def test_pytorch_model_bin_loads_too(model_copy, data):

@@ -19,7 +19,10 @@ It writes, next to this script:
   to the Ns, inside, and two alternative alleles of one site;
 * ``expected_scores.tsv``: the variants with the score of GPN's ``python -m gpn.ss.run_vep`` at
   window 64 (the model's receptive field, 50 bases each side, exceeds the half window, so the
-  window edges and the contig-end padding matter).
+  window edges and the contig-end padding matter);
+* ``model_options/`` and ``expected_scores_options.tsv``: the same for a second, smaller model with
+  GPN's other options (learned embedding, biases, depthwise convolutions, no MLM head transform,
+  tied embeddings, another dilation schedule), scored at window 20 (receptive field 12 each side).
 
 ``score_run_vep`` is what ``run_vep`` wrote (it asks its Trainer for fp16, which on this
 CPU-only machine computed in float32); ``score_fp32`` is the same LLR from GPN's own
@@ -40,8 +43,19 @@ import pandas as pd
 import torch
 
 HERE = Path(__file__).resolve().parent
-WINDOW = 64
 SEED = 0
+# folder -> (GPNConfig arguments, run_vep window, expected-scores file)
+MODELS = {
+    # GPN's defaults (one-hot embedding, no biases, MLM head transform), small
+    "model": (dict(vocab_size=7, hidden_size=32, intermediate_size=64, num_hidden_layers=6, first_kernel_size=9,
+                   rest_kernel_size=5, dilation_cycle=5, dilation_max=8), 64, "expected_scores.tsv"),
+    # the other options bioR2 supports: learned embedding, biases, depthwise convolutions, no head
+    # transform, tied embeddings, dilation base 3 doubling every 2 layers
+    "model_options": (dict(vocab_size=7, hidden_size=16, intermediate_size=24, num_hidden_layers=6,
+                           first_kernel_size=7, rest_kernel_size=3, dilation_cycle=3, dilation_double_every=2,
+                           dilation_base=3, bias=True, embedding="embedding", depthwise=True,
+                           mlm_head_transform=False, tie_word_embeddings=True), 20, "expected_scores_options.tsv"),
+}
 
 
 def build_gpn_tokenizer(path: Path):
@@ -60,15 +74,13 @@ def build_gpn_tokenizer(path: Path):
     return fast
 
 
-def build_model(folder: Path):
+def build_model(folder: Path, config: dict):
     from gpn import register_auto_classes
     from gpn.model import GPNConfig, GPNForMaskedLM
 
     register_auto_classes("gpn")
     torch.manual_seed(SEED)
-    cfg = GPNConfig(vocab_size=7, hidden_size=32, intermediate_size=64, num_hidden_layers=6,
-                    first_kernel_size=9, rest_kernel_size=5, dilation_cycle=5, dilation_max=8)
-    model = GPNForMaskedLM(cfg).eval()
+    model = GPNForMaskedLM(GPNConfig(**config)).eval()
     gen = torch.Generator().manual_seed(SEED + 1)
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -110,7 +122,7 @@ def write_variants(path: Path, contigs: dict) -> pd.DataFrame:
     return df
 
 
-def gpn_fp32_scores(model_dir: Path, genome: Path, df: pd.DataFrame) -> np.ndarray:
+def gpn_fp32_scores(model_dir: Path, genome: Path, df: pd.DataFrame, window: int) -> np.ndarray:
     """The LLR of GPN's ``MLMforVEPModel`` in float32, inputs built by GPN's ``run_vep`` code."""
     from datasets import Dataset
     from gpn.data import Genome
@@ -135,7 +147,7 @@ def gpn_fp32_scores(model_dir: Path, genome: Path, df: pd.DataFrame) -> np.ndarr
     real = rv.Trainer
     rv.Trainer = Capture
     try:
-        rv.run_vep(Dataset.from_pandas(df), Genome(str(genome)), WINDOW, tok, vep)
+        rv.run_vep(Dataset.from_pandas(df), Genome(str(genome)), window, tok, vep)
     finally:
         rv.Trainer = real
     return captured["llr"].astype(np.float64)
@@ -143,25 +155,26 @@ def gpn_fp32_scores(model_dir: Path, genome: Path, df: pd.DataFrame) -> np.ndarr
 
 def main() -> int:
     torch.set_num_threads(1)
-    model_dir = HERE / "model"
-    build_model(model_dir)
     genome = HERE / "genome.fa"
     contigs = write_genome(genome)
     df = write_variants(HERE / "variants.tsv", contigs)
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    with tempfile.TemporaryDirectory() as tmp:
-        variants = Path(tmp) / "variants.parquet"
-        df.to_parquet(variants, index=False)
-        out = Path(tmp) / "scores.parquet"
-        cmd = [sys.executable, "-m", "gpn.ss.run_vep", str(variants), str(genome), str(WINDOW), str(model_dir),
-               str(out), "--is_file", "--per_device_batch_size", "4", "--tokenizer_path", str(model_dir)]
-        subprocess.run(cmd, env=env, check=True, cwd=tmp)
-        run_vep = pd.read_parquet(out)["score"].to_numpy().astype(np.float64)
-    fp32 = gpn_fp32_scores(model_dir, genome, df)
-    expected = df.assign(score_run_vep=run_vep, score_fp32=fp32)
-    expected.to_csv(HERE / "expected_scores.tsv", sep="\t", index=False, float_format="%.7g")
-    print(expected.to_string())
-    print("run_vep vs fp32: max abs diff", float(np.abs(run_vep - fp32).max()))
+    for name, (config, window, expected_file) in MODELS.items():
+        model_dir = HERE / name
+        build_model(model_dir, config)
+        with tempfile.TemporaryDirectory() as tmp:
+            variants = Path(tmp) / "variants.parquet"
+            df.to_parquet(variants, index=False)
+            out = Path(tmp) / "scores.parquet"
+            cmd = [sys.executable, "-m", "gpn.ss.run_vep", str(variants), str(genome), str(window), str(model_dir),
+                   str(out), "--is_file", "--per_device_batch_size", "4", "--tokenizer_path", str(model_dir)]
+            subprocess.run(cmd, env=env, check=True, cwd=tmp)
+            run_vep = pd.read_parquet(out)["score"].to_numpy().astype(np.float64)
+        fp32 = gpn_fp32_scores(model_dir, genome, df, window)
+        expected = df.assign(score_run_vep=run_vep, score_fp32=fp32)
+        expected.to_csv(HERE / expected_file, sep="\t", index=False, float_format="%.7g")
+        print(name, f"window {window}", expected.to_string(), sep="\n")
+        print(name, "run_vep vs fp32: max abs diff", float(np.abs(run_vep - fp32).max()))
     return 0
 
 
