@@ -22,8 +22,10 @@ from bioR2.train.checkpoint import CheckpointError
 FIXTURE = Path(__file__).resolve().parent / "data" / "gpn_tiny"
 WINDOW = 64  # the window run_vep scored the fixture's main model with
 TOL = 1e-4
-# folder, run_vep's window, its scores: GPN's default options; the other supported options
-MODELS = [("model", WINDOW, "expected_scores.tsv"), ("model_options", 20, "expected_scores_options.tsv")]
+# folder, run_vep's window, its scores: GPN's default options; the other supported options; the
+# legacy ConvNetForMaskedLM (model_type ConvNet)
+MODELS = [("model", WINDOW, "expected_scores.tsv"), ("model_options", 20, "expected_scores_options.tsv"),
+          ("model_legacy", 24, "expected_scores_legacy.tsv")]
 
 
 @pytest.fixture(autouse=True)
@@ -177,7 +179,7 @@ def _edit_config(folder: Path, **changes) -> None:
 
 @pytest.mark.parametrize("changes, field", [
     ({"model_type": "bert", "architectures": ["BertForMaskedLM"]}, "model_type"),
-    ({"model_type": "ConvNet"}, "model_type"),
+    ({"model_type": "GPNRoFormer", "architectures": ["GPNRoFormerForMaskedLM"]}, "model_type"),
     ({"architectures": ["GPNForSequenceClassification"]}, "architectures"),
     ({"encoder": "roformer"}, "encoder"),
     ({"vocab_size": 6}, "vocab_size"),
@@ -190,6 +192,16 @@ def test_unsupported_configs_are_refused_by_file_and_field(model_copy, changes, 
     with pytest.raises(CheckpointError) as err:
         load_model_for_scoring(model_copy)
     assert str(model_copy / "config.json") in str(err.value) and repr(field) in str(err.value)
+
+
+def test_a_legacy_config_is_checked_too(tmp_path):
+    folder = shutil.copytree(FIXTURE / "model_legacy", tmp_path / "legacy")
+    _edit_config(folder, kernel_size=4)
+    with pytest.raises(CheckpointError, match=r"config\.json: field 'kernel_size' is 4; only odd"):
+        load_model_for_scoring(folder)
+    _edit_config(folder, kernel_size=5, architectures=["ConvNetForSequenceClassification"])
+    with pytest.raises(CheckpointError, match=r"config\.json: field 'architectures' .*ConvNetForMaskedLM"):
+        load_model_for_scoring(folder)
 
 
 def test_a_config_that_disagrees_with_the_weights_is_refused(model_copy):

@@ -1,4 +1,5 @@
-"""GPN's published checkpoints, run natively: ``GPNForMaskedLM`` (ConvNet encoder) in plain torch.
+"""GPN's published checkpoints, run natively: ``GPNForMaskedLM`` (ConvNet encoder) and the legacy
+``ConvNetForMaskedLM`` in plain torch.
 
 GPN (Benegas et al., ``pip install gpn``) publishes its models as Hugging Face folders:
 ``config.json`` (``model_type: "GPN"``, ``architectures: ["GPNForMaskedLM"]``) plus
@@ -22,6 +23,12 @@ GPN's network (``gpn/model.py``, ``gpn/modules.py``, ``encoder: convnet``):
 * a final LayerNorm, then the MLM head ``Linear -> GELU -> LayerNorm`` (when
   ``mlm_head_transform``) and the decoder ``Linear`` to GPN's 7 tokens.
 
+GPN's first published models (e.g. GPN-Brassicales) are the legacy ``model_type: "ConvNet"``
+(``ConvNetForMaskedLM``, ``gpn/legacy.py``): one-hot embedding, post-LayerNorm layers
+``x + LN(GELU(Conv1d(x)))`` then ``x + LN(GELU(Linear(x)))`` with biases, one ``kernel_size``,
+``n_layers``, the same dilation schedule, no final LayerNorm, head
+``Linear -> GELU -> LayerNorm -> Linear``. Both are read.
+
 Tokens: GPN's tokenizer is ``[PAD] [MASK] [UNK] a c g t`` (lowercase normaliser), bioR2's
 ``[PAD] [MASK] A C G T N``. Inputs are mapped A C G T -> a c g t, ``[MASK]`` -> ``[MASK]``,
 N -> ``[UNK]`` (GPN's tokenizer reads N, and any other letter, as ``[UNK]``), and bioR2's
@@ -37,8 +44,8 @@ scoring window is 512 (GPN's), ``--window`` sets another.
 
 Not supported (a clear error names ``config.json`` and the field): other encoders (``roformer``,
 ``bytenet``), other architectures (``GPNForSequenceClassification``, ...), auxiliary input
-features (``n_aux_features > 0``), another vocabulary, even kernel sizes, GPN-MSA, GPN-Star and
-the legacy ``ConvNet`` model type.
+features (``n_aux_features > 0``), another vocabulary, even kernel sizes, other model types
+(GPN-MSA's, GPN-Star's, RoFormer ones).
 """
 
 from __future__ import annotations
@@ -115,24 +122,14 @@ def read_gpn_config(directory: PathLike) -> Dict[str, Any]:
     if not isinstance(meta, dict):
         raise CheckpointError(f"{where}: expected a JSON object")
     model_type = meta.get("model_type")
-    if model_type == "ConvNet":
-        raise CheckpointError(f"{where}: field 'model_type' is 'ConvNet', GPN's legacy ConvNetForMaskedLM "
-                              "(post-LayerNorm blocks); bioR2 runs GPN's current GPNForMaskedLM "
-                              "(model_type 'GPN') only")
-    if model_type != "GPN":
+    if model_type not in ("GPN", "ConvNet"):
         raise CheckpointError(f"{where}: field 'model_type' is {model_type!r}; bioR2 reads GPN checkpoints "
-                              "(model_type 'GPN', GPNForMaskedLM) and its own run folders")
+                              "(model_type 'GPN' or the legacy 'ConvNet') and its own run folders")
+    head = "GPNForMaskedLM" if model_type == "GPN" else "ConvNetForMaskedLM"
     archs = meta.get("architectures")
-    if archs is not None and "GPNForMaskedLM" not in archs:
+    if archs is not None and head not in archs:
         raise CheckpointError(f"{where}: field 'architectures' is {archs}; scoring variants needs the masked-LM "
-                              "head of a GPNForMaskedLM checkpoint")
-    encoder = meta.get("encoder", "convnet")
-    if encoder != "convnet":
-        raise CheckpointError(f"{where}: field 'encoder' is {encoder!r}; only GPN's 'convnet' encoder is "
-                              "supported (not 'roformer' or 'bytenet')")
-    embedding = meta.get("embedding", "one_hot")
-    if embedding not in ("one_hot", "embedding"):
-        raise CheckpointError(f"{where}: field 'embedding' is {embedding!r}; expected 'one_hot' or 'embedding'")
+                              f"head of a {head} checkpoint")
     vocab_size = _field(meta, "vocab_size", 7, where)
     if vocab_size != len(GPN_VOCAB):
         raise CheckpointError(f"{where}: field 'vocab_size' is {vocab_size}; GPN's nucleotide tokenizer has "
@@ -140,7 +137,47 @@ def read_gpn_config(directory: PathLike) -> Dict[str, Any]:
     if _field(meta, "n_aux_features", 0, where, minimum=0):
         raise CheckpointError(f"{where}: field 'n_aux_features' is {meta['n_aux_features']}; auxiliary input "
                               "features are not supported")
-    cfg = {
+    if model_type == "ConvNet":
+        cfg = _legacy_config(meta, where)
+    else:
+        cfg = _gpn_config(meta, where)
+    for name in ("first_kernel_size", "rest_kernel_size"):
+        if cfg[name] % 2 != 1:
+            field = "kernel_size" if cfg["legacy"] else name
+            raise CheckpointError(f"{where}: field {field!r} is {cfg[name]}; only odd kernel sizes are supported")
+    if cfg["embedding"] == "one_hot" and cfg["hidden_size"] < vocab_size:
+        raise CheckpointError(f"{where}: field 'hidden_size' is {cfg['hidden_size']}; a one-hot embedding "
+                              f"needs at least vocab_size ({vocab_size})")
+    return cfg
+
+
+def _legacy_config(meta: Dict[str, Any], where: Path) -> Dict[str, Any]:
+    """GPN's legacy ``ConvNetConfig`` (``gpn/legacy.py``): one kernel size, biases, post-LayerNorm."""
+    hidden = _field(meta, "hidden_size", 512, where, minimum=1)
+    kernel = _field(meta, "kernel_size", 9, where, minimum=1)
+    return {
+        "legacy": True, "hidden_size": hidden, "intermediate_size": hidden,
+        "num_hidden_layers": _field(meta, "n_layers", 25, where, minimum=1),
+        "first_kernel_size": kernel, "rest_kernel_size": kernel,
+        "dilation_double_every": _field(meta, "dilation_double_every", 1, where, minimum=1),
+        "dilation_max": _field(meta, "dilation_max", 32, where, minimum=1),
+        "dilation_cycle": _field(meta, "dilation_cycle", 6, where, minimum=1),
+        "dilation_base": _field(meta, "dilation_base", 2, where, minimum=1),
+        "depthwise": False, "bias": True, "mlm_head_transform": True, "tie_word_embeddings": False,
+        "embedding": "one_hot",
+    }
+
+
+def _gpn_config(meta: Dict[str, Any], where: Path) -> Dict[str, Any]:
+    encoder = meta.get("encoder", "convnet")
+    if encoder != "convnet":
+        raise CheckpointError(f"{where}: field 'encoder' is {encoder!r}; only GPN's 'convnet' encoder is "
+                              "supported (not 'roformer' or 'bytenet')")
+    embedding = meta.get("embedding", "one_hot")
+    if embedding not in ("one_hot", "embedding"):
+        raise CheckpointError(f"{where}: field 'embedding' is {embedding!r}; expected 'one_hot' or 'embedding'")
+    return {
+        "legacy": False,
         "hidden_size": _field(meta, "hidden_size", 512, where, minimum=1),
         "intermediate_size": _field(meta, "intermediate_size", 2048, where, minimum=1),
         "num_hidden_layers": _field(meta, "num_hidden_layers", 25, where, minimum=1),
@@ -156,13 +193,6 @@ def read_gpn_config(directory: PathLike) -> Dict[str, Any]:
         "tie_word_embeddings": _field(meta, "tie_word_embeddings", False, where, kind=bool),
         "embedding": embedding,
     }
-    for name in ("first_kernel_size", "rest_kernel_size"):
-        if cfg[name] % 2 != 1:
-            raise CheckpointError(f"{where}: field {name!r} is {cfg[name]}; only odd kernel sizes are supported")
-    if embedding == "one_hot" and cfg["hidden_size"] < vocab_size:
-        raise CheckpointError(f"{where}: field 'hidden_size' is {cfg['hidden_size']}; a one-hot embedding "
-                              f"needs at least vocab_size ({vocab_size})")
-    return cfg
 
 
 def _check_tokenizer(directory: Path) -> None:
@@ -209,6 +239,23 @@ class GPNConvLayer(nn.Module):
         return x + self.ffn(x)
 
 
+class GPNLegacyConvLayer(nn.Module):
+    """GPN's legacy ``ConvLayer`` (``gpn/legacy.py``, post-LayerNorm, biases):
+    ``x + LN(GELU(Conv1d(x)))``, then ``x + LN(GELU(Linear(x)))``."""
+
+    def __init__(self, hidden: int, kernel_size: int, dilation: int) -> None:
+        super().__init__()
+        self.radius = dilation * (kernel_size - 1) // 2
+        self.conv = nn.Sequential(
+            _Transpose(), nn.Conv1d(hidden, hidden, kernel_size, dilation=dilation, padding=self.radius),
+            _Transpose(), nn.GELU(), nn.LayerNorm(hidden, eps=_LN_EPS))
+        self.ffn = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.LayerNorm(hidden, eps=_LN_EPS))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.conv(x)
+        return x + self.ffn(x)
+
+
 def gpn_dilations(cfg: Dict[str, Any]) -> List[int]:
     """GPN's ``get_dilation_schedule``."""
     base, cycle, every = cfg["dilation_base"], cfg["dilation_cycle"], cfg["dilation_double_every"]
@@ -216,7 +263,8 @@ def gpn_dilations(cfg: Dict[str, Any]) -> List[int]:
 
 
 class GPNMaskedLM(nn.Module):
-    """GPN's ``GPNForMaskedLM`` (ConvNet encoder) with bioR2's model interface for scoring.
+    """GPN's ``GPNForMaskedLM`` (ConvNet encoder), or its legacy ``ConvNetForMaskedLM``, with
+    bioR2's model interface for scoring.
 
     Parameter names equal the checkpoint's (``model.encoder.layer.0.conv.2.weight``, ...).
     Inputs are bioR2 token ids; logits come back over bioR2's vocabulary. ``window`` is the
@@ -232,10 +280,30 @@ class GPNMaskedLM(nn.Module):
         self.source = source
         self.window = int(window)
         self.tokenizer = NucleotideTokenizer()
-        h = self.hidden = int(config["hidden_size"])
+        self.hidden = int(config["hidden_size"])
         self.dilations = gpn_dilations(config)
-        bias = config["bias"]
         self.model = nn.Module()
+        self.cls = nn.Module()
+        if config.get("legacy"):
+            self._build_legacy()
+        else:
+            self._build(config)
+        self.register_buffer("to_gpn", torch.tensor(_TO_GPN), persistent=False)
+        self.register_buffer("from_gpn", torch.tensor(_FROM_GPN), persistent=False)
+
+    def _build_legacy(self) -> None:
+        """``ConvNetForMaskedLM``: ``model.encoder.{i}``, no final LayerNorm, a 4-module head."""
+        h = self.hidden
+        self.model.encoder = nn.ModuleList(GPNLegacyConvLayer(h, self.config["first_kernel_size"], d)
+                                           for d in self.dilations)
+        self.model.ln_f = nn.Identity()
+        self.cls.transform = nn.Identity()
+        self.cls.decoder = nn.Sequential(nn.Linear(h, h), nn.GELU(), nn.LayerNorm(h, eps=_LN_EPS),
+                                         nn.Linear(h, len(GPN_VOCAB)))
+
+    def _build(self, config: Dict[str, Any]) -> None:
+        """``GPNForMaskedLM``: ``model.encoder.layer.{i}``, ``model.ln_f``, ``cls.transform``, ``cls.decoder``."""
+        h, bias = self.hidden, config["bias"]
         self.model.embeddings = nn.Module()
         if config["embedding"] == "embedding":
             self.model.embeddings.word_embeddings = nn.Embedding(len(GPN_VOCAB), h, padding_idx=0)
@@ -246,17 +314,14 @@ class GPNMaskedLM(nn.Module):
                          1 if (not config["depthwise"] or i == 0) else h, bias)
             for i, d in enumerate(self.dilations))
         self.model.ln_f = nn.LayerNorm(h, eps=_LN_EPS, bias=bias)
-        self.cls = nn.Module()
         self.cls.transform = (
             nn.Sequential(nn.Linear(h, h, bias=bias), nn.GELU(), nn.LayerNorm(h, eps=_LN_EPS, bias=bias))
             if config["mlm_head_transform"] else nn.Identity())
         self.cls.decoder = nn.Linear(h, len(GPN_VOCAB), bias=bias)
-        self.register_buffer("to_gpn", torch.tensor(_TO_GPN), persistent=False)
-        self.register_buffer("from_gpn", torch.tensor(_FROM_GPN), persistent=False)
 
     @property
     def blocks(self) -> nn.ModuleList:
-        return self.model.encoder.layer
+        return self.model.encoder if self.config.get("legacy") else self.model.encoder.layer
 
     @property
     def receptive_radius(self) -> int:
@@ -270,7 +335,7 @@ class GPNMaskedLM(nn.Module):
         ids = self.to_gpn[input_ids.long()]
         if self.config["embedding"] == "embedding":
             return self.model.embeddings.word_embeddings(ids)
-        return F.one_hot(ids, num_classes=self.hidden).to(self.model.ln_f.weight.dtype)
+        return F.one_hot(ids, num_classes=self.hidden).to(next(self.parameters()).dtype)
 
     def encode(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Final hidden states ``(B, L, hidden)`` (after GPN's final LayerNorm) of bioR2 token ids."""

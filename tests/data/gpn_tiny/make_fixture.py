@@ -22,7 +22,10 @@ It writes, next to this script:
   window edges and the contig-end padding matter);
 * ``model_options/`` and ``expected_scores_options.tsv``: the same for a second, smaller model with
   GPN's other options (learned embedding, biases, depthwise convolutions, no MLM head transform,
-  tied embeddings, another dilation schedule), scored at window 20 (receptive field 12 each side).
+  tied embeddings, another dilation schedule), scored at window 20 (receptive field 12 each side);
+* ``model_legacy/`` and ``expected_scores_legacy.tsv``: the same for GPN's legacy
+  ``ConvNetForMaskedLM`` (``model_type`` ConvNet, the type of GPN-Brassicales), scored at window 24
+  (receptive field 16 each side).
 
 ``score_run_vep`` is what ``run_vep`` wrote (it asks its Trainer for fp16, which on this
 CPU-only machine computed in float32); ``score_fp32`` is the same LLR from GPN's own
@@ -44,7 +47,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 SEED = 0
-# folder -> (GPNConfig arguments, run_vep window, expected-scores file)
+# folder -> (config arguments, run_vep window, expected-scores file); GPNConfig unless ``legacy``
 MODELS = {
     # GPN's defaults (one-hot embedding, no biases, MLM head transform), small
     "model": (dict(vocab_size=7, hidden_size=32, intermediate_size=64, num_hidden_layers=6, first_kernel_size=9,
@@ -55,6 +58,9 @@ MODELS = {
                            first_kernel_size=7, rest_kernel_size=3, dilation_cycle=3, dilation_double_every=2,
                            dilation_base=3, bias=True, embedding="embedding", depthwise=True,
                            mlm_head_transform=False, tie_word_embeddings=True), 20, "expected_scores_options.tsv"),
+    # GPN's legacy ConvNetForMaskedLM (model_type ConvNet, gpn/legacy.py; GPN-Brassicales is one)
+    "model_legacy": (dict(legacy=True, vocab_size=7, hidden_size=16, n_layers=4, kernel_size=5, dilation_max=4,
+                          dilation_cycle=3), 24, "expected_scores_legacy.tsv"),
 }
 
 
@@ -76,17 +82,22 @@ def build_gpn_tokenizer(path: Path):
 
 def build_model(folder: Path, config: dict):
     from gpn import register_auto_classes
+    from gpn.legacy import ConvNetConfig, ConvNetForMaskedLM
     from gpn.model import GPNConfig, GPNForMaskedLM
 
     register_auto_classes("gpn")
     torch.manual_seed(SEED)
-    model = GPNForMaskedLM(GPNConfig(**config)).eval()
+    config = dict(config)
+    if config.pop("legacy", False):
+        model = ConvNetForMaskedLM(ConvNetConfig(**config)).eval()
+    else:
+        model = GPNForMaskedLM(GPNConfig(**config)).eval()
     gen = torch.Generator().manual_seed(SEED + 1)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if p.ndim == 1 and name.endswith("weight"):  # LayerNorm scales
                 p.copy_(1 + 0.3 * torch.randn(p.shape, generator=gen))
-            elif p.ndim == 1:  # biases (none with GPN's default bias=False)
+            elif p.ndim == 1:  # biases (none with GPNConfig's default bias=False)
                 p.copy_(0.1 * torch.randn(p.shape, generator=gen))
             else:  # Linear (out, in), Conv1d (out, in, k): unit-variance outputs
                 fan_in = int(np.prod(p.shape[1:]))
