@@ -156,6 +156,22 @@ def test_tied_embeddings_fill_a_decoder_the_checkpoint_left_out(tmp_path):
         load_gpn_checkpoint(folder)
 
 
+def test_a_hub_id_of_a_gpn_repo_loads_from_the_cache(tmp_path, monkeypatch, data):
+    """``--model ORG/NAME`` of a GPN repo: resolved offline from the Hugging Face cache."""
+    constants = pytest.importorskip("huggingface_hub.constants")
+    cache = tmp_path / "hf"
+    repo = cache / "models--lab--gpn-tiny"
+    shutil.copytree(FIXTURE / "model", repo / "snapshots" / ("a" * 40))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # read from the environment at import
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    model = load_model_for_scoring("lab/gpn-tiny")
+    assert isinstance(model, GPNMaskedLM) and _max_diff(model, data) <= TOL
+
+
 def test_pytorch_model_bin_loads_too(model_copy, data):
     from safetensors.torch import load_file
 

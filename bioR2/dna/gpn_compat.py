@@ -396,7 +396,9 @@ def _read_weights(directory: Path) -> tuple:
         return pt, state
     sharded = sorted(p.name for p in directory.glob("*.index.json"))
     extra = f" (sharded checkpoints such as {sharded[0]} are not supported)" if sharded else ""
-    raise CheckpointError(f"{directory}: no {SAFETENSORS_FILE} or {TORCH_FILE} beside {CONFIG_FILE}{extra}")
+    raise CheckpointError(f"{directory}: no {SAFETENSORS_FILE} or {TORCH_FILE} beside {CONFIG_FILE}{extra}; "
+                          "a Hub id fetches only *.safetensors weights: for a repo with pytorch_model.bin, "
+                          "download it (`hf download ORG/NAME --local-dir DIR`) and pass --model DIR")
 
 
 def load_gpn_checkpoint(directory: PathLike, window: int = 512) -> GPNMaskedLM:
