@@ -97,11 +97,12 @@ def test_cli_score_variants_with_a_gpn_folder(data, capsys):
 def test_center_logits_equal_the_full_forward(folder):
     model = load_gpn_checkpoint(FIXTURE / folder)
     g = torch.Generator().manual_seed(0)
-    ids = torch.randint(0, 7, (3, 70), generator=g)
-    with torch.no_grad():
-        full = model(ids)
-        for c in (0, 1, 34, 35, 69):
-            torch.testing.assert_close(model.center_logits(ids, c), full[:, c], atol=1e-5, rtol=1e-5)
+    for L in (70, 257):  # the sparse cone: taps past either window edge, and far inside
+        ids = torch.randint(0, 7, (3, L), generator=g)
+        with torch.no_grad():
+            full = model(ids)
+            for c in (0, 1, L // 2 - 1, L // 2, L - 1):
+                torch.testing.assert_close(model.center_logits(ids, c), full[:, c], atol=1e-5, rtol=1e-5)
 
 
 def _max_diff(model, data) -> float:

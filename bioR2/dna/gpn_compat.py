@@ -8,7 +8,7 @@ rebuilds the same network here, without ``gpn`` or ``transformers``, with the ch
 parameter names (so the weights load strictly, one to one), and :class:`GPNMaskedLM` presents it
 to :class:`~bioR2.dna.scorer.VariantScorer` the way :class:`~bioR2.dna.model.DNAMaskedLM` is
 presented: bioR2 token ids in, logits over bioR2's vocabulary out, ``center_logits`` computed on
-the centre's receptive cone only.
+the centre's sparse dilated cone only (:class:`~bioR2.dna.model.ConePlan`).
 
 GPN's network (``gpn/model.py``, ``gpn/modules.py``, ``encoder: convnet``):
 
@@ -60,6 +60,7 @@ from torch import nn
 
 from ..train.checkpoint import CheckpointError
 from ..utils.io import PathLike
+from .model import ConePlan
 from .tokenizer import VOCAB, NucleotideTokenizer
 
 __all__ = ["GPNMaskedLM", "is_hf_checkpoint", "load_gpn_checkpoint", "GPN_VOCAB", "read_gpn_config"]
@@ -218,6 +219,29 @@ class _Transpose(nn.Module):
         return x.transpose(1, 2)
 
 
+def _conv_at(conv: nn.Conv1d, y: torch.Tensor, taps: torch.Tensor, pad: bool) -> torch.Tensor:
+    """``conv``'s output at a few positions: ``y`` ``(B, n_in, D)`` holds its input at the positions
+    they read, ``taps`` ``(n_out, K)`` the row of ``y`` each output reads per kernel tap (``n_in``:
+    outside the window, read as zero when ``pad``, as the convolution's zero padding does)."""
+    if pad:
+        y = torch.cat([y, y.new_zeros(y.shape[0], 1, y.shape[2])], dim=1)
+    g = y[:, taps]  # (B, n_out, K, D)
+    if conv.groups == 1:
+        B, (n_out, K), D = y.shape[0], taps.shape, y.shape[2]
+        w = conv.weight.permute(0, 2, 1).reshape(conv.out_channels, K * D)
+        return F.linear(g.reshape(B, n_out, K * D), w, conv.bias)
+    # depthwise (groups == channels), GPN's only other kind
+    h = torch.einsum("bnkd,dk->bnd", g, conv.weight[:, 0])
+    return h if conv.bias is None else h + conv.bias
+
+
+class _ConvView:
+    """What :class:`~bioR2.dna.model.ConePlan` reads of a block: its convolution as ``.conv``."""
+
+    def __init__(self, conv: nn.Conv1d) -> None:
+        self.conv = conv
+
+
 class GPNConvLayer(nn.Module):
     """GPN's ``ConvLayer``: ``x + conv(x)``, then ``x + ffn(x)``, its submodules at GPN's indices."""
 
@@ -238,6 +262,17 @@ class GPNConvLayer(nn.Module):
         x = x + self.conv(x)
         return x + self.ffn(x)
 
+    @property
+    def conv1d(self) -> nn.Conv1d:
+        return self.conv[2]
+
+    def forward_at(self, x: torch.Tensor, taps: torch.Tensor, centre_tap: int, pad: bool) -> torch.Tensor:
+        """:meth:`forward` at a few positions only (see :class:`~bioR2.dna.model.ConePlan`); the zero
+        padding applies to the convolution's input, ``LN(x)``."""
+        h = _conv_at(self.conv1d, self.conv[0](x), taps, pad)
+        x = x[:, taps[:, centre_tap]] + self.conv[5](self.conv[4](h))
+        return x + self.ffn(x)
+
 
 class GPNLegacyConvLayer(nn.Module):
     """GPN's legacy ``ConvLayer`` (``gpn/legacy.py``, post-LayerNorm, biases):
@@ -253,6 +288,16 @@ class GPNLegacyConvLayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.conv(x)
+        return x + self.ffn(x)
+
+    @property
+    def conv1d(self) -> nn.Conv1d:
+        return self.conv[1]
+
+    def forward_at(self, x: torch.Tensor, taps: torch.Tensor, centre_tap: int, pad: bool) -> torch.Tensor:
+        """:meth:`forward` at a few positions only (see :class:`~bioR2.dna.model.ConePlan`)."""
+        h = _conv_at(self.conv1d, x, taps, pad)
+        x = x[:, taps[:, centre_tap]] + self.conv[4](self.conv[3](h))
         return x + self.ffn(x)
 
 
@@ -352,22 +397,26 @@ class GPNMaskedLM(nn.Module):
         """Logits ``(B, L, 7)`` over bioR2's vocabulary at every position."""
         return self.mlm_logits(self.encode(input_ids))
 
+    def cone_plan(self, length: int, center: int) -> ConePlan:
+        """The (cached) :class:`~bioR2.dna.model.ConePlan` of a window length and centre."""
+        plans = self.__dict__.setdefault("_cone_plans", {})
+        key = (int(length), int(center))
+        if key not in plans:
+            plans[key] = ConePlan([_ConvView(b.conv1d) for b in self.blocks], length, center)
+        return plans[key]
+
     def center_hidden(self, input_ids: torch.Tensor, center: int) -> torch.Tensor:
-        """Final hidden state ``(B, hidden)`` at ``center``, computed on its receptive cone only:
-        each layer at the positions the centre still depends on plus the layer's radius each side
-        (outputs near a cut that is not the window edge are wrong, and dropped)."""
+        """Final hidden state ``(B, hidden)`` at ``center``; each layer computes only the positions
+        the centre reads through the dilations (the sparse cone of :class:`~bioR2.dna.model.ConePlan`)."""
         L = input_ids.shape[1]
         if not 0 <= center < L:
             raise ValueError(f"center {center} is outside the window of length {L}")
-        radii = [b.radius for b in self.blocks]
-        after = [sum(radii[i + 1:]) for i in range(len(radii))]  # context still needed after layer i
-        x, lo, hi = self.embed(input_ids), 0, L  # x holds positions [lo, hi) of the window
-        for block, r, need in zip(self.blocks, radii, after):
-            in_lo, in_hi = max(lo, center - need - r), min(hi, center + need + r + 1)
-            x, lo, hi = block(x[:, in_lo - lo: in_hi - lo]), in_lo, in_hi
-            out_lo, out_hi = max(lo, center - need), min(hi, center + need + 1)
-            x, lo, hi = x[:, out_lo - lo: out_hi - lo], out_lo, out_hi
-        return self.model.ln_f(x[:, center - lo])
+        plan = self.cone_plan(L, center)
+        inputs, taps, _ = plan.on(input_ids.device)
+        x = self.embed(input_ids[:, inputs])
+        for block, t, ct, pad in zip(self.blocks, taps, plan.centre_tap, plan.pads):
+            x = block.forward_at(x, t, ct, pad)
+        return self.model.ln_f(x[:, 0])
 
     def center_logits(self, input_ids: torch.Tensor, center: int) -> torch.Tensor:
         """Logits ``(B, 7)`` at ``center``: equal to ``forward(input_ids)[:, center]``."""
