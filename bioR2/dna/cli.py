@@ -24,7 +24,8 @@ def _positive_int(flag: str):
 
 def add_score_variants_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, metavar="RUN",
-                        help="run folder of `bior2 pretrain dna`, or a Hub id ORG/NAME[@REV]")
+                        help="run folder of `bior2 pretrain dna`, a GPN checkpoint folder (GPNForMaskedLM), "
+                             "or a Hub id ORG/NAME[@REV]")
     parser.add_argument("--fasta", required=True, metavar="GENOME", help="the reference genome")
     parser.add_argument("--variants", required=True, metavar="FILE",
                         help="VCF, or TSV/CSV/parquet with chrom, pos (1-based), ref, alt")

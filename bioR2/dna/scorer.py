@@ -6,11 +6,18 @@ For an SNV at 0-based position ``p`` with window length ``L`` and centre ``c = L
 * reverse strand: the window ``[p - (L - 1 - c), p + c + 1)`` reverse-complemented, so the
   variant again sits at index ``c`` with its complemented alleles.
 
-Both strands of a batch go through the model in **one** forward pass, and only the centre
-position's sparse dilated cone is computed (see :meth:`DNAMaskedLM.center_logits`). The score is
+A model whose ``reverse_window`` is ``"same"`` (GPN's checkpoints, :mod:`bioR2.dna.gpn_compat`)
+gets GPN's ``run_vep`` convention instead: the reverse strand is the forward window
+reverse-complemented, the variant at index ``L - 1 - c`` (one base left of ``c`` for an even
+``L``), so its scores equal GPN's.
+
+Both strands of a batch go through the model in **one** forward pass (two when the strands'
+variant indices differ), and only the centre position's sparse dilated cone is computed (see
+:meth:`DNAMaskedLM.center_logits`). The score is
 ``logit[alt] - logit[ref]`` averaged over the strands (negative: the alternative allele is
 less expected than the reference, GPN's sign). Because each strand's window is centred the
-same way, scoring a variant on the reverse-complemented genome gives the same score.
+same way, scoring a variant on the reverse-complemented genome gives the same score (for an
+even window, not so with ``reverse_window`` ``"same"``).
 Positions past a contig end are ``[PAD]``; variants there are scored, not refused.
 All alternative alleles of one site share one pass.
 """
@@ -43,7 +50,8 @@ def complement_ids(ids: np.ndarray) -> np.ndarray:
 
 
 class VariantScorer:
-    """Scores SNVs against a genome with a :class:`DNAMaskedLM`.
+    """Scores SNVs against a genome with a :class:`DNAMaskedLM` (or a GPN checkpoint's
+    :class:`~bioR2.dna.gpn_compat.GPNMaskedLM`).
 
     Parameters
     ----------
@@ -77,6 +85,11 @@ class VariantScorer:
         self.genome = genome
         self.window = int(window)
         self.center = self.window // 2
+        # index of the variant in the reverse-strand window (see the module docstring)
+        reverse_window = getattr(model, "reverse_window", "centred")
+        if reverse_window not in ("centred", "same"):
+            raise ValueError(f"model.reverse_window must be 'centred' or 'same', got {reverse_window!r}")
+        self.rev_center = self.window - 1 - self.center if reverse_window == "same" else self.center
         self.batch_size = int(batch_size)
         self.precision = precision
 
@@ -88,15 +101,16 @@ class VariantScorer:
 
     # ------------------------------------------------------------------ windows
     def site_windows(self, contigs: np.ndarray, pos0: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """``(forward, reverse)`` token windows ``(n, L)`` of sites, variant at index ``c`` in both."""
-        L, c = self.window, self.center
+        """``(forward, reverse)`` token windows ``(n, L)`` of sites, the variant at index ``c`` of the
+        forward one and ``rev_center`` of the reverse one."""
+        L, c, rc = self.window, self.center, self.rev_center
         n = len(pos0)
         fwd = np.empty((n, L), dtype=np.int64)
         rev_src = np.empty((n, L), dtype=np.int64)
         for contig in np.unique(contigs):
             rows = np.flatnonzero(contigs == contig)
             fwd[rows], _ = self.genome.windows(contig, pos0[rows] - c, L)
-            rev_src[rows], _ = self.genome.windows(contig, pos0[rows] - (L - 1 - c), L)
+            rev_src[rows], _ = self.genome.windows(contig, pos0[rows] - (L - 1 - rc), L)
         return fwd, reverse_complement_ids(rev_src)
 
     # ------------------------------------------------------------------ LLR
@@ -109,12 +123,18 @@ class VariantScorer:
         for lo in range(0, n, self.batch_size):
             hi = min(n, lo + self.batch_size)
             fwd, rev = self.site_windows(contigs[lo:hi], pos0[lo:hi])
-            ids = torch.from_numpy(np.concatenate([fwd, rev])).to(self.device)
-            ids[:, self.center] = MASK_ID
-            with self._autocast():
-                logits = self.model.center_logits(ids, self.center)
-            logits = logits.float().cpu().numpy()
-            out_f[lo:hi], out_r[lo:hi] = logits[: hi - lo], logits[hi - lo:]
+            fwd[:, self.center] = MASK_ID
+            rev[:, self.rev_center] = MASK_ID
+            if self.rev_center == self.center:  # both strands in one pass
+                ids = torch.from_numpy(np.concatenate([fwd, rev])).to(self.device)
+                with self._autocast():
+                    logits = self.model.center_logits(ids, self.center).float().cpu().numpy()
+                out_f[lo:hi], out_r[lo:hi] = logits[: hi - lo], logits[hi - lo:]
+                continue
+            for out, strand, c in ((out_f, fwd, self.center), (out_r, rev, self.rev_center)):
+                ids = torch.from_numpy(np.ascontiguousarray(strand)).to(self.device)
+                with self._autocast():
+                    out[lo:hi] = self.model.center_logits(ids, c).float().cpu().numpy()
         return out_f, out_r
 
     def llr(self, contigs: Sequence[str], pos0: Sequence[int], ref: Sequence[str],
@@ -143,7 +163,7 @@ class VariantScorer:
         fwd, rev = self.site_windows(contigs, pos0)
         fwd_alt, rev_alt = fwd.copy(), rev.copy()
         fwd_alt[:, self.center] = alt_ids
-        rev_alt[:, self.center] = complement_ids(alt_ids)
+        rev_alt[:, self.rev_center] = complement_ids(alt_ids)
         ids = torch.from_numpy(np.concatenate([fwd, rev, fwd_alt, rev_alt])).to(self.device)
         with self._autocast():
             h = self.model.encode(ids).float()
@@ -170,7 +190,7 @@ class VariantScorer:
         mean (alt - ref) embedding, centre (alt - ref) embedding, and the LLR: ``(n, 3D + 1)``."""
         contigs, pos0 = np.asarray(contigs, dtype=object), np.asarray(pos0, dtype=np.int64)
         alt_ids = encode_alleles(list(alt))
-        c = self.center
+        c, rc = self.center, self.rev_center
         parts = []
         step = max(1, self.batch_size // 2)
         for lo in range(0, len(pos0), step):
@@ -178,7 +198,7 @@ class VariantScorer:
             hf, hr, af, ar = self._ref_alt_hidden(contigs[lo:hi], pos0[lo:hi], alt_ids[lo:hi])
             ref_mean = 0.5 * (hf.mean(1) + hr.mean(1))
             diff_mean = 0.5 * ((af - hf).mean(1) + (ar - hr).mean(1))
-            diff_center = 0.5 * ((af - hf)[:, c] + (ar - hr)[:, c])
+            diff_center = 0.5 * ((af - hf)[:, c] + (ar - hr)[:, rc])
             parts.append(torch.cat([ref_mean, diff_mean, diff_center], dim=1).cpu().numpy())
         emb = np.concatenate(parts) if parts else np.zeros((0, 3 * self.model.hidden), dtype=np.float32)
         llr = self.llr(contigs, pos0, ref, alt)[:, None]

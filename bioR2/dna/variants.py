@@ -311,16 +311,30 @@ def unknown_contigs_error(source: str, chroms: Sequence[Any], genome: Genome) ->
 
 # ---------------------------------------------------------------------------- scoring
 def load_model_for_scoring(model):
-    """A :class:`~bioR2.dna.model.DNAMaskedLM` from a run folder (or the model itself)."""
+    """A :class:`~bioR2.dna.model.DNAMaskedLM` from a run folder (or the model itself), or a
+    :class:`~bioR2.dna.gpn_compat.GPNMaskedLM` from a GPN checkpoint folder (``config.json`` of
+    ``model_type`` GPN + weights: see :mod:`bioR2.dna.gpn_compat`). A Hub id ``ORG/NAME[@REV]`` is
+    downloaded first."""
+    from pathlib import Path
+
     from ..train import load_model, model_domain
+    from .gpn_compat import GPNMaskedLM, is_hf_checkpoint, load_gpn_checkpoint
     from .model import DNAMaskedLM
 
-    if isinstance(model, DNAMaskedLM):
+    if isinstance(model, (DNAMaskedLM, GPNMaskedLM)):
         return model
+    if isinstance(model, (str, Path)):
+        if isinstance(model, str) and not Path(model).exists():
+            from ..hub import is_repo_id, resolve_model_path  # lazy: huggingface_hub only for a Hub id
+
+            if is_repo_id(model):
+                model = resolve_model_path(model)
+        if is_hf_checkpoint(model):  # GPN's, or another Hugging Face model (refused by name)
+            return load_gpn_checkpoint(model)
     loaded = load_model(model)
     if not isinstance(loaded, DNAMaskedLM):
         raise ValueError(f"{model}: holds a {model_domain(loaded)} model ({type(loaded).__name__}); "
-                         "scoring variants needs a DNA model from `bior2 pretrain dna`")
+                         "scoring variants needs a DNA model from `bior2 pretrain dna` or a GPN checkpoint")
     return loaded
 
 
