@@ -41,6 +41,20 @@ VARIANTS: Dict[str, Dict[str, Any]] = {
     "e100_deep": {"epochs": 100, "hidden": [512, 256, 128]},
     "e200": {"epochs": 200},
     "e100_wd1": {"epochs": 100, "weight_decay": 0.1},
+    "e100_wide_lat128": {"epochs": 100, "hidden": [512, 256], "latent": 128},
+    "e200_lat128": {"epochs": 200, "latent": 128},
+    "e100_wide_lat128_nb": {"epochs": 100, "hidden": [512, 256], "latent": 128, "loss": "nb"},
+    "e100_lat256": {"epochs": 100, "hidden": [512, 256], "latent": 256},
+    "e100_1layer": {"epochs": 100, "hidden": [512], "latent": 128},
+}
+
+# Fine-tuning recipes (encoder + linear head on the fit cells' labels), tried on a variant's models
+# with --finetune.
+FINETUNE: Dict[str, Dict[str, Any]] = {
+    "ft300": {"steps": 300, "lr": 1e-3},
+    "ft1000_lr3e-4": {"steps": 1000, "lr": 3e-4},
+    "ft600_mask": {"steps": 600, "lr": 1e-3, "mask_ratio": "0.1-0.5"},
+    "ft300_balanced": {"steps": 300, "lr": 1e-3, "balanced": True},
 }
 
 
@@ -61,6 +75,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1")
     ap.add_argument("--baselines", action="store_true", help="also score the baselines (and scVI if installed)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--finetune", action="store_true", help="also score the fine-tuning recipes on each model")
     args = ap.parse_args()
 
     import anndata
@@ -72,7 +87,7 @@ def main() -> None:
     from bioR2.bench.sc_datasets import extra_pbmc, load_dataset
     from bioR2.metrics import classification_metrics
     from bioR2.probe import standardized_logreg
-    from bioR2.sc.annotate import embed_reader
+    from bioR2.sc.annotate import embed_reader, fine_tune
     from bioR2.sc.data import ExpressionReader, MemorySource
     from bioR2.sc.model import ExpressionMAE
     from bioR2.sc.spec import pretrain
@@ -144,6 +159,15 @@ def main() -> None:
             m = classification_metrics(labels[val], clf.predict(emb[val]))
             record({"variant": variant, "seed": seed, "steps": steps, "macro_f1": round(m["macro_f1"], 4),
                     "accuracy": round(m["accuracy"], 4), "seconds": round(time.perf_counter() - t0, 1)})
+            for ft_name, ft_opts in (FINETUNE.items() if args.finetune else ()):
+                if (f"{variant}/{ft_name}", seed) in done:
+                    continue
+                t1 = time.perf_counter()
+                ft = fine_tune(model, reader, labels[fit], rows=fit, seed=seed, device="cpu", **ft_opts)
+                proba = ft.predict_proba_array(torch.from_numpy(x_log[val])).numpy()
+                m = classification_metrics(labels[val], np.asarray(ft.classes)[proba.argmax(1)])
+                record({"variant": f"{variant}/{ft_name}", "seed": seed, "macro_f1": round(m["macro_f1"], 4),
+                        "accuracy": round(m["accuracy"], 4), "seconds": round(time.perf_counter() - t1, 1)})
 
 
 if __name__ == "__main__":

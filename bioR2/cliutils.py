@@ -45,6 +45,8 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     """The trainer's options (each maps to ``train.<name>``)."""
     g = parser.add_argument_group("training")
     g.add_argument("--steps", type=int, default=None, help="optimizer steps")
+    g.add_argument("--epochs", type=float, default=None,
+                   help="passes over the training data instead of a step count (steps = epochs x examples / batch)")
     g.add_argument("--batch-size", type=int, default=None, help="global examples per optimizer step")
     g.add_argument("--grad-accum", type=int, default=None, help="micro-batches per optimizer step")
     g.add_argument("--lr", type=float, default=None, help="peak learning rate (AdamW)")
@@ -64,6 +66,7 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
 
 TRAIN_FLAGS = {
     "steps": "train.steps",
+    "epochs": "train.epochs",
     "batch_size": "train.batch_size",
     "grad_accum": "train.grad_accum",
     "lr": "train.lr",

@@ -123,6 +123,15 @@ def route_options(spec: DomainSpec, options: Mapping[str, Any]) -> Dict[str, Dic
     return routed
 
 
+def _steps_or_epochs(resolved: Dict[str, Any], layer: Mapping[str, Any]) -> Dict[str, Any]:
+    """A layer that gives ``train.steps`` without ``train.epochs`` means steps: an ``epochs``
+    default from a lower layer (the domain's recipe) no longer applies."""
+    train = layer.get(TRAIN) or {}
+    if isinstance(train, Mapping) and train.get("steps") is not None and train.get("epochs") is None:
+        resolved[TRAIN]["epochs"] = None
+    return resolved
+
+
 def resolve_run_config(spec: Union[str, DomainSpec], *, preset: Optional[str] = None,
                        config: Union[None, str, os.PathLike, Mapping[str, Any]] = None,
                        overrides: Iterable[str] = (),
@@ -153,19 +162,20 @@ def resolve_run_config(spec: Union[str, DomainSpec], *, preset: Optional[str] = 
     if preset:
         preset_sections = spec.preset(preset).sections
         _check_sections(spec, preset_sections, f"preset {preset!r}")
-        resolved = deep_update(resolved, preset_sections)
+        resolved = _steps_or_epochs(deep_update(resolved, preset_sections), preset_sections)
     _check_sections(spec, file_config, where)
-    resolved = deep_update(resolved, file_config)
+    resolved = _steps_or_epochs(deep_update(resolved, file_config), file_config)
     overrides = list(overrides or [])
     if overrides:
         changed = apply_overrides({}, overrides)
         _check_sections(spec, changed, "--set")
-        resolved = deep_update(resolved, changed)
+        resolved = _steps_or_epochs(deep_update(resolved, changed), changed)
     if sections:
         given = {k: _as_mapping(v, k) for k, v in sections.items()}
         _check_sections(spec, given, f"pretrain {spec.name}")
         for name, body in given.items():
             resolved[name].update(body)  # whole values: a list option replaces, not merges
+        resolved = _steps_or_epochs(resolved, given)
     if preset:
         resolved["preset"] = preset  # type: ignore[assignment]
     return resolved

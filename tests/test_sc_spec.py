@@ -37,7 +37,7 @@ def test_spec_defaults_presets_and_the_one_ratio():
 
     assert get_domain("sc") is SPEC and SPEC.default_ratio == DEFAULT_RATIO == "0.1-0.5"
     cfg, train = typed_sections(SPEC, resolve_run_config(SPEC))
-    assert (train.steps, train.batch_size, train.mask_ratio.to_config()) == (2000, 256, DEFAULT_RATIO)
+    assert (train.epochs, train.batch_size, train.mask_ratio.to_config()) == (100.0, 256, DEFAULT_RATIO)
     assert (cfg.model.hidden, cfg.model.latent, cfg.model.loss) == ([512, 256], 64, "mse")
     assert (cfg.task.only_nonzero, cfg.task.count) == (False, "exact")
     assert {p.name for p in SPEC.presets} >= {"sc-tiny", "sc-small", "sc-base"}
@@ -177,3 +177,28 @@ def test_opened_sources_and_rows_train_through_the_same_pretrain():
         pretrain(reader, layer="spliced", steps=1, batch_size=8, progress=False)
     with pytest.raises(ValueError, match="disagree"):
         pretrain(reader, n_top_genes=5, steps=1, batch_size=8, progress=False)
+
+
+def test_epochs_are_the_default_and_a_step_count_given_later_wins():
+    from bioR2.pipeline import resolve_run_config, typed_sections
+    from bioR2.sc.spec import SPEC, default_epochs
+
+    _, train = typed_sections(SPEC, resolve_run_config(SPEC))
+    assert train.epochs == 100.0 and train.steps_for_examples(1000) == round(100 * 1000 / 256)
+    # steps from any later layer (flag, --set, Python option) mean steps; epochs given there win back
+    _, train = typed_sections(SPEC, resolve_run_config(SPEC, sections={"train": {"steps": 7}}))
+    assert train.epochs is None and train.steps_for_examples(10**6) == 7
+    _, train = typed_sections(SPEC, resolve_run_config(SPEC, overrides=["train.steps=9"]))
+    assert train.epochs is None and train.steps == 9
+    _, train = typed_sections(SPEC, resolve_run_config(SPEC, overrides=["train.epochs=3"]))
+    assert train.epochs == 3.0 and train.steps_for_examples(512) == 6
+    # scVI-like: fewer passes over a large dataset, 100 over a small one
+    assert default_epochs(5_000) == 100.0 and default_epochs(1_000_000) == 8.0 and default_epochs(10**9) == 1.0
+    with pytest.raises(ValueError, match="train.epochs"):
+        typed_sections(SPEC, resolve_run_config(SPEC, overrides=["train.epochs=0"]))
+
+
+def test_pretrain_by_epochs_trains_that_many_passes(tmp_path):
+    adata = make_counts(n_cells=40, n_genes=12)
+    result = pretrain(adata, tmp_path / "run", epochs=2, batch_size=16, progress=False, preset="sc-tiny")
+    assert result.steps == round(2 * 40 / 16)

@@ -68,6 +68,15 @@ class BenchmarkConfig:
     sweep: List[float] = field(default_factory=lambda: list(SWEEP))
     threads: int = 1
     umap: bool = True
+    epochs: Optional[float] = None  # set: each model trains this many epochs of its pretraining cells (not `steps`)
+    finetune_lr: float = 1e-3
+    embedding_metrics: bool = True  # scib-metrics scores of the transductive embeddings (when installed)
+
+    def steps_for(self, n_cells: int) -> int:
+        """Pretraining steps of a model trained on ``n_cells`` cells."""
+        if self.epochs is None:
+            return int(self.steps)
+        return max(1, int(round(float(self.epochs) * n_cells / self.batch_size)))
 
     @classmethod
     def preset(cls, dataset: str, quick: bool) -> "BenchmarkConfig":
@@ -139,7 +148,7 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
     import torch
 
     from ..sc.annotate import embed_reader, fine_tune
-    from .sc_baselines import BASELINES, fit_predict, scvi_available, scvi_latent
+    from .sc_baselines import BASELINES, embedding_scores, fit_predict, scib_available, scvi_available, scvi_latent
     from ..sc.data import ExpressionReader, MemorySource
     from .sc_datasets import extra_pbmc, load_dataset
     from ..sc.model import ExpressionMAE
@@ -213,8 +222,9 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
     model_opts = {"hidden": config.hidden, "latent": config.latent, "dropout": config.dropout}
 
     def train_model(rows: np.ndarray, ratio: str, seed: int):
-        tc = TrainConfig(steps=config.steps, batch_size=config.batch_size, lr=config.lr, mask_ratio=ratio, seed=seed,
-                         progress=False, log_every=config.steps)
+        steps = config.steps_for(rows.size)
+        tc = TrainConfig(steps=steps, batch_size=config.batch_size, lr=config.lr, mask_ratio=ratio, seed=seed,
+                         progress=False, log_every=steps)
         # The initial weights are drawn here from torch's running generator (seeded at the start),
         # as this benchmark's recorded results always were; bioR2.sc.pretrain would re-seed it
         # with `seed` first. The one pretrain then trains the model on these rows of the reader.
@@ -224,6 +234,21 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
     stores: Dict[str, Dict[str, Dict[str, list]]] = {p: {} for p in config.protocols}
     sweep: Dict[str, Dict[str, List[float]]] = {}
     umap_emb = None
+    scib = config.embedding_metrics and scib_available()
+    emb_scores: Dict[str, Dict[str, List[float]]] = {}
+
+    def score_embedding(method: str, emb: np.ndarray) -> None:
+        for k, v in embedding_scores(emb, labels).items():
+            emb_scores.setdefault(method, {}).setdefault(k, []).append(v)
+
+    if scib:
+        from .sc_baselines import _pca
+
+        score_embedding("pca", _pca().fit_transform(x_log))
+        if scvi_available():
+            dense_all = np.asarray(adata.X.toarray())
+            score_embedding("scvi", scvi_latent(dense_all, dense_all[:1], max_epochs=config.scvi_epochs)[0])
+        log.info("baseline embedding metrics done (%.0fs)", time.perf_counter() - t0)
     for seed in config.seeds:
         for scheme in config.schemes:
             ratio = SCHEMES[scheme]
@@ -232,6 +257,8 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
                 emb = embed_reader(reader, model, rows=np.arange(n_lab))
                 if scheme == "r2mae" and seed == config.seeds[0]:
                     umap_emb = emb
+                if scib:
+                    score_embedding(scheme, emb)
                 for train, test in folds:
                     _record(stores["transductive"], scheme,
                             classification_metrics(labels[test], _probe(emb, labels, train, test)))
@@ -251,7 +278,7 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
                                 classification_metrics(labels[test], clf.predict(both[test])))
                         if config.finetune:
                             ft = fine_tune(model, reader, labels[train], rows=train, steps=config.finetune_steps,
-                                           lr=1e-3, seed=seed)
+                                           lr=config.finetune_lr, seed=seed)
                             proba = ft.predict_proba_array(torch.from_numpy(x_log[test])).numpy()
                             pred = np.asarray(ft.classes)[proba.argmax(1)]
                             _record(stores["train_fold"], "r2mae_finetune", classification_metrics(labels[test], pred))
@@ -281,6 +308,14 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
         "reconstruction": reconstruction,
         "notes": notes,
     }
+    if emb_scores:
+        extra["embedding_metrics"] = {m: {k: summarize(v) for k, v in d.items()} for m, d in emb_scores.items()}
+        notes.append("embedding metrics (scib-metrics 0.5.x): every labelled cell's embedding; R²MAE and the "
+                     "masking schemes: the transductive models (one per seed); pca: PCA-50 of the standardised "
+                     "log-expression; scvi: scVI trained on all labelled cells. cbmc and pbmc68k have one batch, "
+                     "so isolated_labels averages every label's silhouette.")
+    elif config.embedding_metrics:
+        notes.append("embedding metrics skipped: scib-metrics is not installed (pip install 'bior2[scib]').")
     results = build_results("sc", config.dataset, config.seeds, methods, time.perf_counter() - t0, command, **extra)
     figures = _figures(out_dir, umap_emb if config.umap else None, labels, reconstruction, config.dataset,
                        seed=config.seeds[0])
@@ -368,8 +403,9 @@ def run_scoreboard(config: BenchmarkConfig, out_dir: str | Path, schedules: Opti
             saved = cache.get(key)
             if saved is None:
                 t = time.perf_counter()
-                tc = TrainConfig(steps=config.steps, batch_size=config.batch_size, lr=config.lr, mask_ratio=ratio,
-                                 seed=seed, progress=False, log_every=config.steps)
+                steps = config.steps_for(rows.size)
+                tc = TrainConfig(steps=steps, batch_size=config.batch_size, lr=config.lr, mask_ratio=ratio,
+                                 seed=seed, progress=False, log_every=steps)
                 torch.manual_seed(seed)  # the same initial weights for every schedule at this seed
                 model = ExpressionMAE.for_reader(reader, rows, seed=seed, **model_opts)
                 model = pretrain((reader, rows), model=model, train=tc, only_nonzero=config.only_nonzero).model
@@ -392,7 +428,8 @@ def run_scoreboard(config: BenchmarkConfig, out_dir: str | Path, schedules: Opti
              f"{len(set(labels))} classes; held-out split: fold 0 of the stratified {config.n_folds}-fold split "
              f"({train.size} training / {test.size} held-out cells)"
              + (f"; pretraining adds {n_extra} unlabelled external cells" if n_extra else ""),
-             f"{config.steps} steps x batch {config.batch_size}, MLP {config.hidden} -> {config.latent}, the same for "
+             f"{config.steps_for(rows.size)} steps x batch {config.batch_size}, "
+             f"MLP {config.hidden} -> {config.latent}, the same for "
              "every schedule; the same initial weights at a seed",
              "annotation_macro_f1: logistic-regression probe on the embedding, fit on the training cells, scored on "
              "the held-out cells",
@@ -508,7 +545,9 @@ def _markdown(results: Dict[str, Any], main: str) -> str:
         "",
         f"Command: `{results['command']}`  ",
         f"Elapsed: {results['elapsed_s']:.0f} s; seeds {results['seeds']}; {cfg['n_folds']}-fold stratified CV; "
-        f"{cfg['steps']} pretraining steps x batch {cfg['batch_size']}, MLP {cfg['hidden']} -> {cfg['latent']}, "
+        + (f"{cfg['epochs']:g} epochs of each model's pretraining cells" if cfg.get("epochs") is not None
+           else f"{cfg['steps']} pretraining steps")
+        + f" x batch {cfg['batch_size']}, MLP {cfg['hidden']} -> {cfg['latent']}, "
         f"masking {'nonzero genes' if cfg['only_nonzero'] else 'all genes'}.",
         "",
         "Notes:",
@@ -536,6 +575,16 @@ def _markdown(results: Dict[str, Any], main: str) -> str:
     if results.get("transductive"):
         lines += ["## Transductive protocol (pretrained on all cells without labels)", "",
                   methods_table(results["transductive"], ["accuracy", "macro_f1"]), ""]
+    if results.get("embedding_metrics"):
+        em = results["embedding_metrics"]
+        keys = list(next(iter(em.values())))
+        lines += ["## Embedding metrics (scib-metrics; every labelled cell; mean ± sd over seeds)", "",
+                  "| embedding | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+        for method, d in em.items():
+            lines.append(f"| {method} | " + " | ".join(
+                f"{d[k]['mean']:.4f}" + (f" ± {d[k]['sd']:.4f}" if len(d[k]["values"]) > 1 else "")
+                for k in keys) + " |")
+        lines.append("")
     if results.get("reconstruction"):
         ratios = sorted(next(iter(results["reconstruction"].values())), key=float)
         lines += ["## Masked-value MSE on held-out cells across test-time ratios (train-fold models)", "",

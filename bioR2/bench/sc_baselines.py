@@ -9,7 +9,7 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
-__all__ = ["BASELINES", "scvi_available", "scvi_latent"]
+__all__ = ["BASELINES", "scvi_available", "scvi_latent", "scib_available", "embedding_scores"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,31 @@ BASELINES: Dict[str, Callable[[], object]] = {
     "pca_logreg": _pca_logreg,
     "knn_pca": _knn_pca,
 }
+
+
+def scib_available() -> bool:
+    try:
+        import scib_metrics  # noqa: F401
+    except Exception:  # ImportError, or a broken optional install (jax)
+        return False
+    return True
+
+
+def embedding_scores(emb: np.ndarray, labels: np.ndarray, batch: Optional[np.ndarray] = None) -> Dict[str, float]:
+    """scib-metrics' bio-conservation scores of an embedding (``pip install 'bior2[scib]'``):
+    NMI and ARI of KMeans clusters against the labels (``nmi_ari_cluster_labels_kmeans``), the
+    label silhouette rescaled to [0, 1] (``silhouette_label``) and the isolated-labels score
+    (``isolated_labels``; with a single batch every label counts as isolated, so it is the
+    silhouette of each label averaged over labels)."""
+    import scib_metrics
+
+    x = np.asarray(emb, dtype=np.float32)
+    y = np.asarray(labels).astype(str)
+    b = np.zeros(y.size, dtype=int) if batch is None else np.asarray(batch)
+    out = {k: float(v) for k, v in scib_metrics.nmi_ari_cluster_labels_kmeans(x, y).items()}
+    out["silhouette_label"] = float(scib_metrics.silhouette_label(x, y, rescale=True))
+    out["isolated_labels"] = float(scib_metrics.isolated_labels(x, y, b))
+    return out
 
 
 def scvi_available() -> bool:

@@ -21,11 +21,22 @@ from typing import Any, Dict, List, Optional
 from ..domain import DomainData, DomainSpec, Preset, option
 from ..pipeline import domain_pretrain
 
-__all__ = ["SPEC", "pretrain", "SCDataConfig", "SCModelConfig", "SCTaskConfig", "DEFAULT_RATIO"]
+__all__ = ["SPEC", "pretrain", "SCDataConfig", "SCModelConfig", "SCTaskConfig", "DEFAULT_RATIO", "DEFAULT_EPOCHS",
+           "default_epochs"]
 
 DEFAULT_RATIO = "0.1-0.5"  # the single-cell R²MAE range, written once for the package
 
-TRAIN_DEFAULTS: Dict[str, Any] = {"steps": 2000, "batch_size": 256}
+# The recipe chosen on a validation split of cbmc's training cells (benchmarks/sc_recipe_search.py,
+# RESULTS.md "Single-cell recipe"): train for epochs of the data, not a fixed step count.
+DEFAULT_EPOCHS = 100.0
+TRAIN_DEFAULTS: Dict[str, Any] = {"epochs": DEFAULT_EPOCHS, "batch_size": 256}
+
+
+def default_epochs(n_cells: int) -> float:
+    """The default number of passes over ``n_cells`` training cells: 100 up to 80,000 cells, then
+    fewer so the run stays near 31,000 steps of 256 cells (scVI's default shrinks its epochs with
+    the dataset likewise): 1,000,000 cells get 8 epochs."""
+    return float(min(DEFAULT_EPOCHS, max(1, round(8_000_000 / max(1, int(n_cells))))))
 
 
 @dataclass
@@ -191,6 +202,8 @@ def build_data(source: Any, cfg, train_cfg) -> DomainData:
 
     if train_cfg.batch_size == TRAIN_DEFAULTS["batch_size"]:
         train_cfg.batch_size = min(train_cfg.batch_size, int(rows_arr.size))  # a small dataset: one batch
+    if train_cfg.epochs is not None and float(train_cfg.epochs) == DEFAULT_EPOCHS:
+        train_cfg.epochs = default_epochs(int(rows_arr.size))  # the default: fewer passes over a large dataset
     chunk_size = d.chunk_size
     if chunk_size is None and isinstance(cells, H5adSource):
         chunk_size = 8 * train_cfg.batch_size  # backed reads: every batch from one stretch of the file
@@ -202,6 +215,7 @@ def build_data(source: Any, cfg, train_cfg) -> DomainData:
             read += " (asked)"
     setup = {"layer": cells.layer, "use_raw": cells.use_raw, "batch_key": d.batch_key}
     info = {"source": cells.where, "read": read, "n_cells": int(cells.n_obs), "n_train_cells": int(rows_arr.size),
+            "epochs": train_cfg.epochs, "steps": train_cfg.steps_for_examples(int(rows_arr.size)),
             "n_genes": len(reader.genes), **setup, "is_log1p": reader.is_log1p,
             "target_sum": reader.target_sum, "batch_categories": categories,
             "gene_alignment": reader.alignment.report(), "data": d.to_dict()}

@@ -24,6 +24,7 @@ class TrainConfig:
     """
 
     steps: int = 1000
+    epochs: Optional[float] = None  # set: train this many passes over the training set (steps follow from it)
     batch_size: int = 64
     grad_accum: int = 1
     lr: float = 1e-3
@@ -55,10 +56,19 @@ class TrainConfig:
         for name in ("steps", "batch_size", "grad_accum", "log_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if self.epochs is not None and not float(self.epochs) > 0:
+            raise ValueError(f"train.epochs must be > 0 (or unset), got {self.epochs}")
         if self.precision not in ("fp32", "bf16", "fp16"):
             raise ValueError(f"train.precision must be fp32, bf16 or fp16, got {self.precision!r}")
         if self.lr <= 0:
             raise ValueError(f"train.lr must be > 0, got {self.lr}")
+
+    def steps_for_examples(self, n_examples: int) -> int:
+        """The optimizer steps of a run over ``n_examples`` training examples: ``steps``, or with
+        ``epochs`` set, ``epochs`` passes of ``batch_size`` examples per step (at least 1)."""
+        if self.epochs is None:
+            return int(self.steps)
+        return max(1, int(round(float(self.epochs) * int(n_examples) / int(self.batch_size))))
 
     @property
     def resolved_warmup(self) -> int:

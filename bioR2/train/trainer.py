@@ -119,6 +119,8 @@ class Trainer:
             raise TypeError("a Task must set self.model (the module that gets saved)")
         self.task = task
         self.config = config
+        if config.epochs is not None:  # epochs fix the step count once the training set's size is known
+            config.steps = config.steps_for_examples(len(train_dataset))
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.train_data = IndexedDataset(train_dataset, collate_fn)
         self.val_data = IndexedDataset(val_dataset, collate_fn) if val_dataset is not None else None
