@@ -50,3 +50,12 @@ def test_benchmark_writes_every_method(tmp_path, monkeypatch):
     assert "Paired differences" in text and "Masked-value MSE" in text
     assert any(word in text for word in ("no clear winner", "is better", "is **worse**"))
     assert (tmp_path / "reconstruction.png").exists() and results["figures"] == ["reconstruction.png"]
+
+    # every model's result is kept: a second run (an interrupted one resumed) trains nothing again
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished job was recomputed")
+
+    monkeypatch.setattr(bench, "_train_model", no_training)
+    with one_thread():
+        again = bench.run_benchmark(config, tmp_path, command="test")
+    assert again["methods"]["r2mae"]["macro_f1"] == results["methods"]["r2mae"]["macro_f1"]

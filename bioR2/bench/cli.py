@@ -195,8 +195,8 @@ def add_benchmark_sc_arguments(parser: argparse.ArgumentParser) -> None:
                        seeds="default 0,1,2; quick: 0",
                        schemes="default r2mae fixed_0.15 fixed_0.3 fixed_0.5 uniform_0-1, "
                                "i.e. 0.1-0.5 0.15 0.3 0.5 0-1",
-                       steps="default 400 on cbmc, 300 on pbmc68k; quick 200",
-                       jobs="only 1: the models train one after another (use --threads)")
+                       steps="default: 100 epochs of each model's pretraining cells; quick 30 epochs",
+                       jobs="worker processes training models side by side, one thread each (default 1)")
     parser.add_argument("--dataset", choices=["cbmc", "pbmc68k"], default="cbmc",
                         help="benchmark dataset (default cbmc)")
     parser.add_argument("--protocols", default=None, help="train_fold,transductive (default both)")
@@ -212,14 +212,17 @@ def run_benchmark_sc(args: argparse.Namespace) -> int:
 
     from .sc import SCHEMES, BenchmarkConfig, run_benchmark as _run, run_scoreboard
 
-    _sequential_only(args, "sc")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     config = BenchmarkConfig.preset(args.dataset, args.quick)
+    if args.jobs is not None:
+        if args.jobs < 1:
+            raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+        config.jobs = args.jobs
     if args.seeds:
         config.seeds = list(args.seeds)
     if args.scoreboard:
         if args.steps:
-            config.steps = args.steps
+            config.steps, config.epochs = args.steps, None
         if args.threads:
             config.threads = args.threads
         config.only_nonzero = config.only_nonzero or args.only_nonzero
@@ -233,7 +236,7 @@ def run_benchmark_sc(args: argparse.Namespace) -> int:
         if unknown:
             raise ValueError(f"unknown masking scheme(s) {unknown}; known: {list(SCHEMES)}")
     if args.steps:
-        config.steps = args.steps
+        config.steps, config.epochs = args.steps, None
     if args.protocols:
         config.protocols = [p.strip() for p in args.protocols.split(",")]
         unknown = set(config.protocols) - {"train_fold", "transductive"}

@@ -71,6 +71,7 @@ class BenchmarkConfig:
     epochs: Optional[float] = None  # set: each model trains this many epochs of its pretraining cells (not `steps`)
     finetune_lr: float = 1e-3
     embedding_metrics: bool = True  # scib-metrics scores of the transductive embeddings (when installed)
+    jobs: int = 1  # worker processes (one thread each) training the models side by side
 
     def steps_for(self, n_cells: int) -> int:
         """Pretraining steps of a model trained on ``n_cells`` cells."""
@@ -143,153 +144,228 @@ def _paired(store: Dict[str, Dict[str, list]], n_seeds: int, n_folds: int) -> Di
 
 
 # --------------------------------------------------------------------------- the run
-def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optional[str] = None) -> Dict[str, Any]:
-    """Run the benchmark described by ``config``; write results.json/results.md/figures to ``out_dir``."""
-    import torch
+_CONTEXT: Dict[str, Any] = {}
 
-    from ..sc.annotate import embed_reader, fine_tune
-    from .sc_baselines import BASELINES, embedding_scores, fit_predict, scib_available, scvi_available, scvi_latent
+
+def _context(config: BenchmarkConfig) -> Dict[str, Any]:
+    """The dataset, its reader (labelled cells first, then external unlabelled ones), labels,
+    log-normalised labelled cells and folds: built once per process (workers build their own)."""
+    key = (config.dataset, config.extra_cells, config.n_folds)
+    if _CONTEXT.get("key") == key:
+        return _CONTEXT
+    import anndata
+
     from ..sc.data import ExpressionReader, MemorySource
     from .sc_datasets import extra_pbmc, load_dataset
-    from ..sc.model import ExpressionMAE
-    from ..sc.spec import pretrain
-    from ..sc.task import reconstruction_error
-    from ..train import TrainConfig
 
-    from threadpoolctl import threadpool_limits
-
-    t0 = time.perf_counter()
-    # Torch and BLAS each default to every core; on a shared machine that oversubscription is
-    # several times slower than one thread each.
-    torch.set_num_threads(config.threads)
-    threadpool_limits(config.threads)
-    # Each model's initial weights come from torch's running generator, which every training run
-    # (and scVI, when installed) re-seeds: seeding it once here makes the first model reproducible
-    # too (torch seeds it at random when the process starts) and leaves every later draw as it was.
-    torch.manual_seed(config.seeds[0])
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     adata, label_key = load_dataset(config.dataset)
     labels = adata.obs[label_key].astype(str).to_numpy()
     n_lab = adata.n_obs
-    notes: List[str] = [f"data: {adata.uns.get('source', config.dataset)}; {n_lab} cells x {adata.n_vars} genes, "
-                        f"{len(set(labels))} classes (obs['{label_key}'])"]
-    if config.dataset == "cbmc":
-        notes.append("cbmc ships no gene names: genes are named gene_000 ... by index, so no external cells "
-                     "can be aligned to it; pretraining uses the labelled cells only.")
-
-    # Unlabelled external cells for pretraining (aligned by gene name), appended after the labelled ones.
-    counts = adata.X
-    n_extra = 0
+    counts, n_extra, extra_note = adata.X, 0, None
     if config.extra_cells and config.dataset != "cbmc":
         import scipy.sparse as sp
 
         extra = extra_pbmc(list(adata.var_names))
         n_extra = extra.n_obs
         counts = sp.vstack([adata.X, extra.X]).tocsr()
-        notes.append(f"pretraining adds {n_extra} unlabelled cells (pbmc3k from desc==2.1.1, celltypist sample) "
-                     f"aligned by gene name; they never enter a probe or a test fold.")
-    import anndata
-
+        extra_note = (f"pretraining adds {n_extra} unlabelled cells (pbmc3k from desc==2.1.1, celltypist sample) "
+                      "aligned by gene name; they never enter a probe or a test fold.")
     pool = anndata.AnnData(counts)
     pool.var_names = adata.var_names
     reader = ExpressionReader(MemorySource(pool, where=config.dataset))
-    x_log = reader.read(np.arange(n_lab))  # labelled cells, log1p(CP10k), for the baselines and the sweep
-    folds = _folds(labels, config.n_folds)
-    extra_rows = np.arange(n_lab, n_lab + n_extra)
+    _CONTEXT.clear()
+    _CONTEXT.update(key=key, adata=adata, label_key=label_key, labels=labels, n_lab=n_lab, n_extra=n_extra,
+                    extra_note=extra_note, reader=reader, x_log=reader.read(np.arange(n_lab)),
+                    folds=_folds(labels, config.n_folds), extra_rows=np.arange(n_lab, n_lab + n_extra))
+    return _CONTEXT
 
-    # ---------------------------------------------------------------- baselines
+
+def _train_model(config: BenchmarkConfig, reader, rows: np.ndarray, ratio: str, seed: int):
+    import torch
+
+    from ..sc.model import ExpressionMAE
+    from ..sc.spec import pretrain
+    from ..train import TrainConfig
+
+    steps = config.steps_for(rows.size)
+    tc = TrainConfig(steps=steps, batch_size=config.batch_size, lr=config.lr, mask_ratio=ratio, seed=seed,
+                     progress=False, log_every=steps)
+    torch.manual_seed(seed)  # the same initial weights for every scheme at a seed, in any process
+    model = ExpressionMAE.for_reader(reader, rows, seed=seed, hidden=config.hidden, latent=config.latent,
+                                     dropout=config.dropout)
+    return pretrain((reader, rows), model=model, train=tc, only_nonzero=config.only_nonzero).model
+
+
+def _job(task: Dict[str, Any]) -> Dict[str, Any]:
+    """One unit of the benchmark (a worker process may run it): a masked autoencoder pretrained
+    for one (protocol, scheme, seed[, fold]) and scored, or scVI on one fold / on all cells."""
+    import torch
+
+    from ..sc.annotate import embed_reader, fine_tune
+    from ..sc.task import reconstruction_error
+    from .sc_baselines import embedding_scores, scvi_latent
+
+    config = BenchmarkConfig(**task["config"])
+    torch.set_num_threads(config.threads)
+    c = _context(config)
+    labels, folds, reader, n_lab, x_log = c["labels"], c["folds"], c["reader"], c["n_lab"], c["x_log"]
+    kind, seed = task["kind"], task.get("seed", 0)
+    if kind == "scvi":
+        dense = np.asarray(c["adata"].X.toarray())
+        if task["fold"] is None:  # all labelled cells: for the embedding metrics
+            return {"embedding": embedding_scores(scvi_latent(dense, dense[:1], max_epochs=config.scvi_epochs)[0],
+                                                  labels)}
+        train, test = folds[task["fold"]]
+        z_train, z_test = scvi_latent(dense[train], dense[test], max_epochs=config.scvi_epochs)
+        both = np.concatenate([z_train, z_test])
+        return {"metrics": classification_metrics(labels[test], _probe(
+            both, np.concatenate([labels[train], labels[test]]), np.arange(train.size),
+            np.arange(train.size, train.size + test.size)))}
+    ratio = SCHEMES[task["scheme"]]
+    if kind == "transductive":
+        model = _train_model(config, reader, np.arange(reader.n_obs), ratio, seed)
+        emb = embed_reader(reader, model, rows=np.arange(n_lab), device="cpu")
+        out: Dict[str, Any] = {"folds": [classification_metrics(labels[test], _probe(emb, labels, train, test))
+                                         for train, test in folds]}
+        if task.get("embedding_metrics"):
+            out["embedding"] = embedding_scores(emb, labels)
+        if task.get("save_embedding"):
+            np.save(task["save_embedding"], emb)
+        return out
+    k = task["fold"]
+    train, test = folds[k]
+    model = _train_model(config, reader, np.concatenate([train, c["extra_rows"]]), ratio, seed)
+    emb = embed_reader(reader, model, rows=np.arange(n_lab), device="cpu")
+    out = {"metrics": classification_metrics(labels[test], _probe(emb, labels, train, test))}
+    if task["scheme"] == "r2mae":
+        from ..probe import standardized_logreg
+
+        both = np.concatenate([x_log, emb], axis=1)
+        clf = standardized_logreg(max_iter=3000).fit(both[train], labels[train])
+        out["genes+emb"] = classification_metrics(labels[test], clf.predict(both[test]))
+        if config.finetune:
+            ft = fine_tune(model, reader, labels[train], rows=train, steps=config.finetune_steps,
+                           lr=config.finetune_lr, seed=seed, device="cpu")
+            proba = ft.predict_proba_array(torch.from_numpy(x_log[test])).numpy()
+            out["finetune"] = classification_metrics(labels[test], np.asarray(ft.classes)[proba.argmax(1)])
+    x_test = torch.from_numpy(x_log[test])
+    out["sweep"] = {f"{r:g}": reconstruction_error(model, x_test, r, seed=1000 * seed + k,
+                                                   only_nonzero=config.only_nonzero) for r in config.sweep}
+    return out
+
+
+def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optional[str] = None) -> Dict[str, Any]:
+    """Run the benchmark described by ``config``; write results.json/results.md/figures to ``out_dir``.
+
+    Every model (and every scVI fit) is one job whose result is kept in ``out_dir/runs`` as soon
+    as it is done (:func:`bioR2.bench.common.run_all`), so an interrupted run resumes; ``jobs``
+    worker processes (one thread each) share the cores.
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from .common import run_all
+    from .sc_baselines import BASELINES, _pca, embedding_scores, fit_predict, scib_available, scvi_available
+
+    t0 = time.perf_counter()
+    # Torch and BLAS each default to every core; on a shared machine that oversubscription is
+    # several times slower than one thread each.
+    torch.set_num_threads(config.threads)
+    threadpool_limits(config.threads)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _CONTEXT.clear()  # the data as it is now (workers, fresh processes, load their own)
+    c = _context(config)
+    adata, labels, n_lab, n_extra, x_log, folds = (c["adata"], c["labels"], c["n_lab"], c["n_extra"], c["x_log"],
+                                                   c["folds"])
+    notes: List[str] = [f"data: {adata.uns.get('source', config.dataset)}; {n_lab} cells x {adata.n_vars} genes, "
+                        f"{len(set(labels))} classes (obs['{c['label_key']}'])"]
+    if config.dataset == "cbmc":
+        notes.append("cbmc ships no gene names: genes are named gene_000 ... by index, so no external cells "
+                     "can be aligned to it; pretraining uses the labelled cells only.")
+    if c["extra_note"]:
+        notes.append(c["extra_note"])
+
+    # ---------------------------------------------------------------- baselines (deterministic, fast)
     base: Dict[str, Dict[str, list]] = {}
     for k, (train, test) in enumerate(folds):
         for name in BASELINES:
             _record(base, name, classification_metrics(labels[test],
                                                        fit_predict(name, x_log[train], labels[train], x_log[test])))
-        log.info("baselines fold %d done (%.0fs)", k, time.perf_counter() - t0)
-    if scvi_available():
-        dense_counts = np.asarray(adata.X.toarray())
-        for k, (train, test) in enumerate(folds):
-            z_train, z_test = scvi_latent(dense_counts[train], dense_counts[test], max_epochs=config.scvi_epochs)
-            _record(base, "scvi_logreg", classification_metrics(labels[test], _probe(
-                np.concatenate([z_train, z_test]), np.concatenate([labels[train], labels[test]]),
-                np.arange(train.size), np.arange(train.size, train.size + test.size))))
-            log.info("scvi fold %d done (%.0fs)", k, time.perf_counter() - t0)
+    log.info("baselines done (%.0fs)", time.perf_counter() - t0)
+    scib = config.embedding_metrics and scib_available()
+    emb_scores: Dict[str, Dict[str, List[float]]] = {}
+
+    def add_embedding(method: str, scores: Dict[str, float]) -> None:
+        for k, v in scores.items():
+            emb_scores.setdefault(method, {}).setdefault(k, []).append(v)
+
+    if scib:
+        add_embedding("pca", embedding_scores(_pca().fit_transform(x_log), labels))
+
+    # ---------------------------------------------------------------- the jobs
+    cfg_dict = asdict(config)
+    umap_path = out_dir / "runs" / f"umap_r2mae_seed{config.seeds[0]}.npy"
+    tasks: List[Dict[str, Any]] = []
+    names: List[str] = []
+    with_scvi = scvi_available()
+    if with_scvi:
+        for k in range(len(folds)):
+            tasks.append({"config": cfg_dict, "kind": "scvi", "fold": k})
+            names.append(f"scvi_fold{k}")
+        if scib:
+            tasks.append({"config": cfg_dict, "kind": "scvi", "fold": None})
+            names.append("scvi_all")
+    for seed in config.seeds:
+        for scheme in config.schemes:
+            if "transductive" in config.protocols:
+                first = scheme == "r2mae" and seed == config.seeds[0] and config.umap
+                tasks.append({"config": cfg_dict, "kind": "transductive", "scheme": scheme, "seed": seed,
+                              "embedding_metrics": scib, "save_embedding": str(umap_path) if first else None})
+                names.append(f"transductive_{scheme}_seed{seed}")
+            if "train_fold" in config.protocols:
+                for k in range(len(folds)):
+                    tasks.append({"config": cfg_dict, "kind": "train_fold", "scheme": scheme, "seed": seed, "fold": k})
+                    names.append(f"train_fold_{scheme}_seed{seed}_fold{k}")
+    # What a job's result depends on (not which seeds/schemes are run, nor threads/jobs/figures).
+    fingerprint = {k: v for k, v in cfg_dict.items() if k not in ("seeds", "schemes", "threads", "jobs", "umap",
+                                                                 "quick", "protocols", "embedding_metrics")}
+    fingerprint.update(n_extra=n_extra, schemes=SCHEMES, version=2)
+    results_list = run_all(_job, tasks, names, out_dir / "runs", fingerprint, jobs=config.jobs)
+    log.info("%d jobs done (%.0fs)", len(results_list), time.perf_counter() - t0)
+
+    # ---------------------------------------------------------------- assemble (in task order)
+    stores: Dict[str, Dict[str, Dict[str, list]]] = {p: {} for p in config.protocols}
+    sweep: Dict[str, Dict[str, List[float]]] = {}
+    for task, res in zip(tasks, results_list):
+        if task["kind"] == "scvi":
+            if task["fold"] is None:
+                add_embedding("scvi", res["embedding"])
+            else:
+                _record(base, "scvi_logreg", res["metrics"])
+        elif task["kind"] == "transductive":
+            for m in res["folds"]:
+                _record(stores["transductive"], task["scheme"], m)
+            if "embedding" in res:
+                add_embedding(task["scheme"], res["embedding"])
+        else:
+            store = stores["train_fold"]
+            _record(store, task["scheme"], res["metrics"])
+            if "genes+emb" in res:
+                _record(store, "r2mae_genes+emb", res["genes+emb"])
+            if "finetune" in res:
+                _record(store, "r2mae_finetune", res["finetune"])
+            for r, err in res["sweep"].items():
+                sweep.setdefault(task["scheme"], {}).setdefault(r, []).append(err)
+    if with_scvi:
         notes.append(f"scVI (scvi-tools, n_latent=30, {config.scvi_epochs} epochs) "
                      "trained on each training fold's counts.")
     else:
         notes.append("scvi_logreg skipped: scvi-tools is not installed (pip install 'bior2[scvi]').")
+    umap_emb = np.load(umap_path) if (config.umap and umap_path.exists()) else None
+    if config.umap and umap_emb is None and "transductive" in config.protocols:
+        notes.append(f"no UMAP: {umap_path} (written by the first R²MAE transductive model) is missing")
 
-    # ---------------------------------------------------------------- masked autoencoders
-    model_opts = {"hidden": config.hidden, "latent": config.latent, "dropout": config.dropout}
-
-    def train_model(rows: np.ndarray, ratio: str, seed: int):
-        steps = config.steps_for(rows.size)
-        tc = TrainConfig(steps=steps, batch_size=config.batch_size, lr=config.lr, mask_ratio=ratio, seed=seed,
-                         progress=False, log_every=steps)
-        # The initial weights are drawn here from torch's running generator (seeded at the start),
-        # as this benchmark's recorded results always were; bioR2.sc.pretrain would re-seed it
-        # with `seed` first. The one pretrain then trains the model on these rows of the reader.
-        model = ExpressionMAE.for_reader(reader, rows, seed=seed, **model_opts)
-        return pretrain((reader, rows), model=model, train=tc, only_nonzero=config.only_nonzero).model
-
-    stores: Dict[str, Dict[str, Dict[str, list]]] = {p: {} for p in config.protocols}
-    sweep: Dict[str, Dict[str, List[float]]] = {}
-    umap_emb = None
-    scib = config.embedding_metrics and scib_available()
-    emb_scores: Dict[str, Dict[str, List[float]]] = {}
-
-    def score_embedding(method: str, emb: np.ndarray) -> None:
-        for k, v in embedding_scores(emb, labels).items():
-            emb_scores.setdefault(method, {}).setdefault(k, []).append(v)
-
-    if scib:
-        from .sc_baselines import _pca
-
-        score_embedding("pca", _pca().fit_transform(x_log))
-        if scvi_available():
-            dense_all = np.asarray(adata.X.toarray())
-            score_embedding("scvi", scvi_latent(dense_all, dense_all[:1], max_epochs=config.scvi_epochs)[0])
-        log.info("baseline embedding metrics done (%.0fs)", time.perf_counter() - t0)
-    for seed in config.seeds:
-        for scheme in config.schemes:
-            ratio = SCHEMES[scheme]
-            if "transductive" in config.protocols:
-                model = train_model(np.arange(n_lab + n_extra), ratio, seed)
-                emb = embed_reader(reader, model, rows=np.arange(n_lab))
-                if scheme == "r2mae" and seed == config.seeds[0]:
-                    umap_emb = emb
-                if scib:
-                    score_embedding(scheme, emb)
-                for train, test in folds:
-                    _record(stores["transductive"], scheme,
-                            classification_metrics(labels[test], _probe(emb, labels, train, test)))
-                log.info("transductive %s seed %d done (%.0fs)", scheme, seed, time.perf_counter() - t0)
-            if "train_fold" in config.protocols:
-                for k, (train, test) in enumerate(folds):
-                    model = train_model(np.concatenate([train, extra_rows]), ratio, seed)
-                    emb = embed_reader(reader, model, rows=np.arange(n_lab))
-                    _record(stores["train_fold"], scheme,
-                            classification_metrics(labels[test], _probe(emb, labels, train, test)))
-                    if scheme == "r2mae":
-                        from ..probe import standardized_logreg
-
-                        both = np.concatenate([x_log, emb], axis=1)
-                        clf = standardized_logreg(max_iter=3000).fit(both[train], labels[train])
-                        _record(stores["train_fold"], "r2mae_genes+emb",
-                                classification_metrics(labels[test], clf.predict(both[test])))
-                        if config.finetune:
-                            ft = fine_tune(model, reader, labels[train], rows=train, steps=config.finetune_steps,
-                                           lr=config.finetune_lr, seed=seed)
-                            proba = ft.predict_proba_array(torch.from_numpy(x_log[test])).numpy()
-                            pred = np.asarray(ft.classes)[proba.argmax(1)]
-                            _record(stores["train_fold"], "r2mae_finetune", classification_metrics(labels[test], pred))
-                    x_test = torch.from_numpy(x_log[test])
-                    for r in config.sweep:
-                        err = reconstruction_error(model, x_test, r, seed=1000 * seed + k,
-                                                   only_nonzero=config.only_nonzero)
-                        sweep.setdefault(scheme, {}).setdefault(f"{r:g}", []).append(err)
-                    log.info("train-fold %s seed %d fold %d done (%.0fs)", scheme, seed, k, time.perf_counter() - t0)
-
-    # ---------------------------------------------------------------- assemble
     n_seeds = len(config.seeds)
     main = "train_fold" if "train_fold" in config.protocols else "transductive"
     methods_store = dict(stores[main])
@@ -317,8 +393,7 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
     elif config.embedding_metrics:
         notes.append("embedding metrics skipped: scib-metrics is not installed (pip install 'bior2[scib]').")
     results = build_results("sc", config.dataset, config.seeds, methods, time.perf_counter() - t0, command, **extra)
-    figures = _figures(out_dir, umap_emb if config.umap else None, labels, reconstruction, config.dataset,
-                       seed=config.seeds[0])
+    figures = _figures(out_dir, umap_emb, labels, reconstruction, config.dataset, seed=config.seeds[0])
     results["figures"] = figures
     write_results(out_dir, results, _markdown(results, main))
     return results
