@@ -46,6 +46,12 @@ VARIANTS: Dict[str, Dict[str, Any]] = {
     "e100_wide_lat128_nb": {"epochs": 100, "hidden": [512, 256], "latent": 128, "loss": "nb"},
     "e100_lat256": {"epochs": 100, "hidden": [512, 256], "latent": 256},
     "e100_1layer": {"epochs": 100, "hidden": [512], "latent": 128},
+    "e50_wide_lat128": {"epochs": 50, "hidden": [512, 256], "latent": 128},
+    "e30_wide_lat128": {"epochs": 30, "hidden": [512, 256], "latent": 128},
+    "e30_wide_lat128_lr3": {"epochs": 30, "hidden": [512, 256], "latent": 128, "lr": 3e-3},
+    "e50_wide_lat128_b512": {"epochs": 50, "hidden": [512, 256], "latent": 128, "batch_size": 512, "lr": 2e-3},
+    # the chosen recipe (= e50_wide_lat128), re-trained to try the fine-tuning recipes on it
+    "recipe": {"epochs": 50, "hidden": [512, 256], "latent": 128},
 }
 
 # Fine-tuning recipes (encoder + linear head on the fit cells' labels), tried on a variant's models

@@ -37,8 +37,8 @@ def test_spec_defaults_presets_and_the_one_ratio():
 
     assert get_domain("sc") is SPEC and SPEC.default_ratio == DEFAULT_RATIO == "0.1-0.5"
     cfg, train = typed_sections(SPEC, resolve_run_config(SPEC))
-    assert (train.epochs, train.batch_size, train.mask_ratio.to_config()) == (100.0, 256, DEFAULT_RATIO)
-    assert (cfg.model.hidden, cfg.model.latent, cfg.model.loss) == ([512, 256], 64, "mse")
+    assert (train.epochs, train.batch_size, train.mask_ratio.to_config()) == (50.0, 256, DEFAULT_RATIO)
+    assert (cfg.model.hidden, cfg.model.latent, cfg.model.loss) == ([512, 256], 128, "mse")
     assert (cfg.task.only_nonzero, cfg.task.count) == (False, "exact")
     assert {p.name for p in SPEC.presets} >= {"sc-tiny", "sc-small", "sc-base"}
     small, _ = typed_sections(SPEC, resolve_run_config(SPEC, preset="sc-small"))
@@ -184,7 +184,7 @@ def test_epochs_are_the_default_and_a_step_count_given_later_wins():
     from bioR2.sc.spec import SPEC, default_epochs
 
     _, train = typed_sections(SPEC, resolve_run_config(SPEC))
-    assert train.epochs == 100.0 and train.steps_for_examples(1000) == round(100 * 1000 / 256)
+    assert train.epochs == 50.0 and train.steps_for_examples(1000) == round(50 * 1000 / 256)
     # steps from any later layer (flag, --set, Python option) mean steps; epochs given there win back
     _, train = typed_sections(SPEC, resolve_run_config(SPEC, sections={"train": {"steps": 7}}))
     assert train.epochs is None and train.steps_for_examples(10**6) == 7
@@ -193,7 +193,7 @@ def test_epochs_are_the_default_and_a_step_count_given_later_wins():
     _, train = typed_sections(SPEC, resolve_run_config(SPEC, overrides=["train.epochs=3"]))
     assert train.epochs == 3.0 and train.steps_for_examples(512) == 6
     # scVI-like: fewer passes over a large dataset, 100 over a small one
-    assert default_epochs(5_000) == 100.0 and default_epochs(1_000_000) == 8.0 and default_epochs(10**9) == 1.0
+    assert default_epochs(5_000) == 50.0 and default_epochs(1_000_000) == 8.0 and default_epochs(10**9) == 1.0
     with pytest.raises(ValueError, match="train.epochs"):
         typed_sections(SPEC, resolve_run_config(SPEC, overrides=["train.epochs=0"]))
 

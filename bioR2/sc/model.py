@@ -69,7 +69,7 @@ class ExpressionMAE(PretrainedModule):
         ``target_sum``, which say how the values are normalised).
     """
 
-    def __init__(self, genes: Sequence[str], hidden: Sequence[int] = (512, 256), latent: int = 64,
+    def __init__(self, genes: Sequence[str], hidden: Sequence[int] = (512, 256), latent: int = 128,
                  dropout: float = 0.1, is_log1p: bool = False, target_sum: float = 1e4,
                  batch_categories: Optional[Sequence[str]] = None, loss: str = "mse",
                  layer: Optional[str] = None, use_raw: bool = False, batch_key: Optional[str] = None) -> None:

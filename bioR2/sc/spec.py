@@ -27,13 +27,13 @@ __all__ = ["SPEC", "pretrain", "SCDataConfig", "SCModelConfig", "SCTaskConfig", 
 DEFAULT_RATIO = "0.1-0.5"  # the single-cell R²MAE range, written once for the package
 
 # The recipe chosen on a validation split of cbmc's training cells (benchmarks/sc_recipe_search.py,
-# RESULTS.md "Single-cell recipe"): train for epochs of the data, not a fixed step count.
-DEFAULT_EPOCHS = 100.0
+# RESULTS.md "Single-cell recipe"): 50 epochs of the data (not a fixed step count), MLP 512,256 -> 128.
+DEFAULT_EPOCHS = 50.0
 TRAIN_DEFAULTS: Dict[str, Any] = {"epochs": DEFAULT_EPOCHS, "batch_size": 256}
 
 
 def default_epochs(n_cells: int) -> float:
-    """The default number of passes over ``n_cells`` training cells: 100 up to 80,000 cells, then
+    """The default number of passes over ``n_cells`` training cells: 50 up to 160,000 cells, then
     fewer so the run stays near 31,000 steps of 256 cells (scVI's default shrinks its epochs with
     the dataset likewise): 1,000,000 cells get 8 epochs."""
     return float(min(DEFAULT_EPOCHS, max(1, round(8_000_000 / max(1, int(n_cells))))))
@@ -88,7 +88,7 @@ class SCModelConfig:
 
     hidden: List[int] = option(None, "encoder hidden sizes (the decoder mirrors them)", metavar="H1,H2",
                                default_factory=lambda: [512, 256])
-    latent: int = option(64, "embedding size (columns of obsm['X_r2mae'])", metavar="N")
+    latent: int = option(128, "embedding size (columns of obsm['X_r2mae'])", metavar="N")
     dropout: float = option(0.1, "dropout in encoder and decoder", metavar="P")
     loss: str = option("mse", "mse on standardised log-expression, or nb: negative binomial on counts",
                        choices=("mse", "nb"))
@@ -260,7 +260,8 @@ SPEC = DomainSpec(
     train_defaults=TRAIN_DEFAULTS,
     presets=(
         Preset("sc-tiny", "MLP 64 -> 16: tests and install checks", {"model": {"hidden": [64], "latent": 16}}),
-        Preset("sc-small", "MLP 512,256 -> 64 (the default shape)", {"model": {"hidden": [512, 256], "latent": 64}}),
+        Preset("sc-small", "MLP 512,256 -> 128 (the default shape)",
+               {"model": {"hidden": [512, 256], "latent": 128}}),
         Preset("sc-base", "MLP 1024,512 -> 128: 2000+ genes, 100k+ cells",
                {"model": {"hidden": [1024, 512], "latent": 128}}),
     ),
