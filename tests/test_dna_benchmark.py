@@ -122,3 +122,45 @@ def test_a_finished_model_is_reused_only_at_the_same_size(tmp_path):
     bigger = dataclasses.replace(cfg, hidden=16)  # same steps, seed and ratio, another size
     run, reused = _train_one(genome, windows, "r2mae", 0, bigger, tmp_path)
     assert reused is False and load_model(run).hidden == 16
+
+
+def test_long_preset_and_the_auprc_vs_steps_curve(tmp_path):
+    """--preset long sizes the run; every kept checkpoint is scored, and the crossing estimate
+    extends R²MAE's curve to the k-mer line (or says where it was reached)."""
+    from bioR2.bench.dna import BenchmarkConfig, _curve_summary, _markdown, _score_curve, _train_one
+    from bioR2.dna.data import Genome, make_windows
+
+    long = BenchmarkConfig.make(preset="long")
+    assert long.preset == "long" and long.curve_points > 0 and long.peak_stride < BenchmarkConfig().peak_stride
+    assert BenchmarkConfig.make(preset="long", steps=10).steps == 10  # flags still win
+    with pytest.raises(ValueError, match="preset"):
+        BenchmarkConfig.make(preset="longer")
+    with pytest.raises(ValueError, match="--quick and --preset"):
+        BenchmarkConfig.make(quick=True, preset="long")
+
+    rng = np.random.default_rng(0)
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(">a\n" + "".join(rng.choice(list("ACGT"), 600)) + "\n")
+    genome = Genome(fasta)
+    windows = make_windows(genome, window=32)
+    cfg = BenchmarkConfig(steps=6, hidden=8, layers=1, window=32, batch_size=4, seeds=[0], schemes=["r2mae"],
+                          curve_points=3)
+    pos = rng.choice(np.arange(20, 580), 40, replace=False)
+    seq = genome.fetch("a", 0, 600)
+    df = pd.DataFrame({"chrom": "a", "pos": pos + 1, "ref": [seq[p] for p in pos],
+                       "label": np.r_[np.ones(8), np.zeros(32)], "factor": "f"})
+    df["alt"] = [{"A": "C", "C": "G", "G": "T", "T": "A"}[r] for r in df.ref]
+    df["kmer"] = rng.normal(size=40)
+    run, _ = _train_one(genome, windows, "r2mae", 0, cfg, tmp_path)
+    steps = sorted(int(p.name.split("-")[1]) for p in (run / "checkpoints").glob("step-*"))
+    assert steps == [2, 4, 6]  # every checkpoint kept
+    df["r2mae_seed0"] = rng.normal(size=40)  # the final model's scores, as the benchmark stores them
+    frames = {"motif": df}
+    _score_curve(genome, frames, run, "r2mae", 0, cfg, tmp_path)
+    curve = _curve_summary(tmp_path, frames, cfg)
+    assert sorted(curve["schemes"]["r2mae"], key=int) == ["2", "4", "6"]
+    assert set(curve["r2mae_crossing"]) == set(curve["kmer"]) >= {"motif", "motif_f"}
+    md = _markdown({"command": "c", "bior2_version": "x", "elapsed_s": 1.0, "seeds": [0],
+                    "config": {"steps": 6, "batch_size": 4, "window": 32, "layers": 1, "hidden": 8}, "tasks": {},
+                    "curve": curve})
+    assert "AUPRC vs training steps" in md and "k-mer" in md
