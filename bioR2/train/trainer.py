@@ -189,10 +189,8 @@ class Trainer:
             if param.requires_grad:
                 # Biases, norms and embeddings-as-vectors are not decayed (standard AdamW practice).
                 (no_decay if param.ndim < 2 else decay).append(param)
-        optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": c.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=c.lr, betas=tuple(c.betas), fused=ctx.device.type == "cuda",
-        )
+        optimizer = _adamw([{"params": decay, "weight_decay": c.weight_decay},
+                            {"params": no_decay, "weight_decay": 0.0}], c, ctx.device)
         scaler = torch.amp.GradScaler("cuda", enabled=c.precision == "fp16" and ctx.device.type == "cuda")
 
         step, epoch, batches_in_epoch, resumed_from = 0, 0, 0, None
@@ -298,9 +296,9 @@ class Trainer:
                 # DDP averaged the summed gradients over ranks; turn that into a mean over every
                 # item of the global batch, whatever each rank or micro-batch held.
                 grad_scale = ctx.world_size / max(reduced[3], 1e-12)
-                for param in task.parameters():
-                    if param.grad is not None:
-                        param.grad.mul_(grad_scale)
+                grads = [param.grad for param in task.parameters() if param.grad is not None]
+                if grads:
+                    torch._foreach_mul_(grads, grad_scale)  # each grad.mul_(grad_scale), in one call
             grad_norm = None
             if c.clip_grad_norm > 0:
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(task.parameters(), c.clip_grad_norm))
@@ -439,6 +437,20 @@ class Trainer:
                 f"{ckpt} was written by {state.get('world_size')} processes and this run has "
                 f"{ctx.world_size}: data order and masks continue, dropout RNG is re-seeded"
             )
+
+
+def _adamw(groups: List[Dict[str, Any]], c: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW with the fused kernel on CUDA and on the CPU (one pass over each parameter and its
+    state instead of a dozen, several times faster for small models; the same update up to
+    float rounding), or the multi-tensor implementation where the fused one is not available."""
+    kwargs: Dict[str, Any] = dict(lr=c.lr, betas=tuple(c.betas))
+    params = [p for g in groups for p in g["params"]]
+    if device.type in ("cuda", "cpu") and all(p.is_floating_point() for p in params):
+        try:
+            return torch.optim.AdamW(groups, fused=True, **kwargs)
+        except (RuntimeError, ValueError):  # a torch build or dtype without the fused kernel
+            pass
+    return torch.optim.AdamW(groups, foreach=True, **kwargs)
 
 
 def _clear_checkpoints(out_dir: Path) -> None:
