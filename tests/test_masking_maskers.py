@@ -358,3 +358,17 @@ def test_expression_x_masked_is_computed_when_read_and_guards_in_place_edits():
     x.add_(1.0)
     with pytest.raises(RuntimeError, match="modified in place"):
         late.x_masked
+
+
+@pytest.mark.parametrize("count", ["exact", "bernoulli"])
+def test_all_positions_selection_equals_an_all_true_eligibility(count):
+    from bioR2.masking.select import select_all_positions
+
+    e = torch.ones(33, 70, dtype=torch.bool)
+    for ratio in (0.0, 0.01, 0.3, torch.linspace(0.05, 0.9, 33, dtype=torch.float64)):
+        for min_one in (True, False):
+            rng = _rng(33, seed=4, step=2)
+            want = select_positions(e, ratio, rng, "s", count=count, min_one=min_one)
+            got = select_all_positions(e.shape, e.device, ratio, rng, "s", count=count, min_one=min_one)
+            assert torch.equal(got, want)
+    assert select_all_positions((0, 5), torch.device("cpu"), 0.3, None, "s").shape == (0, 5)

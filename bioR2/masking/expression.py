@@ -7,7 +7,7 @@ from typing import Optional
 import torch
 
 from .noise import RNGLike
-from .select import CountMode, Ratio, select_positions
+from .select import CountMode, Ratio, select_all_positions, select_positions
 
 __all__ = ["ExpressionMasking", "mask_expression"]
 
@@ -73,6 +73,9 @@ def mask_expression(
     """
     if x.dim() != 2:
         raise ValueError(f"expression must be (cells, genes), got shape {tuple(x.shape)}")
+    if not only_nonzero and eligible is None:  # every gene eligible
+        mask = select_all_positions(x.shape, x.device, ratio, rng, "expression.select", count=count, min_one=min_one)
+        return ExpressionMasking(mask=mask, x=x, mask_value=mask_value)
     allowed = (x != 0) if only_nonzero else torch.ones_like(x, dtype=torch.bool)
     if eligible is not None:
         allowed &= eligible.to(device=x.device, dtype=torch.bool)
