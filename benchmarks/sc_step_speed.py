@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--profile", default="", choices=("", "cprofile"))
-    ap.add_argument("--out", default=None, help="JSON with ms/step and the per-step losses")
+    ap.add_argument("--out", default=None, help="JSON with ms/step and the per-step losses (final weights: .pt beside)")
     ap.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"), help="compare two --out files and exit")
     args = ap.parse_args(argv)
 
@@ -82,9 +82,18 @@ def main(argv=None) -> int:
         la, lb = np.asarray(a["losses"]), np.asarray(b["losses"])
         n = min(la.size, lb.size)
         rel = np.abs(la[:n] - lb[:n]) / np.maximum(np.abs(la[:n]), 1e-12)
-        print(json.dumps({"steps_compared": int(n), "max_rel_loss_diff": float(rel.max()),
-                          "before_ms": a["ms_per_step"], "after_ms": b["ms_per_step"],
-                          "speedup": a["ms_per_step"] / b["ms_per_step"]}, indent=2))
+        out = {"steps_compared": int(n), "max_rel_loss_diff": float(rel.max()),
+               "steps_with_a_difference": int((rel > 0).sum()), "final_losses": [la[n - 1], lb[n - 1]],
+               "before_ms": a["ms_per_step"], "after_ms": b["ms_per_step"],
+               "speedup": a["ms_per_step"] / b["ms_per_step"]}
+        pa, pb = (Path(p).with_suffix(".pt") for p in args.compare)
+        if pa.exists() and pb.exists():  # final weights: largest difference over each tensor's largest entry
+            import torch
+
+            wa, wb = torch.load(str(pa)), torch.load(str(pb))
+            out["max_rel_weight_diff"] = max(float((wa[k] - wb[k]).abs().max() / wa[k].abs().max().clamp_min(1e-12))
+                                             for k in wa)
+        print(json.dumps(out, indent=2))
         return 0
 
     import torch
