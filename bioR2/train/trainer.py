@@ -443,7 +443,8 @@ class Trainer:
 def _adamw(groups: List[Dict[str, Any]], c: TrainConfig, device: torch.device) -> torch.optim.AdamW:
     """AdamW with the fused kernel on CUDA and on the CPU (one pass over each parameter and its
     state instead of a dozen, several times faster for small models; the same update up to
-    float rounding), or the multi-tensor implementation where the fused one is not available."""
+    float rounding). Where it is not available: the multi-tensor implementation on the CPU (the
+    single-tensor one's numbers), torch's default elsewhere."""
     kwargs: Dict[str, Any] = dict(lr=c.lr, betas=tuple(c.betas))
     params = [p for g in groups for p in g["params"]]
     if device.type in ("cuda", "cpu") and all(p.is_floating_point() for p in params):
@@ -451,7 +452,9 @@ def _adamw(groups: List[Dict[str, Any]], c: TrainConfig, device: torch.device) -
             return torch.optim.AdamW(groups, fused=True, **kwargs)
         except (RuntimeError, ValueError):  # a torch build or dtype without the fused kernel
             pass
-    return torch.optim.AdamW(groups, foreach=True, **kwargs)
+    if device.type == "cpu":
+        kwargs["foreach"] = True
+    return torch.optim.AdamW(groups, **kwargs)
 
 
 def _clip_grad_norm(params: List[torch.Tensor], max_norm: float) -> float:
