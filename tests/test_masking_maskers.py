@@ -313,3 +313,62 @@ def test_expression_corruption_equals_masked_fill_even_with_non_finite_values(ma
     out = mask_expression(x, 0.4, rng=rng, mask_value=mask_value)
     assert torch.equal(out.x_masked[out.mask], torch.full_like(out.x_masked[out.mask], mask_value))
     assert torch.isinf(out.x_masked[0][~out.mask[0]]).all()
+
+
+def test_cpu_noise_in_numpy_has_the_int32_tensor_code_bits():
+    from bioR2.masking.noise import _GOLDEN, _signed32, _unit_
+
+    for seed, ids in ((0, torch.randperm(3000)[:64]), (2**40 + 3, torch.tensor([0, 1, 2**33 + 5, 2**62, 7]))):
+        rng = MaskRNG(seed, 11, ids)
+        rows = rng._row_keys("s", torch.device("cpu"))  # the tensor code the other devices run
+        assert torch.equal(torch.from_numpy(rng._row_keys_np("s").view("int32")), rows)
+        offsets = torch.arange(300, dtype=torch.int32) * _signed32(_GOLDEN)
+        tensor_code = _unit_(_mix32_i32_(rows[:, None] + offsets[None, :]))
+        assert torch.equal(rng.uniform((300,), "s"), tensor_code)
+        r, c = torch.randint(0, len(ids), (500,)), torch.randint(0, 300, (500,))
+        assert torch.equal(rng.uniform_at(r, c, "s"), tensor_code[r, c])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cpu_sort_selection_equals_band_and_rank_selection(seed):
+    from bioR2.masking.select import _band_select, _rank_select, _sort_select
+
+    g = torch.Generator().manual_seed(seed)
+    batch, length = 40, 300
+    scores = MaskRNG(seed, 0, torch.arange(batch)).uniform((length,), "s")
+    eligible = torch.rand(batch, length, generator=g) < (0.3 if seed % 2 else 1.1)
+    scores = scores.masked_fill(~eligible, 2.0)
+    n = eligible.sum(1)
+    for ratio in (0.0, 0.05, 0.3, 0.9, 1.0):
+        k = masked_count(n, ratio, min_one=ratio > 0)
+        ranked = _rank_select(scores, k)
+        assert torch.equal(_sort_select(scores, k), ranked)
+        band = _band_select(scores, k, n)
+        assert band is None or torch.equal(band, ranked)
+    coarse = (torch.rand(batch, length, generator=g) * 4).floor() / 4  # many ties: position decides
+    k = torch.randint(0, length + 1, (batch,), generator=g)
+    assert torch.equal(_sort_select(coarse, k), _rank_select(coarse, k))
+
+
+def test_expression_x_masked_is_computed_when_read_and_guards_in_place_edits():
+    x = torch.rand(6, 10)
+    out = mask_expression(x, 0.4, rng=_rng(6), mask_value=-1.0)
+    assert torch.equal(out.x_masked, x.masked_fill(out.mask, -1.0))
+    late = mask_expression(x, 0.4, rng=_rng(6))
+    x.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        late.x_masked
+
+
+@pytest.mark.parametrize("count", ["exact", "bernoulli"])
+def test_all_positions_selection_equals_an_all_true_eligibility(count):
+    from bioR2.masking.select import select_all_positions
+
+    e = torch.ones(33, 70, dtype=torch.bool)
+    for ratio in (0.0, 0.01, 0.3, torch.linspace(0.05, 0.9, 33, dtype=torch.float64)):
+        for min_one in (True, False):
+            rng = _rng(33, seed=4, step=2)
+            want = select_positions(e, ratio, rng, "s", count=count, min_one=min_one)
+            got = select_all_positions(e.shape, e.device, ratio, rng, "s", count=count, min_one=min_one)
+            assert torch.equal(got, want)
+    assert select_all_positions((0, 5), torch.device("cpu"), 0.3, None, "s").shape == (0, 5)

@@ -6,12 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+import torch
 
 from bioR2.train import ChunkShuffleSampler
 from bioR2.sc.data import (
     CellDataset,
     ExpressionReader,
     GeneAlignment,
+    MemorySource,
     gene_moments,
     highly_variable_genes,
     open_cells,
@@ -204,3 +206,39 @@ def test_hvg_matches_scanpy_seurat_flavour_backed(tmp_path):
     sc.pp.highly_variable_genes(logged, n_top_genes=100, flavor="seurat")
     mine = highly_variable_genes(open_cells(tmp_path / "logged.h5ad"), 100, is_log1p=True, chunk_size=128)
     assert set(mine) == set(logged.var_names[logged.var["highly_variable"]])
+
+
+def test_dataset_cache_serves_the_values_of_per_batch_reads(tmp_path, monkeypatch):
+    import pickle
+
+    import bioR2.sc.data as data_module
+
+    adata = make_counts(n_cells=90, n_genes=25)
+    reader = ExpressionReader(MemorySource(adata))
+    rows = np.arange(5, 80)
+    codes = np.arange(adata.n_obs) % 3
+    cached = CellDataset(reader, rows, batch_codes=codes)
+    plain = CellDataset(reader, rows, batch_codes=codes, cache=False)
+    picks = [7, 0, 74, 7, 33]
+    for a, b in ((cached.__getitems__(picks), plain.__getitems__(picks)), (cached[3], plain[3])):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert cached._cached is not None and plain._cached is None
+    cached.with_counts = plain.with_counts = True  # (a model's nb loss switches it on later)
+    a, b = cached.__getitems__(picks), plain.__getitems__(picks)
+    assert set(a) == {"x", "counts", "batch"} and all(torch.equal(a[k], b[k]) for k in a)
+    assert cached._cached[0] is True
+    assert pickle.loads(pickle.dumps(cached))._cached is None  # a spawned worker reads per batch
+
+    monkeypatch.setattr(data_module, "CACHE_MAX_BYTES", cached.cache_bytes() - 1)  # too large: per batch
+    small = CellDataset(reader, rows, with_counts=True)
+    small.set_epoch(0)
+    assert small._cached is None
+    path = tmp_path / "cells.h5ad"
+    adata.write_h5ad(path)
+    backed = CellDataset(ExpressionReader(open_cells(path, backed=True)), rows)
+    backed.set_epoch(0)  # a backed file streams: never cached unless asked
+    assert backed._cached is None
+    assert torch.equal(backed.__getitems__(picks)["x"], plain.__getitems__(picks)["x"])
+    forced = CellDataset(ExpressionReader(open_cells(path, backed=True)), rows, cache=True)
+    assert torch.equal(forced.__getitems__(picks)["x"], plain.__getitems__(picks)["x"])
+    assert forced._cached is not None

@@ -111,3 +111,67 @@ def test_log1p_model_refuses_nothing_but_negative(tmp_path):
     assert emb.shape == (pbmc.n_obs, 4) and np.isfinite(emb).all()
     with pytest.raises(ValueError, match="negative"):
         embed(pbmc, model, use_raw=False)  # .X is z-scored (the model, trained on .raw, would read .raw)
+
+
+def _reference_first_layer(model, z, mask):
+    """The first encoder layer as autograd sees it: where + cat + linear (the pre-speed-up code)."""
+    filled = torch.where(mask, model.mask_value.expand_as(z), z)
+    return model.encoder[0](torch.cat([filled, mask.to(z.dtype)], dim=1))
+
+
+def test_masked_input_layer_matches_autograd_forward_and_gradients():
+    from bioR2.sc.model import _as_float_mask, _MaskedInputLinear
+
+    torch.manual_seed(0)
+    model = ExpressionMAE([f"g{i}" for i in range(30)], hidden=[24], latent=5, dropout=0.0)
+    with torch.no_grad():
+        model.mask_value.normal_()
+    z = torch.randn(16, 30).clamp(-10, 10)
+    mask = torch.rand(16, 30) < 0.4
+    grad_out = torch.randn(16, 24)
+    first = model.encoder[0]
+    params = [model.mask_value, first.weight, first.bias]
+
+    ref = _reference_first_layer(model, z, mask)
+    ref_grads = torch.autograd.grad(ref, params, grad_out)
+    fast = _MaskedInputLinear.apply(z, _as_float_mask(mask, z.dtype), *params)
+    fast_grads = torch.autograd.grad(fast, params, grad_out)
+    assert torch.equal(fast, ref)  # the same addmm on the same input
+    assert torch.equal(fast_grads[1], ref_grads[1]) and torch.equal(fast_grads[2], ref_grads[2])
+    # mask_value's gradient is summed in another order: equal up to float rounding
+    torch.testing.assert_close(fast_grads[0], ref_grads[0], rtol=1e-5, atol=1e-6)
+    assert torch.equal(fast_grads[0] == 0, ~mask.any(0))  # genes never hidden get no gradient
+
+    with torch.no_grad():  # reconstruct / eval: the plain layer, same numbers
+        assert torch.equal(model.encode_standardised(z, mask), model._encoder_rest(ref))
+    z_grad = z.clone().requires_grad_(True)  # a differentiable input takes autograd's path
+    out = model.encode_standardised(z_grad, mask)
+    assert torch.equal(out, model._encoder_rest(ref))
+    assert torch.autograd.grad(out.sum(), z_grad)[0].abs().sum() > 0
+
+
+def test_task_loss_and_gradients_match_the_reference_computation():
+    from bioR2.masking import mask_expression
+
+    torch.manual_seed(1)
+    model = ExpressionMAE([f"g{i}" for i in range(20)], hidden=[16], latent=4, dropout=0.0)
+    task = ExpressionMAETask(model)
+    x = torch.rand(12, 20) * 3
+    rng = MaskRNG(seed=2, step=3, example_ids=torch.arange(12))
+    terms = task.loss_terms({"x": x}, 0.3, rng)
+    grads = torch.autograd.grad(terms["loss_sum"], list(model.parameters()), allow_unused=True)
+
+    mask = mask_expression(x, 0.3, rng=rng).mask
+    z = model.standardise(x)
+    out = model.decode(model._encoder_rest(_reference_first_layer(model, z, mask)))
+    loss_sum = ((out - z) ** 2).masked_fill(~mask, 0.0).sum()
+    ref_grads = torch.autograd.grad(loss_sum, list(model.parameters()), allow_unused=True)
+    assert torch.equal(terms["mask"], mask) and int(terms["n_items"]) == int(mask.sum())
+    assert torch.equal(terms["loss_sum"], loss_sum)
+    recon = out * model.gene_std + model.gene_mean
+    assert torch.equal(terms["masked_mse"], masked_mse(recon, x, mask))
+    for (name, _), g, r in zip(model.named_parameters(), grads, ref_grads):
+        if name == "mask_value":
+            torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-7)
+        elif r is not None:
+            assert torch.equal(g, r), name

@@ -302,3 +302,19 @@ def test_atomic_outputs_get_normal_file_modes(tmp_path):
         assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o755
     finally:
         os.umask(old)
+
+
+def test_gradient_clipping_gives_clip_grad_norm_numbers():
+    from bioR2.train.trainer import _clip_grad_norm
+
+    g = torch.Generator().manual_seed(0)
+    for scale in (1e-3, 0.1, 1.0, 10.0):  # clipped and not
+        ps = [torch.nn.Parameter(torch.randn(s, generator=g)) for s in [(30, 20), (20,), (7, 3, 2)]]
+        for p in ps:
+            p.grad = torch.randn(p.shape, generator=g) * scale
+        qs = [torch.nn.Parameter(p.detach().clone()) for p in ps]
+        for p, q in zip(ps, qs):
+            q.grad = p.grad.clone()
+        qs.append(torch.nn.Parameter(torch.zeros(3)))  # no gradient: skipped
+        assert _clip_grad_norm(qs, 1.0) == float(torch.nn.utils.clip_grad_norm_(ps, 1.0))
+        assert all(torch.equal(p.grad, q.grad) for p, q in zip(ps, qs))

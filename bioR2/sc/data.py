@@ -17,7 +17,9 @@ The pieces, from the file to the model:
   batch in one call (``__getitems__``), and :class:`ChunkShuffleSampler` orders indices so that
   every batch comes from one contiguous stretch of the file (shuffled chunks).
 
-Nothing here densifies a whole sparse matrix: only one batch or chunk is dense at a time.
+Nothing here densifies a whole sparse matrix: only one batch or chunk is dense at a time, except
+the model input a :class:`CellDataset` over an in-memory source keeps when it is small (at most
+``CACHE_MAX_BYTES``, dense float32), so that training reads and normalises each row once.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ __all__ = [
     "DEFAULT_MIN_OVERLAP",
     "IN_MEMORY_MAX_FILE_BYTES",
     "IN_MEMORY_MAX_MATRIX_BYTES",
+    "CACHE_MAX_BYTES",
     "choose_backed",
 ]
 
@@ -60,6 +63,10 @@ IN_MEMORY_MAX_MATRIX_BYTES = 2_000_000_000  # the matrix read, as it would sit i
 # Backed reads of rows spread over at most this many times their number of rows read the whole
 # stretch as one slice (one contiguous HDF5 read) and pick the rows in memory.
 SPAN_READ_FACTOR = 16
+# A CellDataset over a source held in memory keeps its rows' model input (dense float32) when it
+# takes at most this much memory, read once instead of once per batch (see CellDataset).
+CACHE_MAX_BYTES = 1_000_000_000
+CACHE_CHUNK = 4096  # rows read per call while the cache is built
 
 AnnDataLike = Any  # anndata.AnnData; kept loose so this module imports without anndata loaded
 
@@ -676,24 +683,74 @@ class CellDataset:
     row ``rows[i]``. ``batch_codes`` (int per source row) adds ``"batch"`` for a batch covariate;
     ``with_counts`` adds ``"counts"`` for count likelihoods. ``__getitems__`` reads a whole
     mini-batch in one call and returns it already collated.
+
+    ``cache``: hold the model input of every row (log-normalised, dense float32; with
+    ``with_counts`` the counts too) in memory, read once, and serve batches from it instead of
+    reading and normalising every batch again (the same values: normalisation is per row).
+    ``None`` (default) caches a source held in memory (:class:`MemorySource`) when that copy
+    takes at most ``CACHE_MAX_BYTES``; a backed file is always read batch by batch, so memory
+    stays flat. ``True`` caches whatever the source and size, ``False`` never.
     """
 
     def __init__(self, reader: ExpressionReader, rows: Optional[Sequence[int]] = None, *,
-                 batch_codes: Optional[np.ndarray] = None, with_counts: bool = False) -> None:
+                 batch_codes: Optional[np.ndarray] = None, with_counts: bool = False,
+                 cache: Optional[bool] = None) -> None:
         self.reader = reader
         self.rows = np.arange(reader.n_obs, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
         self.batch_codes = None if batch_codes is None else np.asarray(batch_codes, dtype=np.int64)
         self.with_counts = with_counts
+        self.cache = cache
+        self._cached: Optional[Tuple[bool, np.ndarray, Optional[np.ndarray]]] = None
 
     def __len__(self) -> int:
         return int(self.rows.size)
 
+    def cache_bytes(self) -> int:
+        """Memory the cache of these rows takes (or would take)."""
+        per_row = len(self.reader.genes) * 4 * (2 if self.with_counts else 1)
+        return int(self.rows.size) * per_row
+
+    def _use_cache(self) -> bool:
+        if self.cache is not None:
+            return bool(self.cache)
+        return isinstance(self.reader.source, MemorySource) and self.cache_bytes() <= CACHE_MAX_BYTES
+
+    def _cache(self) -> Optional[Tuple[bool, np.ndarray, Optional[np.ndarray]]]:
+        """The cached rows (built on first use, again if ``with_counts`` changed), or ``None``."""
+        if self._cached is not None and self._cached[0] == bool(self.with_counts):
+            return self._cached
+        self._cached = None
+        if not self._use_cache():
+            return None
+        n_genes = len(self.reader.genes)
+        x = np.empty((self.rows.size, n_genes), dtype=np.float32)
+        counts = np.empty_like(x) if self.with_counts else None
+        for start in range(0, self.rows.size, CACHE_CHUNK):
+            rows = self.rows[start:start + CACHE_CHUNK]
+            if counts is not None:
+                x[start:start + rows.size], counts[start:start + rows.size] = self.reader.read(rows, with_counts=True)
+            else:
+                x[start:start + rows.size] = self.reader.read(rows)
+        self._cached = (bool(self.with_counts), x, counts)
+        return self._cached
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by the trainer before each epoch's loader is made: builds the cache (when one
+        is used) in the training process, before any DataLoader worker starts."""
+        self._cache()
+
     def _batch(self, positions: Sequence[int]) -> Dict[str, Any]:
         import torch
 
-        rows = self.rows[np.asarray(positions, dtype=np.int64)]
+        positions = np.asarray(positions, dtype=np.int64)
+        rows = self.rows[positions]
         out: Dict[str, Any] = {}
-        if self.with_counts:
+        cached = self._cache()
+        if cached is not None:
+            x = cached[1][positions]
+            if self.with_counts:
+                out["counts"] = torch.from_numpy(cached[2][positions])
+        elif self.with_counts:
             x, counts = self.reader.read(rows, with_counts=True)
             out["counts"] = torch.from_numpy(counts)
         else:
@@ -702,6 +759,14 @@ class CellDataset:
         if self.batch_codes is not None:
             out["batch"] = torch.from_numpy(self.batch_codes[rows])
         return out
+
+    def __getstate__(self) -> Dict[str, Any]:
+        # A pickled copy (a DataLoader worker under the spawn start method) reads its batches
+        # from the source, as before: neither a pickled copy of the cache nor a cache of every
+        # row built again in each worker. Forked workers share the parent's cache.
+        state = dict(self.__dict__)
+        state.update(_cached=None, cache=False)
+        return state
 
     def __getitem__(self, index: int) -> Dict[str, Any]:
         return {k: v[0] for k, v in self._batch([index]).items()}

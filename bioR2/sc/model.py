@@ -38,6 +38,56 @@ def _mlp(sizes: Sequence[int], dropout: float, final_act: bool) -> nn.Sequential
     return nn.Sequential(*layers)
 
 
+def _as_float_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """A bool mask as 0/1 values of ``dtype`` (through a uint8 view: bool casts are slow on CPU)."""
+    if mask.dtype == torch.bool:
+        return mask.view(torch.uint8).to(dtype)
+    return mask.to(dtype)
+
+
+def _masked_input(z: torch.Tensor, mask_float: torch.Tensor, mask_value: torch.Tensor) -> torch.Tensor:
+    """The first encoder layer's input ``[z with hidden entries set to mask_value, mask]``.
+
+    ``lerp(z, mask_value, m)`` is exactly ``z`` where ``m`` is 0 and exactly ``mask_value`` where it
+    is 1 (finite values; ``z`` is clipped), as ``torch.where(mask, mask_value, z)`` is, in one
+    fast pass where a bool-conditioned ``where`` is slow on CPU; both halves are written in place
+    of a ``cat``."""
+    n = z.shape[1]
+    inp = torch.empty(z.shape[0], 2 * n, dtype=z.dtype, device=z.device)
+    torch.lerp(z, mask_value.expand_as(z), mask_float, out=inp[:, :n])
+    inp[:, n:] = mask_float
+    return inp
+
+
+class _MaskedInputLinear(torch.autograd.Function):
+    """``linear([z with hidden entries set to mask_value, mask], weight, bias)`` for a constant ``z``.
+
+    The forward is the plain layer's (the same ``addmm``). The backward gives ``weight`` and
+    ``bias`` the gradients autograd would (the same products), and skips the gradient of the
+    layer's input (a batch x 2·genes x width product, a fifth of the model's arithmetic) that
+    autograd computes only to reach ``mask_value``: ``mask_value[g]`` enters unit ``j`` through
+    ``weight[j, g] * mask[c, g]``, so its gradient is ``sum_j weight[j, g] * (dH^T mask)[j, g]``, and
+    ``dH^T mask`` is the mask-indicator half of the weight's gradient, already computed. The
+    same value as autograd's up to float rounding (another summation order).
+    """
+
+    @staticmethod
+    def forward(ctx, z, mask_float, mask_value, weight, bias):
+        inp = _masked_input(z, mask_float, mask_value)
+        ctx.save_for_backward(inp, weight)
+        return torch.addmm(bias, inp, weight.t())
+
+    @staticmethod
+    def backward(ctx, grad):
+        inp, weight = ctx.saved_tensors
+        n = inp.shape[1] // 2
+        need_value, need_weight, need_bias = ctx.needs_input_grad[2:5]
+        grad_weight = grad.t().mm(inp) if (need_weight or need_value) else None
+        grad_value = (weight[:, :n] * grad_weight[:, n:]).sum(0) if need_value else None
+        grad_bias = grad.sum(0) if need_bias else None
+        return None, None, grad_value, grad_weight if need_weight else None, grad_bias
+
+
 class ExpressionMAE(PretrainedModule):
     """Masked autoencoder over a fixed gene list.
 
@@ -160,9 +210,34 @@ class ExpressionMAE(PretrainedModule):
             # (the same result at half the first layer's cost; embedding is mostly this layer).
             first = self.encoder[0]
             h = F.linear(z, first.weight[:, : self.n_genes], first.bias)
-            return self.encoder[1:](h)
-        z = torch.where(mask, self.mask_value.expand_as(z), z)
-        return self.encoder(torch.cat([z, mask.to(z.dtype)], dim=1))
+            return self._encoder_rest(h)
+        return self.encode_standardised(z, mask)
+
+    def encode_standardised(self, z: torch.Tensor, mask: torch.Tensor,
+                            mask_float: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """:meth:`encode` of an already standardised ``z`` (``self.standardise(x)``) under a
+        ``mask``; ``mask_float`` is ``mask`` as 0/1 in ``z``'s dtype when the caller has it.
+
+        The first layer reads ``[z with hidden entries set to mask_value, mask]``. Training
+        (gradients on, no autocast, ``z`` a constant) takes :class:`_MaskedInputLinear`: the
+        same forward, a backward without the gradient of the layer's input."""
+        first = self.encoder[0]
+        if mask_float is None:
+            mask_float = _as_float_mask(mask, z.dtype)
+        if (torch.is_grad_enabled() and not z.requires_grad and z.dim() == 2 and first.bias is not None
+                and not torch.is_autocast_enabled(z.device.type)):
+            h = _MaskedInputLinear.apply(z, mask_float, self.mask_value, first.weight, first.bias)
+        elif not torch.is_grad_enabled() and z.dim() == 2:
+            h = first(_masked_input(z, mask_float, self.mask_value))
+        else:
+            hidden = torch.lerp(z, self.mask_value.expand_as(z), mask_float)
+            h = first(torch.cat([hidden, mask_float.expand_as(z)], dim=-1))
+        return self._encoder_rest(h)
+
+    def _encoder_rest(self, h: torch.Tensor) -> torch.Tensor:
+        for layer in list(self.encoder)[1:]:
+            h = layer(h)
+        return h
 
     def decode(self, latent: torch.Tensor, batch: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Raw decoder output per gene: standardised log-expression (``mse``) or NB logits (``nb``)."""

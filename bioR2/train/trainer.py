@@ -191,10 +191,8 @@ class Trainer:
             if param.requires_grad:
                 # Biases, norms and embeddings-as-vectors are not decayed (standard AdamW practice).
                 (no_decay if param.ndim < 2 else decay).append(param)
-        optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": c.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=c.lr, betas=tuple(c.betas), fused=ctx.device.type == "cuda",
-        )
+        optimizer = _adamw([{"params": decay, "weight_decay": c.weight_decay},
+                            {"params": no_decay, "weight_decay": 0.0}], c, ctx.device)
         scaler = torch.amp.GradScaler("cuda", enabled=c.precision == "fp16" and ctx.device.type == "cuda")
 
         step, epoch, batches_in_epoch, resumed_from = 0, 0, 0, None
@@ -239,6 +237,7 @@ class Trainer:
 
         iterator = new_iterator()
         last_loss, val_loss = float("nan"), None
+        params = list(task.parameters())  # walked once: task.parameters() recurses over every module
         window_start, window_examples, window_tokens = time.perf_counter(), 0.0, 0.0
         task.train()
         while step < c.steps:
@@ -300,12 +299,12 @@ class Trainer:
                 # DDP averaged the summed gradients over ranks; turn that into a mean over every
                 # item of the global batch, whatever each rank or micro-batch held.
                 grad_scale = ctx.world_size / max(reduced[3], 1e-12)
-                for param in task.parameters():
-                    if param.grad is not None:
-                        param.grad.mul_(grad_scale)
+                grads = [param.grad for param in params if param.grad is not None]
+                if grads:
+                    torch._foreach_mul_(grads, grad_scale)  # each grad.mul_(grad_scale), in one call
             grad_norm = None
             if c.clip_grad_norm > 0:
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(task.parameters(), c.clip_grad_norm))
+                grad_norm = _clip_grad_norm(params, c.clip_grad_norm)
             scaler.step(optimizer)
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
@@ -441,6 +440,44 @@ class Trainer:
                 f"{ckpt} was written by {state.get('world_size')} processes and this run has "
                 f"{ctx.world_size}: data order and masks continue, dropout RNG is re-seeded"
             )
+
+
+def _adamw(groups: List[Dict[str, Any]], c: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW with the fused kernel on CUDA and on the CPU (one pass over each parameter and its
+    state instead of a dozen, several times faster for small models; the same update up to
+    float rounding). Where it is not available: the multi-tensor implementation on the CPU (the
+    single-tensor one's numbers), torch's default elsewhere."""
+    kwargs: Dict[str, Any] = dict(lr=c.lr, betas=tuple(c.betas))
+    params = [p for g in groups for p in g["params"]]
+    if device.type in ("cuda", "cpu") and all(p.is_floating_point() for p in params):
+        try:
+            return torch.optim.AdamW(groups, fused=True, **kwargs)
+        except (RuntimeError, ValueError):  # a torch build or dtype without the fused kernel
+            pass
+    if device.type == "cpu":
+        kwargs["foreach"] = True
+    return torch.optim.AdamW(groups, **kwargs)
+
+
+def _clip_grad_norm(params: List[torch.Tensor], max_norm: float) -> float:
+    """``float(torch.nn.utils.clip_grad_norm_(params, max_norm))``: the same norm (one foreach norm
+    per tensor, then the norm of those) and the same scaled gradients, except that the gradients
+    are left as they are when the clamped coefficient is exactly 1 (multiplying by 1 changes
+    nothing). Gradients on several devices or of several dtypes take torch's function."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    device, dtype = grads[0].device, grads[0].dtype
+    if device.type not in ("cpu", "cuda") or any(g.device != device or g.dtype != dtype or g.is_sparse
+                                                 for g in grads):
+        return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+    with torch.no_grad():
+        total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads, 2.0)), 2.0)
+        coef = torch.clamp(float(max_norm) / (total + 1e-6), max=1.0)
+        norm = float(total)
+        if float(coef) != 1.0:
+            torch._foreach_mul_(grads, coef)
+    return norm
 
 
 def _clear_checkpoints(out_dir: Path) -> None:
