@@ -16,10 +16,11 @@ ROOT = Path(__file__).resolve().parent / "results"
 
 # (label, results file, metric, baseline methods a user would try first)
 PANELS = [
-    ("DNA motif SNVs\nAUPRC (5 seeds)", "dna_full600_5seeds/results.json", "auprc", ["kmer"]),
-    ("cbmc annotation\nmacro-F1", "sc/full_cbmc/results.json", "macro_f1", ["logreg", "pca_logreg", "scvi_logreg"]),
+    ("DNA motif SNVs, AUPRC\n(long preset, 3 seeds)", "dna_long/results.json", "auprc", ["kmer"]),
+    ("cbmc annotation\nmacro-F1", "sc/full_cbmc/results.json", "macro_f1",
+     ["logreg", "logreg_balanced", "pca_logreg", "scvi_logreg"]),
     ("pbmc68k annotation\nmacro-F1", "sc/full_pbmc68k/results.json", "macro_f1",
-     ["logreg", "pca_logreg", "scvi_logreg"]),
+     ["logreg", "logreg_balanced", "pca_logreg", "scvi_logreg"]),
     ("MNIST linear probe\naccuracy", "vision_full/results.json", "accuracy", ["pixels"]),
     ("BBC linear probe\naccuracy (10 seeds)", "text_full/results.json", "accuracy", ["bag_of_tokens"]),
 ]
