@@ -102,6 +102,10 @@ def run_worker(args, torchrun=False):
     if torchrun:
         prefix += ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     proc = subprocess.run(prefix + [WORKER, *args], env=ENV, capture_output=True, text=True, timeout=300)
+    if torchrun and proc.returncode != 0 and "SIGABRT" in proc.stderr and "terminate called" in proc.stderr:
+        # A gloo worker aborting with "terminate called without an active exception" (seen once in
+        # a dozen full runs, on a loaded 2-core machine): launch once more; a real failure fails twice.
+        proc = subprocess.run(prefix + [WORKER, *args], env=ENV, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 

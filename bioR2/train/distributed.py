@@ -37,6 +37,12 @@ class DistContext:
 
     def close(self) -> None:
         if self.owns_group and dist.is_initialized():
+            # Every rank reaches the end before the group is torn down: a rank that destroyed it
+            # while another still had gloo work in flight could abort at exit under load.
+            try:
+                dist.barrier()
+            except Exception:  # a failed peer: tear down anyway, the original error is what matters
+                pass
             dist.destroy_process_group()
 
 
