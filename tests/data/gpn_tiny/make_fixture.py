@@ -45,6 +45,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+# GPN's tokenizer rebuilt offline: the one function benchmarks/dna_speed.py keeps for both scripts
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+from dna_speed import build_gpn_tokenizer  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 SEED = 0
 # folder -> (config arguments, run_vep window, expected-scores file); GPNConfig unless ``legacy``
@@ -64,20 +68,6 @@ MODELS = {
 }
 
 
-def build_gpn_tokenizer(path: Path):
-    """GPN's tokenizer, as ``gpn/ss/train_tokenizer_ss.py`` trains it (offline)."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE(unk_token="[UNK]"))
-    tok.normalizer = normalizers.Lowercase()
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    trainer = trainers.BpeTrainer(vocab_size=7, special_tokens=["[PAD]", "[MASK]", "[UNK]"],
-                                  initial_alphabet=list("acgt"))
-    tok.train_from_iterator(["acgt"], trainer=trainer, length=1)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", mask_token="[MASK]", unk_token="[UNK]")
-    fast.save_pretrained(str(path))
-    return fast
 
 
 def build_model(folder: Path, config: dict):
