@@ -84,17 +84,14 @@ def main() -> None:
     ap.add_argument("--finetune", action="store_true", help="also score the fine-tuning recipes on each model")
     args = ap.parse_args()
 
-    import anndata
-    import scipy.sparse as sp
     import torch
     from threadpoolctl import threadpool_limits
 
     from bioR2.bench.sc_baselines import fit_predict, scvi_available, scvi_latent
-    from bioR2.bench.sc_datasets import extra_pbmc, load_dataset
+    from bioR2.bench.sc import BenchmarkConfig, _context
     from bioR2.metrics import classification_metrics
     from bioR2.probe import standardized_logreg
     from bioR2.sc.annotate import embed_reader, fine_tune
-    from bioR2.sc.data import ExpressionReader, MemorySource
     from bioR2.sc.model import ExpressionMAE
     from bioR2.sc.spec import pretrain
     from bioR2.train import TrainConfig
@@ -109,20 +106,11 @@ def main() -> None:
             r = json.loads(line)
             done.add((r["variant"], r["seed"]))
 
-    adata, key = load_dataset(args.dataset)
-    labels = adata.obs[key].astype(str).to_numpy()
+    # the benchmark's own data set-up: labelled cells first, then (pbmc68k) external unlabelled ones
+    c = _context(BenchmarkConfig(dataset=args.dataset))
+    adata, labels, reader, n_lab, n_extra, x_log = (c["adata"], c["labels"], c["reader"], c["n_lab"], c["n_extra"],
+                                                    c["x_log"])
     fit, val = split(labels)
-    n_lab = adata.n_obs
-    counts = adata.X
-    n_extra = 0
-    if args.dataset != "cbmc":
-        extra = extra_pbmc(list(adata.var_names))
-        n_extra = extra.n_obs
-        counts = sp.vstack([adata.X, extra.X]).tocsr()
-    pool = anndata.AnnData(counts)
-    pool.var_names = adata.var_names
-    reader = ExpressionReader(MemorySource(pool, where=args.dataset))
-    x_log = reader.read(np.arange(n_lab))
     pre_rows = np.concatenate([fit, np.arange(n_lab, n_lab + n_extra)])
 
     def record(row: Dict[str, Any]) -> None:

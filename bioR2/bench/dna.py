@@ -360,21 +360,9 @@ def _scoreboard_model(run: Path, genome, frames: Dict[str, pd.DataFrame], heldou
 
     model = load_model(run).eval()
     scorer = VariantScorer(model, genome, window=cfg.window, batch_size=cfg.score_batch, device="cpu")
-    out: Dict[str, Any] = {}
-    for name, df in frames.items():
-        score = -scorer.llr(df.chrom.to_numpy(), df.pos.to_numpy() - 1, df.ref.tolist(), df.alt.tolist())
-        y = df["label"].to_numpy()
-        out[f"{name}_auprc"] = auprc(y, score)
-        if name == "motif":
-            for factor in sorted(df.factor.unique()):
-                sel = (df.factor == factor).to_numpy()
-                if 0 < y[sel].sum() < sel.sum():
-                    out[f"motif_{factor}_auprc"] = auprc(y[sel], score[sel])
-        else:
-            neg = y == 0
-            for kind in sorted(df.loc[y == 1, "kind"].unique()):
-                sel = neg | ((df.kind == kind).to_numpy() & (y == 1))
-                out[f"bacterial_{kind}_auprc"] = auprc(y[sel], score[sel])
+    scores = {name: -scorer.llr(df.chrom.to_numpy(), df.pos.to_numpy() - 1, df.ref.tolist(), df.alt.tolist())
+              for name, df in frames.items()}
+    out: Dict[str, Any] = {f"{k}_auprc": v for k, v in _task_auprcs(frames, scores).items()}
     task = MaskedLMTask(model)
     for r in SCOREBOARD_TEST_RATIOS:
         ev = masked_eval(task, heldout, r, batch_size=cfg.score_batch)

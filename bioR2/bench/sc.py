@@ -436,14 +436,12 @@ def run_scoreboard(config: BenchmarkConfig, out_dir: str | Path, schedules: Opti
     import torch
     from threadpoolctl import threadpool_limits
 
-    from ..sc.data import ExpressionReader, MemorySource
     from ..sc.annotate import embed_reader
     from ..sc.model import ExpressionMAE
     from ..sc.spec import pretrain
     from ..sc.task import reconstruction_error
     from ..train import TrainConfig
     from .common import ResultCache, summarize_methods
-    from .sc_datasets import extra_pbmc, load_dataset
     from .scoreboard import domain_family, scoreboard_section, section_markdown
 
     t0 = time.perf_counter()
@@ -452,27 +450,16 @@ def run_scoreboard(config: BenchmarkConfig, out_dir: str | Path, schedules: Opti
     schedules = dict(schedules or domain_family("sc"))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    adata, label_key = load_dataset(config.dataset)
-    labels = adata.obs[label_key].astype(str).to_numpy()
-    n_lab = adata.n_obs
-    counts, n_extra = adata.X, 0
-    if config.extra_cells and config.dataset != "cbmc":
-        import scipy.sparse as sp
-
-        extra = extra_pbmc(list(adata.var_names))
-        n_extra = extra.n_obs
-        counts = sp.vstack([adata.X, extra.X]).tocsr()
-    import anndata
-
-    pool = anndata.AnnData(counts)
-    pool.var_names = adata.var_names
-    reader = ExpressionReader(MemorySource(pool, where=config.dataset))
-    train, test = _folds(labels, config.n_folds)[0]
+    _CONTEXT.clear()  # the data as it is now
+    c = _context(config)
+    adata, labels, n_lab, n_extra, reader = c["adata"], c["labels"], c["n_lab"], c["n_extra"], c["reader"]
+    train, test = c["folds"][0]
     rows = np.concatenate([train, np.arange(n_lab, n_lab + n_extra)])
     x_test = torch.from_numpy(reader.read(test))
     model_opts = {"hidden": config.hidden, "latent": config.latent, "dropout": config.dropout}
     base = {k: v for k, v in asdict(config).items() if k not in ("seeds", "schemes", "threads", "umap", "protocols",
-                                                                 "finetune", "finetune_steps", "scvi_epochs", "sweep")}
+                                                                 "finetune", "finetune_steps", "scvi_epochs", "sweep",
+                                                                 "finetune_lr", "embedding_metrics", "jobs")}
     # The family's ratios are part of the fingerprint: a schedule whose ratio changes recomputes.
     cache = ResultCache(out_dir / "runs", {**base, "split": "fold 0", "n_extra": n_extra,
                                            "test_ratios": list(SCOREBOARD_TEST_RATIOS),
