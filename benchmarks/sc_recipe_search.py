@@ -93,7 +93,7 @@ def main() -> None:
     from bioR2.probe import standardized_logreg
     from bioR2.sc.annotate import embed_reader, fine_tune
     from bioR2.sc.model import ExpressionMAE
-    from bioR2.sc.spec import pretrain
+    from bioR2.sc import pretrain
     from bioR2.train import TrainConfig
 
     torch.set_num_threads(args.threads)

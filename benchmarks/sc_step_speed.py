@@ -1,6 +1,6 @@
 """Single-cell pretraining step time on the CPU, measured the way the recipe search trains.
 
-``ExpressionMAE.for_reader(reader, rows, ...)`` then ``bioR2.sc.spec.pretrain((reader, rows), model=...,
+``ExpressionMAE.for_reader(reader, rows, ...)`` then ``bioR2.sc.pretrain((reader, rows), model=...,
 train=TrainConfig(...))`` over an in-memory ``ExpressionReader(MemorySource(adata))`` of a benchmark
 dataset (default cbmc: 7,839 cells x 500 genes of counts), MLP 256, 128 -> 64, batch 256, R²MAE
 ratios 0.1-0.5. Steps are timed between the trainer's per-step callbacks after ``--warmup`` steps
@@ -27,7 +27,7 @@ def run_once(reader, rows, *, steps: int, seed: int, hidden, latent: int, dropou
     import torch
 
     from bioR2.sc.model import ExpressionMAE
-    from bioR2.sc.spec import pretrain
+    from bioR2.sc import pretrain
     from bioR2.train import TrainConfig
 
     stamps, losses = [], []

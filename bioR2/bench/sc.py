@@ -190,7 +190,7 @@ def _train_model(config: BenchmarkConfig, reader, rows: np.ndarray, ratio: str, 
     import torch
 
     from ..sc.model import ExpressionMAE
-    from ..sc.spec import pretrain
+    from ..sc.api import pretrain
     from ..train import TrainConfig
 
     steps = config.steps_for(rows.size)
@@ -438,7 +438,7 @@ def run_scoreboard(config: BenchmarkConfig, out_dir: str | Path, schedules: Opti
 
     from ..sc.annotate import embed_reader
     from ..sc.model import ExpressionMAE
-    from ..sc.spec import pretrain
+    from ..sc.api import pretrain
     from ..sc.task import reconstruction_error
     from ..train import TrainConfig
     from .common import ResultCache, summarize_methods

@@ -33,7 +33,8 @@ from ..results import build_results, methods_table, write_results
 from ..text.data import TextCorpus, load_corpus, split_corpus
 from ..text.model import build_model
 from ..text.spec import DEFAULT_RATIO as TEXT_DEFAULT_RATIO
-from ..text.spec import TextModelConfig, pretrain_and_probe
+from ..text.api import pretrain_and_probe
+from ..text.config import TextModelConfig
 from ..text.probe import probe_bag_of_tokens, probe_model
 from ..text.tokenizer import BPETokenizer
 

@@ -36,7 +36,8 @@ from ..utils.io import atomic_path
 from ..vision.data import ImageSet, load_images, split_images
 from ..vision.model import build_model
 from ..vision.spec import DEFAULT_RATIO as VISION_DEFAULT_RATIO
-from ..vision.spec import MAEModelConfig, pretrain_and_probe
+from ..vision.api import pretrain_and_probe
+from ..vision.config import MAEModelConfig
 from ..vision.probe import probe_model, probe_pixels
 
 __all__ = ["VisionBenchmarkConfig", "QUICK", "FULL", "run_benchmark", "run_scoreboard", "DEFAULT_RATIOS",

@@ -20,10 +20,9 @@ __getattr__, __dir__ = lazy_exports(__name__, {
         "load_text_path", "split_corpus"
     ),
     "model": ("MaskedLM", "build_model"),
-    "spec": (
-        "DEFAULT_RATIO", "SPEC", "TextDataConfig", "TextModelConfig", "TextTaskConfig", "load_tokenizer",
-        "pretrain", "pretrain_and_probe"
-    ),
+    "spec": ("DEFAULT_RATIO", "SPEC", "load_tokenizer",),
+    "config": ("TextDataConfig", "TextModelConfig", "TextTaskConfig",),
+    "api": ("pretrain", "pretrain_and_probe",),
     "probe": ("ProbeRun", "TextProbeRun", "embed_corpus", "probe_bag_of_tokens", "probe_model"),
     "task": ("MLMTask",),
     "tokenizer": ("SPECIAL_TOKENS", "BPETokenizer"),
@@ -41,16 +40,9 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real imports
     )
     from .model import MaskedLM, build_model
     from .probe import ProbeRun, TextProbeRun, embed_corpus, probe_bag_of_tokens, probe_model
-    from .spec import (
-        DEFAULT_RATIO,
-        SPEC,
-        TextDataConfig,
-        TextModelConfig,
-        TextTaskConfig,
-        load_tokenizer,
-        pretrain,
-        pretrain_and_probe,
-    )
+    from .api import pretrain, pretrain_and_probe
+    from .config import TextDataConfig, TextModelConfig, TextTaskConfig
+    from .spec import DEFAULT_RATIO, SPEC, load_tokenizer
     from .task import MLMTask
     from .tokenizer import SPECIAL_TOKENS, BPETokenizer
 

