@@ -15,10 +15,12 @@ __version__ = "0.1.0"
 __getattr__, __dir__ = lazy_exports(__name__, {
     "pipeline": ("pretrain", "PretrainResult", "resolve_run_config"),
     "domain": ("get_domain", "DomainSpec"),
+    "hub": ("load_model",),
 })
 
 if TYPE_CHECKING:
     from .domain import DomainSpec, get_domain
+    from .hub import load_model
     from .pipeline import PretrainResult, pretrain, resolve_run_config
 
-__all__ = ["pretrain", "PretrainResult", "resolve_run_config", "get_domain", "DomainSpec", "__version__"]
+__all__ = ["pretrain", "PretrainResult", "resolve_run_config", "load_model", "get_domain", "DomainSpec", "__version__"]

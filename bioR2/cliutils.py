@@ -199,5 +199,5 @@ def run_domain_pretrain(args: argparse.Namespace) -> int:
     words = f"bior2: pretrained {result.steps} steps; last loss {result.last_loss:.4f}"
     if result.val_loss is not None:
         words += f"; held-out loss {result.val_loss:.4f}"
-    print(f"{words}; model in {args.out} (load with bioR2.train.load_model)", file=sys.stderr)
+    print(f"{words}; model in {args.out} (load with bioR2.load_model)", file=sys.stderr)
     return 0

@@ -10,11 +10,11 @@ or tokenizer inside ``config.json``. This module adds the two missing pieces:
   (:func:`write_model_card`);
 * :func:`resolve_model_path` turns ``org/name`` or ``org/name@revision`` into a local folder with
   ``huggingface_hub.snapshot_download`` (which uses the local cache and honours
-  ``HF_HUB_OFFLINE=1``). :func:`bioR2.train.load_model` calls it, so every command that takes
-  ``--model`` accepts a Hub id::
+  ``HF_HUB_OFFLINE=1``). :func:`load_model` (``bioR2.load_model``) calls it, so every command
+  that takes ``--model`` accepts a Hub id::
 
-      from bioR2.train import load_model
-      model = load_model("org/bior2-dna-hg38")          # or "org/bior2-dna-hg38@v1"
+      import bioR2
+      model = bioR2.load_model("org/bior2-dna-hg38")    # or "org/bior2-dna-hg38@v1"
 
 ``huggingface_hub`` is imported only when a Hub id is used or a model is pushed.
 """
@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from . import __version__
-from .train.checkpoint import CONFIG_FILE, MODEL_FILE, CheckpointError, latest_checkpoint, load_model, read_model_config
+from .train.checkpoint import CONFIG_FILE, MODEL_FILE, CheckpointError, latest_checkpoint, read_model_config
+from .train.checkpoint import load_model as load_model_folder
 from .utils.io import PathLike, atomic_write_text
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "parse_repo_id",
     "is_repo_id",
     "resolve_model_path",
+    "load_model",
     "write_model_card",
     "model_card",
     "push_to_hub",
@@ -168,6 +170,18 @@ def resolve_model_path(name_or_path: Union[PathLike, str], *, revision: Optional
         raise HubError(f"{name_or_path}: the Hub repo {repo_id} has no {CONFIG_FILE}; it is not a bioR2 model "
                        f"(files: {sorted(p.name for p in folder.iterdir())[:10]})")
     return folder
+
+
+def load_model(name_or_path: Union[PathLike, str], map_location: str = "cpu", *, revision: Optional[str] = None):
+    """A saved bioR2 model from a run folder, a checkpoint folder or a Hugging Face Hub id.
+
+    ``org/name`` or ``org/name@revision`` (a string that is not an existing path) is downloaded
+    first into the Hugging Face cache (:func:`resolve_model_path`; ``HF_HUB_OFFLINE`` applies);
+    then :func:`bioR2.train.load_model` rebuilds the model from JSON and safetensors (no pickle).
+
+    >>> model = bioR2.load_model("runs/pbmc")          # or "org/bior2-sc-pbmc@v1"
+    """
+    return load_model_folder(resolve_model_path(name_or_path, revision=revision), map_location=map_location)
 
 
 # ---------------------------------------------------------------------------- model card
@@ -403,8 +417,8 @@ def model_card(run_dir: PathLike, repo_id: Optional[str] = None, *, license: str
         lines += ["This run folder holds no benchmark (`probe.json` or `results.json`).", ""]
 
     repo = repo_id or "ORG/NAME"
-    lines += ["## How to use", "", "```python", "from bioR2.train import load_model", "",
-              f'model = load_model("{repo}")  # downloads into the Hugging Face cache once', "```", ""]
+    lines += ["## How to use", "", "```python", "import bioR2", "",
+              f'model = bioR2.load_model("{repo}")  # downloads into the Hugging Face cache once', "```", ""]
     use, limits = _USE.get(domain or "", ("Features for downstream probes.", "Check the training data and "
                                           "the benchmark above before relying on it."))
     lines += ["## Intended use", "", use.format(repo=repo), "",
@@ -482,7 +496,7 @@ def push_to_hub(run_dir: PathLike, repo_id: Optional[str] = None, *, private: bo
     if repo_id is not None:
         repo_id, at_revision = parse_repo_id(repo_id)
         revision = revision or at_revision
-    load_model(run)  # catches a corrupt, truncated or foreign folder before anything is written
+    load_model_folder(run)  # catches a corrupt, truncated or foreign folder before anything is written
     card = run / "README.md"
     if write_card or not card.exists():
         card = write_model_card(run, repo_id, license=license)

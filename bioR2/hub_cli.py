@@ -16,7 +16,7 @@ def add_push_arguments(parser: argparse.ArgumentParser) -> None:
         "Upload a run folder's model (config.json, model.safetensors, manifest.json) with its provenance "
         "(data.json, run_config.yaml, train_config.json), benchmark numbers (probe.json, results.json) and a "
         "generated model card (README.md, also written into the run folder) to a Hugging Face Hub repo. "
-        "Load it anywhere with --model ORG/NAME or bioR2.train.load_model('ORG/NAME'). Log in first with "
+        "Load it anywhere with --model ORG/NAME or bioR2.load_model('ORG/NAME'). Log in first with "
         "`hf auth login` or set HF_TOKEN.")
     parser.add_argument("--model", required=True, metavar="RUN", help="run (or checkpoint) folder to publish")
     parser.add_argument("--repo", metavar="ORG/NAME",
@@ -48,5 +48,5 @@ def run_push(args: argparse.Namespace) -> int:
     else:
         where = result.repo_id + (f"@{result.revision}" if result.revision else "")
         print(f"bior2: pushed {files} to {where}: {result.url}", file=sys.stderr)
-        print(f"bior2: load it with --model {where} or bioR2.train.load_model({where!r})", file=sys.stderr)
+        print(f"bior2: load it with --model {where} or bioR2.load_model({where!r})", file=sys.stderr)
     return 0

@@ -20,7 +20,8 @@ import yaml
 
 from toy import ToyAutoencoder
 
-from bioR2.train import CheckpointError, load_model, save_checkpoint, save_model
+from bioR2 import load_model
+from bioR2.train import CheckpointError, save_checkpoint, save_model
 
 huggingface_hub = pytest.importorskip("huggingface_hub")
 
@@ -172,7 +173,10 @@ def test_push_then_load_by_repo_id_offline(tmp_path, monkeypatch, offline_cache)
     assert isinstance(loaded, ToyAutoencoder) and same_weights(loaded, load_model(run))
     snapshot = hub.resolve_model_path("lab/toy-r2mae")
     assert offline_cache in snapshot.parents and (snapshot / "README.md").exists()
-    assert isinstance(ToyAutoencoder.from_pretrained("lab/toy-r2mae"), ToyAutoencoder)
+    assert isinstance(ToyAutoencoder.from_pretrained(snapshot), ToyAutoencoder)
+    # the trainer's layer reads folders only; a Hub id there names the function that downloads it
+    with pytest.raises(CheckpointError, match="bioR2.load_model"):
+        ToyAutoencoder.from_pretrained("lab/toy-r2mae")
 
     # another run pushed to a branch: org/name@branch loads it, org/name still loads main
     run2 = toy_run(tmp_path / "run2", seed=1)

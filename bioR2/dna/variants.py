@@ -317,7 +317,8 @@ def load_model_for_scoring(model):
     downloaded first."""
     from pathlib import Path
 
-    from ..train import load_model, model_domain
+    from ..hub import load_model
+    from ..train import model_domain
     from .gpn_compat import GPNMaskedLM, is_hf_checkpoint, load_gpn_checkpoint
     from .model import DNAMaskedLM
 

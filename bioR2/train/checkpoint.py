@@ -188,17 +188,15 @@ def _import_model_class(class_path: str, where: Path) -> type:
 def load_model(directory: PathLike, map_location: str = "cpu") -> nn.Module:
     """Rebuild a saved model from ``directory`` (a run folder or a checkpoint folder).
 
-    Reads only JSON and safetensors: no pickle is involved. A string that is not an existing
-    path but reads as a Hugging Face Hub id (``org/name`` or ``org/name@revision``) is
-    downloaded first (:func:`bioR2.hub.resolve_model_path`; the cache and ``HF_HUB_OFFLINE`` apply).
+    Reads only JSON and safetensors: no pickle is involved. Local folders only: a Hugging Face
+    Hub id (``org/name``) is resolved one layer up, by :func:`bioR2.load_model`
+    (:func:`bioR2.hub.load_model`), which downloads it and then calls this.
     """
-    if isinstance(directory, str) and not Path(directory).exists():
-        from ..hub import resolve_model_path  # lazy: huggingface_hub only for a Hub id
-
-        directory = resolve_model_path(directory)
     directory = Path(directory)
     if not directory.is_dir():
-        raise CheckpointError(f"{directory}: no such model folder")
+        hint = (" (a Hugging Face Hub id? load it with bioR2.load_model, which downloads it first)"
+                if not directory.exists() and str(directory).count("/") == 1 else "")
+        raise CheckpointError(f"{directory}: no such model folder{hint}")
     meta = read_model_config(directory)
     weights = directory / MODEL_FILE
     if not weights.exists():
