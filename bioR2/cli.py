@@ -16,18 +16,12 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 from . import __version__
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "all_hooks"]
 
-# (command, subcommand or None) -> (module, hook name)
+# Commands that belong to no domain: (command, subcommand or None, module, hook, one-line help).
+# Each domain's own commands (score-variants, embed, annotate, its benchmark) come from its spec
+# (``DomainSpec.commands``), so a new domain adds its commands where it is declared.
 HOOKS: List[Tuple[str, Optional[str], str, str, str]] = [
-    # command, sub, module, hook, one-line help
-    ("score-variants", None, "bioR2.dna.cli", "score_variants", "score SNVs zero-shot with a DNA model"),
-    ("embed", None, "bioR2.sc.cli", "embed", "embed cells: writes obsm['X_r2mae']"),
-    ("annotate", None, "bioR2.sc.cli", "annotate", "annotate query cells from a labelled reference"),
-    ("benchmark", "dna", "bioR2.bench.cli", "benchmark_dna", "regulatory-variant AUPRC benchmark"),
-    ("benchmark", "sc", "bioR2.bench.cli", "benchmark_sc", "cell-type annotation benchmark"),
-    ("benchmark", "vision", "bioR2.bench.cli", "benchmark_vision", "linear-probe benchmark on digits/MNIST"),
-    ("benchmark", "text", "bioR2.bench.cli", "benchmark_text", "linear-probe benchmark on BBC news"),
     ("benchmark", "theory", "bioR2.bench.cli", "benchmark_theory", "reproduce the paper's linear-model figures"),
     ("benchmark", "scoreboard", "bioR2.bench.cli", "benchmark_scoreboard",
      "rank masking-ratio schedules across domains and tasks from results.json files"),
@@ -35,6 +29,15 @@ HOOKS: List[Tuple[str, Optional[str], str, str, str]] = [
     ("demo", None, "bioR2.demo", "demo", "run the main job end to end on bundled data"),
     ("push", None, "bioR2.hub_cli", "push", "upload a run folder's model and a model card to the Hugging Face Hub"),
 ]
+
+
+def all_hooks() -> List[Tuple[str, Optional[str], str, str, str]]:
+    """Every command's hook: the domains' (in registration order), then the others."""
+    from .domain import all_domains
+
+    domain_hooks = [(c.command, c.sub, c.module, c.hook, c.help) for spec in all_domains() for c in spec.commands]
+    return domain_hooks + HOOKS
+
 
 COMMAND_HELP = {
     "pretrain": "pretrain a model with R²MAE masking",
@@ -98,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
     groups = {}
     _add_pretrain_commands(commands, groups)
-    for command, sub, module, hook, help_text in HOOKS:
+    for command, sub, module, hook, help_text in all_hooks():
         if sub is None:
             target = commands.add_parser(command, help=COMMAND_HELP[command], description=help_text)
         else:

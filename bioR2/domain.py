@@ -7,8 +7,12 @@ that defines one :class:`DomainSpec`:
   section such as ``probe``); their field defaults are the domain's defaults;
 - ``default_ratio``: the domain's R²MAE range, written exactly once in the package;
 - ``train_defaults``: the :class:`~bioR2.train.TrainConfig` fields the domain sets differently;
-- named size presets (``dna-tiny``, ``sc-small``, ...), as MAE names ``mae_vit_base_patch16``;
-- three builders: data from config, model from config + data, task from model + config.
+- named size presets (``dna-tiny``, ``sc-small``, ...), as MAE names ``mae_vit_base_patch16``,
+  and the benchmarks' recipes (``dna-bench-quick``, ...): a benchmark is a preset plus overrides;
+- three builders: data from config, model from config + data, task from model + config, and
+  ``resolve``: the one place where automatic settings (``None``) become numbers for a run;
+- the domain's facts: its name in words, Hub tags and model-card text, the classic fixed ratio
+  a comparison uses, whether per-example ratios apply, and its CLI commands.
 
 :func:`bioR2.pretrain` and ``bior2 pretrain <domain>`` are generated from the spec, so adding a
 domain means writing a spec and its data/model/task modules (see ``CONTRIBUTING.md``).
@@ -24,9 +28,11 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-__all__ = ["DomainSpec", "Preset", "DomainData", "DOMAINS", "get_domain", "domain_names", "option"]
+__all__ = ["DomainSpec", "Preset", "DomainData", "Command", "ModelCard", "DOMAINS", "get_domain", "domain_names",
+           "all_domains", "model_domain", "option"]
 
-# name -> module defining ``SPEC``; imported on first use.
+# name -> module defining ``SPEC``; imported on first use. The one list of domains: the CLI, the
+# Hub's model cards, checkpoints' error messages and the scoreboard iterate over it.
 DOMAINS: Dict[str, str] = {
     "dna": "bioR2.dna.spec",
     "sc": "bioR2.sc.spec",
@@ -54,6 +60,30 @@ class Preset:
     name: str
     description: str
     sections: Mapping[str, Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class Command:
+    """A CLI subcommand a domain contributes: ``bior2 <command> [<sub>]``, parsed and run by
+    ``add_<hook>_arguments(parser)`` / ``run_<hook>(args)`` of ``module`` (imported when the
+    parser is built; heavy imports belong inside ``run_<hook>``)."""
+
+    command: str
+    sub: Optional[str]
+    module: str
+    hook: str
+    help: str
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a model card says of a domain's models: ``what`` a model is ("DNA language model"),
+    its Hub ``tags``, its intended ``use`` (``{repo}`` is filled in) and its ``limits``."""
+
+    what: str
+    tags: Tuple[str, ...]
+    use: str
+    limits: str
 
 
 @dataclass
@@ -86,6 +116,14 @@ class DomainSpec:
     ``build_task(model, cfg, data) -> Task``.
     ``finish(result, cfg, data) -> dict`` (optional): after training, e.g. a linear probe or
     provenance files; what it returns is merged into the result's ``summary``.
+    ``resolve(cfg, train_cfg, data) -> TrainConfig`` (optional): the domain's automatic train
+    settings for this data (``None`` fields of the config), called once by the pipeline before
+    the trainer is built (:func:`bioR2.pipeline.resolve_train_config`).
+
+    The domain's facts: ``display_name`` (in words, "single-cell"), ``card`` (:class:`ModelCard`),
+    ``fixed_ratio`` (the classic fixed masking ratio that comparisons use: BERT's 0.15, MAE's
+    0.75), ``per_example_ratios`` (whether one ratio per example is possible: MAE keeps one
+    number of patches per batch) and ``commands`` (:class:`Command`).
     """
 
     name: str
@@ -98,7 +136,19 @@ class DomainSpec:
     train_defaults: Mapping[str, Any] = field(default_factory=dict)
     presets: Tuple[Preset, ...] = ()
     finish: Optional[Callable[..., Dict[str, Any]]] = None
+    resolve: Optional[Callable[..., Any]] = None
     source_help: str = "input data"
+    display_name: str = ""
+    card: Optional[ModelCard] = None
+    fixed_ratio: float = 0.15
+    per_example_ratios: bool = True
+    commands: Tuple[Command, ...] = ()
+
+    @property
+    def ratio_range(self) -> Tuple[float, float]:
+        """``(low, high)`` of the domain's R²MAE range ``default_ratio``."""
+        low, high = (float(x) for x in str(self.default_ratio).split("-"))
+        return low, high
 
     def preset(self, name: str) -> Preset:
         for p in self.presets:
@@ -141,4 +191,26 @@ def get_domain(name: Any) -> DomainSpec:
 
 
 def domain_names() -> List[str]:
+    """The registered domains' names, in registration order."""
     return list(DOMAINS)
+
+
+def all_domains() -> List[DomainSpec]:
+    """Every registered domain's spec (a spec module not written yet is left out)."""
+    specs = []
+    for name in DOMAINS:
+        try:
+            specs.append(get_domain(name))
+        except ModuleNotFoundError:
+            continue
+    return specs
+
+
+def model_domain(model: Any) -> str:
+    """The domain a model belongs to, in words ("DNA", "single-cell", ...), from its module path:
+    the error a user sees when a model of one domain is given to another domain's command."""
+    parts = type(model).__module__.split(".")
+    key = parts[1] if len(parts) > 1 and parts[0] == "bioR2" else ""
+    if key in DOMAINS:
+        return get_domain(key).display_name or key
+    return f"non-bioR2 ({type(model).__module__})"

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from . import __version__
+from .domain import domain_names, get_domain
 from .train.checkpoint import CONFIG_FILE, MODEL_FILE, CheckpointError, latest_checkpoint, read_model_config
 from .train.checkpoint import load_model as load_model_folder
 from .utils.io import PathLike, atomic_write_text
@@ -185,36 +186,6 @@ def load_model(name_or_path: Union[PathLike, str], map_location: str = "cpu", *,
 
 
 # ---------------------------------------------------------------------------- model card
-_DOMAIN_TAGS = {
-    "dna": ["dna", "genomics"],
-    "sc": ["single-cell", "scRNA-seq", "transcriptomics"],
-    "vision": ["vision", "image"],
-    "text": ["text", "nlp"],
-}
-_DOMAIN_NAMES = {"dna": "DNA language model", "sc": "single-cell expression model", "vision": "image model",
-                 "text": "text model"}
-_USE = {
-    "dna": ("Zero-shot variant-effect scoring (log-likelihood ratio of alt vs ref at the masked site) and "
-            "sequence embeddings for probes: `bior2 score-variants --model {repo} --fasta GENOME "
-            "--variants variants.tsv --out scores.parquet`.",
-            "Trained on one reference genome (see Training data): scores elsewhere, on other assemblies or "
-            "on indels are not supported. Scores rank variants; they are not calibrated pathogenicity "
-            "probabilities and are not for clinical use."),
-    "sc": ("Cell embeddings (`bior2 embed --model {repo} --h5ad cells.h5ad --out embedded.h5ad`) and "
-           "cell-type annotation from a labelled reference (`bior2 annotate --model {repo} --reference ref.h5ad "
-           "--label-key cell_type --query query.h5ad --out annotated.h5ad`).",
-           "The model knows only the genes in its config (query genes are aligned by symbol; `--min-overlap` "
-           "guards low overlap). Cells from other species, tissues, assays or normalisations than the "
-           "training data may embed poorly; labels transferred by annotation need expert review. "
-           "Not for clinical use."),
-    "vision": ("Image features for linear probes and reconstruction of masked patches.",
-               "Trained on the small image set below at its resolution; not a general-purpose vision model."),
-    "text": ("Text embeddings (the tokenizer is in config.json) for linear probes and masked-token prediction.",
-             "Trained on the small corpus below; not a general-purpose language model, and it may "
-             "reproduce the biases of that corpus."),
-}
-
-
 def _read_json(path: Path) -> Optional[Any]:
     if not path.is_file():
         return None
@@ -297,7 +268,7 @@ def _domain_of(model_class: str, data: Optional[Mapping], run_config: Optional[M
         if isinstance(source, Mapping) and isinstance(source.get("domain"), str):
             return source["domain"]
     module = model_class.split(":", 1)[0].split(".")
-    if len(module) > 1 and module[0] == "bioR2" and module[1] in _DOMAIN_TAGS:
+    if len(module) > 1 and module[0] == "bioR2" and module[1] in domain_names():
         return module[1]
     return None
 
@@ -369,11 +340,12 @@ def model_card(run_dir: PathLike, repo_id: Optional[str] = None, *, license: str
     name = repo_id or run.resolve().name
     params = _n_parameters(run / MODEL_FILE)
 
-    tags = ["bior2", "r2mae", "masked-autoencoder"] + ([domain] if domain else []) + _DOMAIN_TAGS.get(domain, [])
+    card = get_domain(domain).card if domain in domain_names() else None
+    tags = ["bior2", "r2mae", "masked-autoencoder"] + ([domain] if domain else []) + list(card.tags if card else [])
     front = {"library_name": "bior2", "license": license, "tags": list(dict.fromkeys(tags))}
     import yaml
 
-    what = _DOMAIN_NAMES.get(domain or "", "model")
+    what = card.what if card else "model"
     masking = _masking_text(train["mask_ratio"]) if "mask_ratio" in train else "not recorded"
     lines = ["---", yaml.safe_dump(front, sort_keys=False).rstrip(), "---", "", f"# {name}", "",
              f"A {what} pretrained with masked reconstruction using [bioR2](https://github.com/bior2/bior2) "
@@ -419,8 +391,9 @@ def model_card(run_dir: PathLike, repo_id: Optional[str] = None, *, license: str
     repo = repo_id or "ORG/NAME"
     lines += ["## How to use", "", "```python", "import bioR2", "",
               f'model = bioR2.load_model("{repo}")  # downloads into the Hugging Face cache once', "```", ""]
-    use, limits = _USE.get(domain or "", ("Features for downstream probes.", "Check the training data and "
-                                          "the benchmark above before relying on it."))
+    use, limits = ((card.use, card.limits) if card else
+                   ("Features for downstream probes.", "Check the training data and the benchmark above before "
+                    "relying on it."))
     lines += ["## Intended use", "", use.format(repo=repo), "",
               "## Limitations", "", limits + " The licence above covers the weights as published here; "
               "check the licence of the training data as well.", ""]

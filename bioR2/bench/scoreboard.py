@@ -27,7 +27,7 @@ import numpy as np
 
 __all__ = ["load_scoreboard_inputs", "build_scoreboard", "scoreboard_markdown", "plot_scoreboard",
            "run_scoreboard", "schedule_family", "domain_family", "select_schedules", "scoreboard_section",
-           "masked_eval", "section_markdown", "FIXED_RATIO"]
+           "masked_eval", "section_markdown"]
 
 PathLike = Union[str, Path]
 
@@ -52,21 +52,15 @@ def schedule_family(low: float, high: float, fixed: float, per_sample: bool = Tr
     return fam
 
 
-# The classic fixed ratio of each domain (BERT / GPN / scBERT-style 0.15; MAE's 0.75).
-FIXED_RATIO = {"dna": 0.15, "sc": 0.15, "vision": 0.75, "text": 0.15}
-
-
 def domain_family(domain: str) -> Dict[str, str]:
-    """:func:`schedule_family` of a domain: its R²MAE range (``DEFAULT_RATIO`` of
-    ``bioR2.<domain>.spec``) and classic fixed ratio (:data:`FIXED_RATIO`); vision has no
-    per-sample schedule (MAE keeps one number of patches per batch)."""
-    import importlib
+    """:func:`schedule_family` of a domain, from its spec: its R²MAE range (``default_ratio``),
+    its classic fixed ratio (``fixed_ratio``: BERT's 0.15, MAE's 0.75) and whether one ratio per
+    example applies (``per_example_ratios``; vision keeps one number of patches per batch)."""
+    from ..domain import get_domain
 
-    if domain not in FIXED_RATIO:
-        raise ValueError(f"unknown domain {domain!r}; choose from {sorted(FIXED_RATIO)}")
-    default = importlib.import_module(f"bioR2.{domain}.spec").DEFAULT_RATIO
-    low, high = (float(x) for x in str(default).split("-"))
-    return schedule_family(low, high, FIXED_RATIO[domain], per_sample=domain != "vision")
+    spec = get_domain(domain)
+    low, high = spec.ratio_range
+    return schedule_family(low, high, spec.fixed_ratio, per_sample=spec.per_example_ratios)
 
 
 def select_schedules(family: Mapping[str, str], names: Optional[Sequence[str]] = None) -> Dict[str, str]:

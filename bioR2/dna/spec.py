@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from ..domain import DomainData, DomainSpec, Preset
+from ..domain import Command, DomainData, DomainSpec, ModelCard, Preset
 from .config import DNADataConfig, DNAModelConfig, DNATaskConfig
 
 __all__ = ["SPEC", "DNADataConfig", "DNAModelConfig", "DNATaskConfig", "DEFAULT_RATIO"]
@@ -80,4 +80,21 @@ SPEC = DomainSpec(
     build_model=build_model,
     build_task=build_task,
     source_help="a genome path or Genome",
+    display_name="DNA",
+    card=ModelCard(
+        what="DNA language model",
+        tags=("dna", "genomics"),
+        use=("Zero-shot variant-effect scoring (log-likelihood ratio of alt vs ref at the masked site) and "
+             "sequence embeddings for probes: `bior2 score-variants --model {repo} --fasta GENOME "
+             "--variants variants.tsv --out scores.parquet`."),
+        limits=("Trained on one reference genome (see Training data): scores elsewhere, on other assemblies or "
+                "on indels are not supported. Scores rank variants; they are not calibrated pathogenicity "
+                "probabilities and are not for clinical use."),
+    ),
+    fixed_ratio=0.15,  # BERT's and GPN's
+    per_example_ratios=True,
+    commands=(
+        Command("score-variants", None, "bioR2.dna.cli", "score_variants", "score SNVs zero-shot with a DNA model"),
+        Command("benchmark", "dna", "bioR2.bench.cli", "benchmark_dna", "regulatory-variant AUPRC benchmark"),
+    ),
 )

@@ -318,7 +318,7 @@ def load_model_for_scoring(model):
     from pathlib import Path
 
     from ..hub import load_model
-    from ..train import model_domain
+    from ..domain import model_domain
     from .gpn_compat import GPNMaskedLM, is_hf_checkpoint, load_gpn_checkpoint
     from .model import DNAMaskedLM
 

@@ -52,7 +52,8 @@ from torch.nn import functional as F
 from .. import __version__
 from ..masking import mask_expression
 from ..hub import load_model
-from ..train import PretrainedModule, Task, TaskOutput, Trainer, TrainConfig, model_domain
+from ..domain import model_domain
+from ..train import PretrainedModule, Task, TaskOutput, Trainer, TrainConfig
 from ..train.log import progress_bar
 from ..utils.outputs import check_output_path
 from .data import (

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any, Dict
 
-from ..domain import DomainData, DomainSpec, Preset
+from ..domain import Command, DomainData, DomainSpec, ModelCard, Preset
 from .config import SCDataConfig, SCModelConfig, SCTaskConfig
 
 __all__ = ["SPEC", "SCDataConfig", "SCModelConfig", "SCTaskConfig", "DEFAULT_RATIO", "DEFAULT_EPOCHS",
@@ -191,4 +191,23 @@ SPEC = DomainSpec(
     build_task=build_task,
     finish=finish,
     source_help="an AnnData or .h5ad path",
+    display_name="single-cell",
+    card=ModelCard(
+        what="single-cell expression model",
+        tags=("single-cell", "scRNA-seq", "transcriptomics"),
+        use=("Cell embeddings (`bior2 embed --model {repo} --h5ad cells.h5ad --out embedded.h5ad`) and "
+             "cell-type annotation from a labelled reference (`bior2 annotate --model {repo} --reference ref.h5ad "
+             "--label-key cell_type --query query.h5ad --out annotated.h5ad`)."),
+        limits=("The model knows only the genes in its config (query genes are aligned by symbol; `--min-overlap` "
+                "guards low overlap). Cells from other species, tissues, assays or normalisations than the "
+                "training data may embed poorly; labels transferred by annotation need expert review. "
+                "Not for clinical use."),
+    ),
+    fixed_ratio=0.15,  # scBERT-style
+    per_example_ratios=True,
+    commands=(
+        Command("embed", None, "bioR2.sc.cli", "embed", "embed cells: writes obsm['X_r2mae']"),
+        Command("annotate", None, "bioR2.sc.cli", "annotate", "annotate query cells from a labelled reference"),
+        Command("benchmark", "sc", "bioR2.bench.cli", "benchmark_sc", "cell-type annotation benchmark"),
+    ),
 )

@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Mapping
 
-from ..domain import DomainData, DomainSpec, Preset
+from ..domain import Command, DomainData, DomainSpec, ModelCard, Preset
 from .config import TextDataConfig, TextModelConfig, TextTaskConfig
 from ..probing import ProbeConfig, finish_probe, hold_out
 
@@ -125,4 +125,17 @@ SPEC = DomainSpec(
     build_task=_build_task,
     finish=_finish,
     source_help="'bbc', a text file or folder, a TextCorpus or a (train, test) pair",
+    display_name="text",
+    card=ModelCard(
+        what="text model",
+        tags=("text", "nlp"),
+        use="Text embeddings (the tokenizer is in config.json) for linear probes and masked-token prediction.",
+        limits=("Trained on the small corpus below; not a general-purpose language model, and it may "
+                "reproduce the biases of that corpus."),
+    ),
+    fixed_ratio=0.15,  # BERT's
+    per_example_ratios=True,
+    commands=(
+        Command("benchmark", "text", "bioR2.bench.cli", "benchmark_text", "linear-probe benchmark on BBC news"),
+    ),
 )

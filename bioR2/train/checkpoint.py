@@ -325,14 +325,3 @@ def load_train_state(ckpt_dir: PathLike) -> Dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many kinds for a broken zip/pickle stream
         raise CheckpointError(f"{path}: unreadable or corrupt training state ({type(exc).__name__}: {exc})") from None
-
-
-_DOMAIN_NAMES = {"dna": "DNA", "sc": "single-cell", "vision": "vision", "text": "text"}
-
-
-def model_domain(model: nn.Module) -> str:
-    """The domain a model belongs to, in words ("DNA", "single-cell", ...), from its module path:
-    the error a user sees when a model of one domain is given to another domain's command."""
-    parts = type(model).__module__.split(".")
-    key = parts[1] if len(parts) > 1 and parts[0] == "bioR2" else ""
-    return _DOMAIN_NAMES.get(key, f"non-bioR2 ({type(model).__module__})")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict
 
-from ..domain import DomainData, DomainSpec, Preset
+from ..domain import Command, DomainData, DomainSpec, ModelCard, Preset
 from .config import MAEModelConfig, VisionDataConfig, VisionProbeConfig
 from ..probing import finish_probe, hold_out
 
@@ -96,4 +96,17 @@ SPEC = DomainSpec(
     build_task=_build_task,
     finish=_finish,
     source_help="'digits', 'mnist', an image folder, an ImageSet or a (train, test) pair",
+    display_name="vision",
+    card=ModelCard(
+        what="image model",
+        tags=("vision", "image"),
+        use="Image features for linear probes and reconstruction of masked patches.",
+        limits="Trained on the small image set below at its resolution; not a general-purpose vision model.",
+    ),
+    fixed_ratio=0.75,  # MAE's
+    per_example_ratios=False,  # MAE keeps one number of patches per batch
+    commands=(
+        Command("benchmark", "vision", "bioR2.bench.cli", "benchmark_vision",
+                "linear-probe benchmark on digits/MNIST"),
+    ),
 )
