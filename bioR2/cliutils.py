@@ -13,6 +13,7 @@ import copy
 import sys
 from typing import Any, Callable, Dict, Optional, Tuple
 
+from .utils.device import DEFAULT_DEVICE, DEVICE_HELP
 from .masking import parse_mask_ratio
 
 __all__ = ["add_run_options", "add_train_options", "TRAIN_FLAGS",
@@ -53,7 +54,7 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--warmup-steps", type=int, default=None, help="linear warm-up steps (default 5%% of steps)")
     g.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None,
                    help="autocast precision (bf16/fp16 on CUDA; fp16 needs CUDA)")
-    g.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N")
+    g.add_argument("--device", default=None, help=f"{DEVICE_HELP} (default: {DEFAULT_DEVICE})")
     g.add_argument("--num-workers", type=int, default=None, help="DataLoader worker processes")
     g.add_argument("--save-every", type=int, default=None, help="checkpoint every N steps (0: at the end)")
     g.add_argument("--eval-every", type=int, default=None, help="validate every N steps (0: at the end)")

@@ -144,6 +144,17 @@ class DomainSpec:
     per_example_ratios: bool = True
     commands: Tuple[Command, ...] = ()
 
+    def resolve_train(self, cfg: "SectionConfigs", train_cfg: Any, data: DomainData) -> Any:
+        """The run's :class:`~bioR2.train.TrainConfig` with every automatic (``None``) value
+        fixed, frozen: first the domain's own (``resolve``, e.g. single-cell's number of epochs
+        for its number of cells), then the generic ones (steps from epochs, warm-up, evaluation
+        ratio: :meth:`~bioR2.train.TrainConfig.resolve`). :func:`bioR2.pretrain` calls it once,
+        after the data, model and task are built and before the trainer is."""
+        if self.resolve is not None:
+            train_cfg = self.resolve(cfg, train_cfg, data)
+        n_train = len(data.train) if data.train is not None and hasattr(data.train, "__len__") else None
+        return train_cfg.resolve(n_train)
+
     @property
     def ratio_range(self) -> Tuple[float, float]:
         """``(low, high)`` of the domain's R²MAE range ``default_ratio``."""

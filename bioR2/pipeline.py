@@ -124,11 +124,14 @@ def route_options(spec: DomainSpec, options: Mapping[str, Any]) -> Dict[str, Dic
 
 
 def _steps_or_epochs(resolved: Dict[str, Any], layer: Mapping[str, Any]) -> Dict[str, Any]:
-    """A layer that gives ``train.steps`` without ``train.epochs`` means steps: an ``epochs``
-    default from a lower layer (the domain's recipe) no longer applies."""
+    """``train.steps`` and ``train.epochs`` are one choice, the run's length: a layer that sets one
+    of them (and not the other) clears the other's value from the layers below (a domain's
+    default length, a preset's), so the most specific layer decides."""
     train = layer.get(TRAIN) or {}
-    if isinstance(train, Mapping) and train.get("steps") is not None and train.get("epochs") is None:
-        resolved[TRAIN]["epochs"] = None
+    if isinstance(train, Mapping):
+        for given, cleared in (("steps", "epochs"), ("epochs", "steps")):
+            if train.get(given) is not None and train.get(cleared) is None:
+                resolved[TRAIN][cleared] = None
     return resolved
 
 
@@ -263,6 +266,9 @@ def pretrain(domain: Union[str, DomainSpec], source: Any = None, out: Union[None
         torch.manual_seed(train_cfg.seed)  # the initial weights depend on the run's seed only
         net = spec.build_model(cfg, domain_data, train_cfg)
     lm_task = spec.build_task(net, cfg, domain_data)
+    # The one place where automatic train settings (None) become numbers for this data; the
+    # frozen result is what the trainer runs and what run_config.yaml records.
+    train_cfg = spec.resolve_train(cfg, train_cfg, domain_data)
 
     records: List[Dict[str, Any]] = []
     trainer = Trainer(lm_task, domain_data.train, train_cfg, out_dir, val_dataset=domain_data.val,

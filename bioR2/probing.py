@@ -18,6 +18,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
+from .utils.device import DEFAULT_DEVICE
 from .domain import DomainData, DomainSpec, get_domain, option
 
 __all__ = ["HeldOutConfig", "ProbeConfig", "hold_out", "finish_probe", "pretrain_and_probe"]
@@ -91,7 +92,8 @@ def _mapping(value: Any) -> Dict[str, Any]:
 
 
 def pretrain_and_probe(domain: Union[str, DomainSpec], data: Any = None, *, model_config: Any = None,
-                       device: str = "cpu", out_dir: Union[None, str, os.PathLike] = None, keep_model: bool = False,
+                       device: str = DEFAULT_DEVICE, out_dir: Union[None, str, os.PathLike] = None,
+                       keep_model: bool = False,
                        train_overrides: Optional[Mapping[str, Any]] = None, **options: Any):
     """Pretrain a ``domain`` model, then report the held-out linear-probe accuracy of its frozen
     features: a :class:`~bioR2.probe.ProbeRun` (``accuracy``, ``macro_f1``, ``val_loss``,
@@ -111,13 +113,13 @@ def pretrain_and_probe(domain: Union[str, DomainSpec], data: Any = None, *, mode
     :class:`~bioR2.train.TrainConfig` fields last.
     """
     from .probe import ProbeRun
-    from .pipeline import pretrain, route_options, typed_sections
-    from .train import TrainConfig
+    from .pipeline import pretrain, resolve_run_config, route_options, typed_sections
 
     spec = get_domain(domain)
     sections = route_options(spec, options)
     given = sections.pop("train", {})
-    steps = given.get("steps", spec.train_defaults.get("steps", TrainConfig().steps))
+    # the run's length as the run config will resolve it (the spec's default unless given)
+    steps = resolve_run_config(spec, sections={"train": given})["train"].get("steps") or 100
     train = {"progress": False, "device": device, "log_every": max(1, int(steps) // 100), **given,
              **(train_overrides or {})}
     held_out = {"validate": given.get("eval_mask_ratio", True) is not None, **sections.pop("data", {})}

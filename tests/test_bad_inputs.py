@@ -491,7 +491,7 @@ def test_trainer_resumes_from_the_previous_checkpoint(tmp_path):
     from bioR2.train import TrainConfig, Trainer, latest_checkpoint
 
     run = tmp_path / "run"
-    cfg = TrainConfig(steps=3, batch_size=8, save_every=1, keep_checkpoints=2, progress=False)
+    cfg = TrainConfig(mask_ratio="0.15", steps=3, batch_size=8, save_every=1, keep_checkpoints=2, progress=False)
     Trainer(ToyTask(ToyAutoencoder()), ToyData(), cfg, run).fit()
     (run / "checkpoints" / "step-00000003" / "train_state.pt").write_bytes(b"garbage")
     with pytest.warns(UserWarning, match=r"skipped .*step-00000003.*train_state\.pt"):

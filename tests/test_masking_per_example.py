@@ -113,7 +113,7 @@ class Recording(ToyTask):
 
 def _fit(task, tmp_path, **cfg):
     records = []
-    cfg = TrainConfig(**{"steps": 4, "batch_size": 8, "progress": False, "seed": 3, **cfg})
+    cfg = TrainConfig(**{"mask_ratio": "0.15", "steps": 4, "batch_size": 8, "progress": False, "seed": 3, **cfg})
     Trainer(task, ToyData(), cfg, tmp_path / "run", callbacks=[records.append]).fit()
     return cfg, records
 

@@ -37,7 +37,11 @@ def test_spec_defaults_presets_and_the_one_ratio():
 
     assert get_domain("sc") is SPEC and SPEC.default_ratio == DEFAULT_RATIO == "0.1-0.5"
     cfg, train = typed_sections(SPEC, resolve_run_config(SPEC))
-    assert (train.epochs, train.batch_size, train.mask_ratio.to_config()) == (50.0, 256, DEFAULT_RATIO)
+    # length and batch are automatic (None) until the run's cells are known (resolve_train)
+    assert (train.steps, train.epochs, train.batch_size, train.mask_ratio.to_config()) == (None, None, None,
+                                                                                           DEFAULT_RATIO)
+    resolved = SPEC.resolve_train(cfg, train, _cells(1000))
+    assert (resolved.epochs, resolved.batch_size, resolved.steps) == (50.0, 256, round(50 * 1000 / 256))
     assert (cfg.model.hidden, cfg.model.latent, cfg.model.loss) == ([512, 256], 128, "mse")
     assert (cfg.task.only_nonzero, cfg.task.count) == (False, "exact")
     assert {p.name for p in SPEC.presets} >= {"sc-tiny", "sc-small", "sc-base"}
@@ -179,20 +183,40 @@ def test_opened_sources_and_rows_train_through_the_same_pretrain():
         pretrain(reader, n_top_genes=5, steps=1, batch_size=8, progress=False)
 
 
+def _cells(n: int):
+    """What resolve_train reads of a run's cells: how many, and whether the file is read backed."""
+    import numpy as np
+    from bioR2.domain import DomainData
+
+    return DomainData(train=list(range(n)), content={"rows": np.arange(n), "backed": False})
+
+
 def test_epochs_are_the_default_and_a_step_count_given_later_wins():
+    import dataclasses
+
     from bioR2.pipeline import resolve_run_config, typed_sections
     from bioR2.sc.spec import SPEC, default_epochs
 
-    _, train = typed_sections(SPEC, resolve_run_config(SPEC))
-    assert train.epochs == 50.0 and train.steps_for_examples(1000) == round(50 * 1000 / 256)
+    def resolved(n_cells, **kw):
+        cfg, train = typed_sections(SPEC, resolve_run_config(SPEC, **kw))
+        return SPEC.resolve_train(cfg, train, _cells(n_cells))
+
+    train = resolved(1000)
+    assert train.epochs == 50.0 and train.steps == round(50 * 1000 / 256) and train.is_resolved
+    with pytest.raises(AttributeError, match="frozen"):
+        train.steps = 3  # the resolved config is what the run records: it cannot drift afterwards
+    assert dataclasses.replace(train, steps=3).steps == 3
+    # a small dataset trains on batches of all of it; a large one on fewer passes
+    assert resolved(100).batch_size == 100 and resolved(1_000_000).epochs == 8.0
+    # an explicit 50 epochs is kept for a large dataset (it is not mistaken for the default)
+    assert resolved(1_000_000, sections={"train": {"epochs": 50}}).epochs == 50.0
     # steps from any later layer (flag, --set, Python option) mean steps; epochs given there win back
-    _, train = typed_sections(SPEC, resolve_run_config(SPEC, sections={"train": {"steps": 7}}))
-    assert train.epochs is None and train.steps_for_examples(10**6) == 7
-    _, train = typed_sections(SPEC, resolve_run_config(SPEC, overrides=["train.steps=9"]))
-    assert train.epochs is None and train.steps == 9
-    _, train = typed_sections(SPEC, resolve_run_config(SPEC, overrides=["train.epochs=3"]))
-    assert train.epochs == 3.0 and train.steps_for_examples(512) == 6
-    # scVI-like: fewer passes over a large dataset, 100 over a small one
+    train = resolved(10**6, sections={"train": {"steps": 7}})
+    assert train.epochs is None and train.steps == 7
+    assert resolved(1000, overrides=["train.steps=9"]).steps == 9
+    train = resolved(512, overrides=["train.epochs=3"])
+    assert train.epochs == 3.0 and train.steps == 6
+    # scVI-like: fewer passes over a large dataset, 50 over a small one
     assert default_epochs(5_000) == 50.0 and default_epochs(1_000_000) == 8.0 and default_epochs(10**9) == 1.0
     with pytest.raises(ValueError, match="train.epochs"):
         typed_sections(SPEC, resolve_run_config(SPEC, overrides=["train.epochs=0"]))

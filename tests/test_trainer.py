@@ -72,7 +72,7 @@ def test_fit_writes_run_folder_and_log(tmp_path):
 
 
 def test_refuses_to_overwrite_an_existing_run(tmp_path):
-    cfg = TrainConfig(steps=2, batch_size=8, progress=False)
+    cfg = TrainConfig(mask_ratio="0.15", steps=2, batch_size=8, progress=False)
     Trainer(ToyTask(ToyAutoencoder()), ToyData(), cfg, tmp_path / "run").fit()
     before = (tmp_path / "run" / "model.safetensors").read_bytes()
     with pytest.raises(FileExistsError, match="--resume"):
@@ -82,9 +82,9 @@ def test_refuses_to_overwrite_an_existing_run(tmp_path):
 
 def test_overwrite_starts_a_new_log_and_drops_the_old_checkpoints(tmp_path):
     run = tmp_path / "run"
-    Trainer(ToyTask(ToyAutoencoder()), ToyData(), TrainConfig(steps=6, batch_size=8, save_every=3,
+    Trainer(ToyTask(ToyAutoencoder()), ToyData(), TrainConfig(mask_ratio="0.15", steps=6, batch_size=8, save_every=3,
                                                               progress=False), run).fit()
-    Trainer(ToyTask(ToyAutoencoder()), ToyData(), TrainConfig(steps=2, batch_size=8, progress=False),
+    Trainer(ToyTask(ToyAutoencoder()), ToyData(), TrainConfig(mask_ratio="0.15", steps=2, batch_size=8, progress=False),
             run, overwrite=True).fit()
     assert [r["step"] for r in _log(run) if "loss" in r] == [1, 2]  # not the old run's 1..6 first
     assert sorted(p.name for p in (run / "checkpoints").glob("step-*")) == ["step-00000002"]
@@ -113,7 +113,7 @@ def test_validation_loss_is_weighted_by_what_each_batch_scores():
         def __getitem__(self, i):
             return {"x": self.x[i:i + 1].expand(16), "w": self.w[i]}
 
-    cfg = TrainConfig(steps=1, batch_size=2, progress=False)
+    cfg = TrainConfig(mask_ratio="0.15", steps=1, batch_size=2, progress=False)
     # batches of 2: mean x 1 (weight 4), 5 (weight 0: must not count), 3 (weight 2)
     val = Items([1, 1, 5, 5, 3, 3], [2, 2, 0, 0, 1, 1])
     result = Trainer(Weighted(), Items([0, 0], [1, 1]), cfg, val_dataset=val).fit()
@@ -124,11 +124,12 @@ def test_validation_loss_is_weighted_by_what_each_batch_scores():
 
 def test_batch_size_must_divide_and_fp16_needs_cuda(tmp_path):
     with pytest.raises(ValueError, match="divisible"):
-        Trainer(ToyTask(ToyAutoencoder()), ToyData(), TrainConfig(steps=1, batch_size=9, grad_accum=2)).fit()
+        Trainer(ToyTask(ToyAutoencoder()), ToyData(),
+                TrainConfig(mask_ratio="0.15", steps=1, batch_size=9, grad_accum=2)).fit()
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="fp16"):
-            Trainer(ToyTask(ToyAutoencoder()), ToyData(), TrainConfig(steps=1, batch_size=8, precision="fp16",
-                                                                       device="cpu")).fit()
+            Trainer(ToyTask(ToyAutoencoder()), ToyData(),
+                    TrainConfig(mask_ratio="0.15", steps=1, batch_size=8, precision="fp16", device="cpu")).fit()
 
 
 def test_gradient_accumulation_matches_one_big_batch(tmp_path):
@@ -198,7 +199,7 @@ def test_summed_losses_are_exact_where_per_batch_means_are_not(tmp_path):
 # ---------------------------------------------------------------- integrity
 @pytest.fixture()
 def finished_run(tmp_path):
-    cfg = TrainConfig(steps=3, batch_size=8, save_every=0, progress=False)
+    cfg = TrainConfig(mask_ratio="0.15", steps=3, batch_size=8, save_every=0, progress=False)
     Trainer(ToyTask(ToyAutoencoder()), ToyData(), cfg, tmp_path / "run").fit()
     return tmp_path / "run"
 
@@ -230,7 +231,7 @@ def test_corrupt_training_state_is_refused(finished_run):
 def test_resume_from_corrupt_checkpoint_fails_cleanly(finished_run):
     ckpt = latest_checkpoint(finished_run)
     (ckpt / "train_state.pt").write_bytes(b"not a checkpoint")
-    cfg = TrainConfig(steps=5, batch_size=8, progress=False)
+    cfg = TrainConfig(mask_ratio="0.15", steps=5, batch_size=8, progress=False)
     with pytest.raises(CheckpointError, match="train_state.pt"):
         Trainer(ToyTask(ToyAutoencoder()), ToyData(), cfg, finished_run, resume=True).fit()
 

@@ -26,6 +26,8 @@ import json
 import sys
 from typing import Dict, List, Optional, Sequence
 
+from ..utils.device import DEFAULT_DEVICE, DEVICE_HELP
+
 __all__ = ["add_common_options", "parse_seeds", "parse_schemes", "scheme_ratio", "scheme_name"]
 
 
@@ -159,7 +161,7 @@ def add_benchmark_dna_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layers", type=int, default=None, help="model depth")
     parser.add_argument("--batch-size", type=int, default=None, help="windows per step")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    parser.add_argument("--device", default=DEFAULT_DEVICE, help=DEVICE_HELP)
     parser.add_argument("--max-positives", type=int, default=None,
                         help="cap positives per factor / task (quick: 60; default all)")
     _scoreboard_option(parser)

@@ -22,6 +22,7 @@ import pandas as pd
 from ..metrics import auprc, binary_metrics, paired_difference, summarize
 from ..results import build_results, write_results
 from ..utils.io import atomic_path
+from ..utils.device import DEFAULT_DEVICE
 from .common import ResultCache
 
 __all__ = ["SCHEMES", "BenchmarkConfig", "run_benchmark", "run_scoreboard", "SCOREBOARD_TEST_RATIOS"]
@@ -55,7 +56,7 @@ class BenchmarkConfig:
     max_positives: Optional[int] = None
     n_boot: int = 1000
     threads: Optional[int] = None
-    device: str = "cpu"
+    device: str = DEFAULT_DEVICE
     precision: str = "fp32"  # training and scoring autocast: fp32 | bf16 (| fp16 on CUDA)
     score_batch: int = 256
     quick: bool = False
@@ -359,7 +360,7 @@ def _scoreboard_model(run: Path, genome, frames: Dict[str, pd.DataFrame], heldou
     from .scoreboard import masked_eval
 
     model = load_model(run).eval()
-    scorer = VariantScorer(model, genome, window=cfg.window, batch_size=cfg.score_batch, device="cpu")
+    scorer = VariantScorer(model, genome, window=cfg.window, batch_size=cfg.score_batch, device=DEFAULT_DEVICE)
     scores = {name: -scorer.llr(df.chrom.to_numpy(), df.pos.to_numpy() - 1, df.ref.tolist(), df.alt.tolist())
               for name, df in frames.items()}
     out: Dict[str, Any] = {f"{k}_auprc": v for k, v in _task_auprcs(frames, scores).items()}

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..utils.device import DEFAULT_DEVICE, DEVICE_HELP
+
 
 # ---------------------------------------------------------------------------- score-variants
 def _positive_int(flag: str):
@@ -48,7 +50,7 @@ def add_score_variants_arguments(parser: argparse.ArgumentParser) -> None:
                              "embeddings and write its out-of-fold probability as probe_score")
     parser.add_argument("--groups", default=None, metavar="COLUMN",
                         help="with --labels: keep each group (e.g. chrom) in one fold")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when available) | cpu | cuda | cuda:N")
+    parser.add_argument("--device", default=DEFAULT_DEVICE, help=DEVICE_HELP)
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--progress", dest="progress", action="store_true", default=None,
                         help="always show a progress bar")

@@ -15,6 +15,7 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from ..utils.device import DEFAULT_DEVICE
 from ..utils.io import PathLike
 
 __all__ = ["make_probe", "cross_val_probe", "score_with_probe"]
@@ -59,7 +60,7 @@ def cross_val_probe(features: np.ndarray, labels: Sequence[int], groups: Optiona
 
 def score_with_probe(model, genome, variants: PathLike, out: PathLike, *, label_column: str,
                      group_column: Optional[str] = None, window: Optional[int] = None, batch_size: int = 128,
-                     skip_mismatch: bool = False, device: str = "cpu", precision: str = "fp32",
+                     skip_mismatch: bool = False, device: str = DEFAULT_DEVICE, precision: str = "fp32",
                      n_splits: int = 5) -> Dict[str, Any]:
     """Zero-shot score plus an out-of-fold ``probe_score`` for a labelled variants file."""
     from .scorer import VariantScorer

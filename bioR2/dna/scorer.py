@@ -30,6 +30,7 @@ from typing import Sequence, Tuple
 import numpy as np
 import torch
 
+from ..utils.device import DEFAULT_DEVICE
 from .data import Genome
 from .model import DNAMaskedLM
 from .tokenizer import ENCODE_TABLE, MASK_ID, reverse_complement_ids
@@ -68,7 +69,7 @@ class VariantScorer:
     """
 
     def __init__(self, model: DNAMaskedLM, genome: Genome, window: int = 512, batch_size: int = 128,
-                 device: str = "auto", precision: str = "fp32") -> None:
+                 device: str = DEFAULT_DEVICE, precision: str = "fp32") -> None:
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if window < 2:

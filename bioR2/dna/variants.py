@@ -26,6 +26,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import pandas as pd
 
+from ..utils.device import DEFAULT_DEVICE
 from ..utils.io import PathLike, atomic_path
 from .data import Genome, open_genome
 
@@ -385,7 +386,7 @@ class _ContigTally:
 
 def score_variants(model, genome, variants: Union[pd.DataFrame, PathLike], *, window: Optional[int] = None,
                    batch_size: int = 128, skip_mismatch: bool = False, embedding_distance: bool = False,
-                   device: str = "auto", precision: str = "fp32") -> pd.DataFrame:
+                   device: str = DEFAULT_DEVICE, precision: str = "fp32") -> pd.DataFrame:
     """Score SNVs zero-shot; returns the input columns plus ``status`` and ``score``.
 
     ``model`` is a :class:`~bioR2.dna.model.DNAMaskedLM` or a run folder; ``genome`` a
@@ -540,7 +541,7 @@ class _TableWriter:
 
 def score_variants_file(model, genome, variants: PathLike, out: PathLike, *, window: Optional[int] = None,
                         batch_size: int = 128, chunk_size: int = 50_000, skip_mismatch: bool = False,
-                        embedding_distance: bool = False, device: str = "auto", precision: str = "fp32",
+                        embedding_distance: bool = False, device: str = DEFAULT_DEVICE, precision: str = "fp32",
                         progress: Optional[bool] = None) -> Dict[str, Any]:
     """Stream ``variants`` through the scorer into ``out``, in the format its extension names:
     ``.tsv``/``.tsv.gz``, ``.csv``/``.csv.gz``, ``.parquet``, or ``.vcf``/``.vcf.gz`` (a VCF

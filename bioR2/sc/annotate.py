@@ -50,6 +50,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .. import __version__
+from ..utils.device import DEFAULT_DEVICE
 from ..masking import mask_expression
 from ..hub import load_model
 from ..domain import model_domain
@@ -266,7 +267,7 @@ def _check_copy(adata: Any, copy: bool, function: str) -> None:
 # --------------------------------------------------------------------------- embedding
 @torch.no_grad()
 def embed_reader(reader: ExpressionReader, model: ModelLike, rows: Optional[Sequence[int]] = None,
-                 batch_size: int = DEFAULT_BATCH_SIZE, device: Union[str, torch.device] = "auto",
+                 batch_size: int = DEFAULT_BATCH_SIZE, device: Union[str, torch.device] = DEFAULT_DEVICE,
                  progress: Optional[bool] = None) -> np.ndarray:
     """Embeddings (cells x latent, float32) of ``rows`` of a reader, ``batch_size`` cells at a
     time on ``device`` (``"auto"``: CUDA when available). ``progress``: a bar in a terminal or
@@ -365,7 +366,8 @@ def _put(adata: Any, writes: Dict[str, Dict[str, Any]], record_key: str, record:
 def embed(adata: Any, model: ModelLike, *, layer: Optional[str] = None, use_raw: Optional[bool] = None,
           key_added: str = EMBED_KEY, umap: bool = False, neighbors_key: Optional[str] = None,
           min_overlap: float = DEFAULT_MIN_OVERLAP, batch_size: int = DEFAULT_BATCH_SIZE,
-          device: Union[str, torch.device] = "auto", overwrite: bool = False, copy: bool = False) -> Optional[Any]:
+          device: Union[str, torch.device] = DEFAULT_DEVICE, overwrite: bool = False,
+          copy: bool = False) -> Optional[Any]:
     """Embed every cell of ``adata`` into ``adata.obsm[key_added]``.
 
     ``model`` is a pretrained :class:`ExpressionMAE`, its run folder or a Hub id. ``layer`` /
@@ -396,7 +398,7 @@ def embed(adata: Any, model: ModelLike, *, layer: Optional[str] = None, use_raw:
 def embed_file(h5ad: Union[str, os.PathLike], model: ModelLike, out: Union[str, os.PathLike], *,
                layer: Optional[str] = None, use_raw: Optional[bool] = None, key_added: str = EMBED_KEY,
                umap: bool = False, neighbors_key: Optional[str] = None, min_overlap: float = DEFAULT_MIN_OVERLAP,
-               batch_size: int = DEFAULT_BATCH_SIZE, device: Union[str, torch.device] = "auto",
+               batch_size: int = DEFAULT_BATCH_SIZE, device: Union[str, torch.device] = DEFAULT_DEVICE,
                overwrite: bool = False) -> Tuple[np.ndarray, GeneAlignment]:
     """Embed the cells of the file ``h5ad`` into a copy of it, ``out``, with ``obsm[key_added]``
     (and with ``umap=True`` the fields :func:`embed` names).
@@ -539,7 +541,7 @@ class ClassificationTask(Task):
 def fine_tune(model: ModelLike, reader: ExpressionReader, labels: Sequence[Any], *,
               rows: Optional[Sequence[int]] = None, steps: int = 500, batch_size: int = 128, lr: float = 3e-4,
               mask_ratio: str = "0", balanced: bool = False, seed: int = 0, out=None,
-              head_dropout: float = 0.1, device: Union[str, torch.device] = "auto") -> CellTypeClassifier:
+              head_dropout: float = 0.1, device: Union[str, torch.device] = DEFAULT_DEVICE) -> CellTypeClassifier:
     """Fine-tune the pretrained encoder with a classification head on labelled cells.
 
     ``labels`` has one entry per row in ``rows`` (or per cell of the reader). ``mask_ratio``
@@ -683,7 +685,7 @@ def annotate(query: Any, model: ModelLike, reference: Any = None, label_key: Opt
              reference_layer: Optional[str] = None, reference_use_raw: Optional[bool] = None,
              key_prefix: str = "r2mae", min_confidence: float = DEFAULT_MIN_CONFIDENCE,
              min_overlap: float = DEFAULT_MIN_OVERLAP, batch_size: int = DEFAULT_BATCH_SIZE,
-             device: Union[str, torch.device] = "auto", overwrite: bool = False, copy: bool = False,
+             device: Union[str, torch.device] = DEFAULT_DEVICE, overwrite: bool = False, copy: bool = False,
              fine_tune_options: Optional[Dict[str, Any]] = None) -> Optional[Any]:
     """Label the cells of the AnnData ``query`` from the labelled ``reference`` (``obs[label_key]``;
     reference cells whose label is missing are left out, with a warning).
@@ -726,7 +728,7 @@ def annotate_file(query: Union[str, os.PathLike], model: ModelLike, out: Union[s
                   reference_layer: Optional[str] = None, reference_use_raw: Optional[bool] = None,
                   key_prefix: str = "r2mae", min_confidence: float = DEFAULT_MIN_CONFIDENCE,
                   min_overlap: float = DEFAULT_MIN_OVERLAP, batch_size: int = DEFAULT_BATCH_SIZE,
-                  device: Union[str, torch.device] = "auto", overwrite: bool = False,
+                  device: Union[str, torch.device] = DEFAULT_DEVICE, overwrite: bool = False,
                   fine_tune_options: Optional[Dict[str, Any]] = None) -> Annotation:
     """:func:`annotate` the cells of the file ``query`` into a copy of it, ``out``, with
     ``obs[f"{key_prefix}_label"]``, ``obs[f"{key_prefix}_confidence"]`` and the

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..utils.device import DEFAULT_DEVICE, DEVICE_HELP
 from .io import DEFAULT_BATCH_SIZE, DEFAULT_MIN_CONFIDENCE, argparse_type, check_batch_size, check_fraction
 
 DEFAULT_MIN_OVERLAP = 0.5  # bioR2.sc.data.DEFAULT_MIN_OVERLAP (not imported: it pulls numpy and anndata)
@@ -33,7 +34,7 @@ def _add_common(parser: argparse.ArgumentParser, flag: str, what: str, out_help:
                              "below 0.9 is a warning)")
     parser.add_argument("--batch-size", type=argparse_type(check_batch_size, "--batch-size"),
                         default=DEFAULT_BATCH_SIZE, metavar="N", help="cells per forward pass (default %(default)s)")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when available) | cpu | cuda | cuda:N")
+    parser.add_argument("--device", default=DEFAULT_DEVICE, help=DEVICE_HELP)
     parser.add_argument("--overwrite", action="store_true",
                         help=f"replace an existing --out file, and {keys_help} the input already has")
 

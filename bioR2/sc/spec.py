@@ -29,7 +29,10 @@ DEFAULT_RATIO = "0.1-0.5"  # the single-cell R²MAE range, written once for the 
 # The recipe chosen on a validation split of cbmc's training cells (benchmarks/sc_recipe_search.py,
 # RESULTS.md "Single-cell recipe"): 50 epochs of the data (not a fixed step count), MLP 512,256 -> 128.
 DEFAULT_EPOCHS = 50.0
-TRAIN_DEFAULTS: Dict[str, Any] = {"epochs": DEFAULT_EPOCHS, "batch_size": 256}
+DEFAULT_BATCH_SIZE = 256
+# None: automatic for the run's cells (resolve_train below): 256 cells a step (all of them when
+# fewer), and default_epochs(n) passes unless the run gives train.steps or train.epochs.
+TRAIN_DEFAULTS: Dict[str, Any] = {"steps": None, "epochs": None, "batch_size": None}
 
 
 def default_epochs(n_cells: int) -> float:
@@ -83,7 +86,6 @@ def build_data(source: Any, cfg, train_cfg) -> DomainData:
         open_cells,
         read_labels,
     )
-    from ..train import chunk_sampler_factory
 
     d = cfg.data
     read = None
@@ -121,13 +123,6 @@ def build_data(source: Any, cfg, train_cfg) -> DomainData:
         categories, batch_codes = np.unique(labels, return_inverse=True)
         categories = [str(c) for c in categories]
 
-    if train_cfg.batch_size == TRAIN_DEFAULTS["batch_size"]:
-        train_cfg.batch_size = min(train_cfg.batch_size, int(rows_arr.size))  # a small dataset: one batch
-    if train_cfg.epochs is not None and float(train_cfg.epochs) == DEFAULT_EPOCHS:
-        train_cfg.epochs = default_epochs(int(rows_arr.size))  # the default: fewer passes over a large dataset
-    chunk_size = d.chunk_size
-    if chunk_size is None and isinstance(cells, H5adSource):
-        chunk_size = 8 * train_cfg.batch_size  # backed reads: every batch from one stretch of the file
     train = CellDataset(reader, rows_arr, batch_codes=batch_codes, with_counts=cfg.model.loss == "nb")
 
     if read is None or isinstance(cells, H5adSource) != read.startswith("backed"):
@@ -136,13 +131,36 @@ def build_data(source: Any, cfg, train_cfg) -> DomainData:
             read += " (asked)"
     setup = {"layer": cells.layer, "use_raw": cells.use_raw, "batch_key": d.batch_key}
     info = {"source": cells.where, "read": read, "n_cells": int(cells.n_obs), "n_train_cells": int(rows_arr.size),
-            "epochs": train_cfg.epochs, "steps": train_cfg.steps_for_examples(int(rows_arr.size)),
             "n_genes": len(reader.genes), **setup, "is_log1p": reader.is_log1p,
             "target_sum": reader.target_sum, "batch_categories": categories,
             "gene_alignment": reader.alignment.report(), "data": d.to_dict()}
-    content = {"reader": reader, "rows": rows_arr, "batch_categories": categories, "setup": setup}
-    return DomainData(train=train, content=content, info=info,
-                      sampler_factory=chunk_sampler_factory(int(chunk_size)) if chunk_size else None)
+    content = {"reader": reader, "rows": rows_arr, "batch_categories": categories, "setup": setup,
+               "backed": isinstance(cells, H5adSource)}
+    return DomainData(train=train, content=content, info=info)
+
+
+def resolve_train(cfg, train_cfg, data: DomainData):
+    """The single-cell automatic train settings for this run's cells: a batch of 256 cells (all
+    of them when fewer), :func:`default_epochs` passes unless steps or epochs were given, and
+    chunk-shuffled reading of a backed file (``data.chunk_size``: 8 batches by default)."""
+    from dataclasses import replace
+
+    from ..train import chunk_sampler_factory
+
+    n_cells = int(data.content["rows"].size)
+    changes: Dict[str, Any] = {}
+    if train_cfg.batch_size is None:
+        changes["batch_size"] = min(DEFAULT_BATCH_SIZE, n_cells)  # a small dataset: one batch
+    if train_cfg.steps is None and train_cfg.epochs is None:
+        changes["epochs"] = default_epochs(n_cells)  # fewer passes over a large dataset
+    train_cfg = replace(train_cfg, **changes)
+    chunk_size = cfg.data.chunk_size
+    if chunk_size is None and data.content["backed"]:
+        chunk_size = 8 * int(train_cfg.batch_size)  # backed reads: every batch from one stretch of the file
+    if chunk_size:
+        data.sampler_factory = chunk_sampler_factory(int(chunk_size))
+    data.info.update(epochs=train_cfg.epochs, steps=train_cfg.steps_for_examples(n_cells))
+    return train_cfg
 
 
 def build_model(cfg, data: DomainData, train_cfg):
@@ -190,6 +208,7 @@ SPEC = DomainSpec(
     build_model=build_model,
     build_task=build_task,
     finish=finish,
+    resolve=resolve_train,
     source_help="an AnnData or .h5ad path",
     display_name="single-cell",
     card=ModelCard(

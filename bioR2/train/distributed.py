@@ -12,6 +12,8 @@ from typing import Sequence
 import torch
 import torch.distributed as dist
 
+from ..utils.device import DEFAULT_DEVICE
+
 __all__ = ["DistContext", "setup_distributed", "resolve_device", "all_reduce_sum"]
 
 
@@ -49,7 +51,7 @@ class DistContext:
 def resolve_device(preference: str, local_rank: int = 0, option: str = "train.device") -> torch.device:
     """``auto`` picks ``cuda:<local_rank>`` when CUDA is available, else the CPU; ``option``
     names the setting in the error raised when CUDA is asked for and absent."""
-    if preference == "auto":
+    if preference == DEFAULT_DEVICE:
         if torch.cuda.is_available():
             return torch.device("cuda", local_rank % torch.cuda.device_count())
         return torch.device("cpu")
@@ -61,7 +63,7 @@ def resolve_device(preference: str, local_rank: int = 0, option: str = "train.de
     return device
 
 
-def setup_distributed(device_preference: str = "auto") -> DistContext:
+def setup_distributed(device_preference: str = DEFAULT_DEVICE) -> DistContext:
     """Join the process group ``torchrun`` describes (``WORLD_SIZE`` > 1), or run alone.
 
     A process group created by the caller beforehand (e.g. a test using

@@ -118,9 +118,9 @@ class Trainer:
         if not hasattr(task, "model"):
             raise TypeError("a Task must set self.model (the module that gets saved)")
         self.task = task
-        self.config = config
-        if config.epochs is not None:  # epochs fix the step count once the training set's size is known
-            config.steps = config.steps_for_examples(len(train_dataset))
+        # A config from bioR2.pretrain arrives resolved (DomainSpec.resolve_train); one built by hand
+        # is resolved here, the same way, without changing the caller's object.
+        self.config = config if config.is_resolved else config.resolve(len(train_dataset))
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.train_data = IndexedDataset(train_dataset, collate_fn)
         self.val_data = IndexedDataset(val_dataset, collate_fn) if val_dataset is not None else None
@@ -128,7 +128,7 @@ class Trainer:
         self.overwrite = overwrite
         self.sampler_factory = sampler_factory or _default_sampler
         self.callbacks = list(callbacks or [])
-        self.ratio = config.mask_ratio
+        self.ratio = self.config.mask_ratio
 
     # ------------------------------------------------------------------ set-up
     def _micro_batch_size(self, ctx: DistContext) -> int:

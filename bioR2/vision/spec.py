@@ -40,12 +40,17 @@ def _build_data(source: Any, cfg, train_cfg) -> DomainData:
     if not isinstance(source, (tuple, ImageSet)):
         source = load_images(d.source if source is None else source, image_size=d.image_size, grayscale=d.grayscale)
     train, test = hold_out(source, split_images, cfg)
-    # A training set smaller than a batch trains on batches of all of it.
-    train_cfg.batch_size = min(train_cfg.batch_size, len(train))
     info = {"source": str(train.source), "n_train": len(train), "n_test": 0 if test is None else len(test),
             "image_shape": [train.channels, *train.image_size], "data": d.to_dict()}
     return DomainData(train=ImageDataset(train), val=ImageDataset(test) if test is not None and d.validate else None,
                       content={"train": train, "test": test}, info=info)
+
+
+def _resolve_train(cfg, train_cfg, data: DomainData):
+    """A training set smaller than a batch trains on batches of all of it."""
+    from dataclasses import replace
+
+    return replace(train_cfg, batch_size=min(int(train_cfg.batch_size), len(data.content["train"])))
 
 
 def _build_model(cfg, data: DomainData, train_cfg):
@@ -95,6 +100,7 @@ SPEC = DomainSpec(
     build_model=_build_model,
     build_task=_build_task,
     finish=_finish,
+    resolve=_resolve_train,
     source_help="'digits', 'mnist', an image folder, an ImageSet or a (train, test) pair",
     display_name="vision",
     card=ModelCard(
