@@ -123,7 +123,9 @@ class DomainSpec:
     The domain's facts: ``display_name`` (in words, "single-cell"), ``card`` (:class:`ModelCard`),
     ``fixed_ratio`` (the classic fixed masking ratio that comparisons use: BERT's 0.15, MAE's
     0.75), ``per_example_ratios`` (whether one ratio per example is possible: MAE keeps one
-    number of patches per batch) and ``commands`` (:class:`Command`).
+    number of patches per batch), ``compare_ratios`` (the fixed ratios a benchmark compares the
+    R²MAE range with, besides U(0, 1)), ``eval_ratios`` (the fixed ratios at which held-out masked
+    loss is scored when schedules are compared) and ``commands`` (:class:`Command`).
     """
 
     name: str
@@ -142,6 +144,8 @@ class DomainSpec:
     card: Optional[ModelCard] = None
     fixed_ratio: float = 0.15
     per_example_ratios: bool = True
+    compare_ratios: Tuple[str, ...] = ()
+    eval_ratios: Tuple[float, ...] = ()
     commands: Tuple[Command, ...] = ()
 
     def resolve_train(self, cfg: "SectionConfigs", train_cfg: Any, data: DomainData) -> Any:
@@ -154,6 +158,11 @@ class DomainSpec:
             train_cfg = self.resolve(cfg, train_cfg, data)
         n_train = len(data.train) if data.train is not None and hasattr(data.train, "__len__") else None
         return train_cfg.resolve(n_train)
+
+    def comparison_schemes(self) -> Tuple[str, ...]:
+        """The masking schemes a benchmark compares by default: the R²MAE range, the domain's
+        fixed ratios (``compare_ratios``, the classic one first) and MDLM's U(0, 1)."""
+        return tuple(dict.fromkeys((self.default_ratio, *self.compare_ratios, "0-1")))
 
     @property
     def ratio_range(self) -> Tuple[float, float]:

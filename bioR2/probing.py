@@ -91,7 +91,8 @@ def _mapping(value: Any) -> Dict[str, Any]:
     return dict(value)
 
 
-def pretrain_and_probe(domain: Union[str, DomainSpec], data: Any = None, *, model_config: Any = None,
+def pretrain_and_probe(domain: Union[str, DomainSpec], data: Any = None, *, preset: Optional[str] = None,
+                       model_config: Any = None,
                        device: str = DEFAULT_DEVICE, out_dir: Union[None, str, os.PathLike] = None,
                        keep_model: bool = False,
                        train_overrides: Optional[Mapping[str, Any]] = None, **options: Any):
@@ -104,11 +105,12 @@ def pretrain_and_probe(domain: Union[str, DomainSpec], data: Any = None, *, mode
     ``(train, test)`` pair); ``None``: the domain's default data, which must be labelled.
     ``options`` are :func:`bioR2.pretrain`'s flat options (``mask_ratio``, ``width``, ``seed``,
     ``steps``, ``batch_size``, ``lr``, ``test_fraction``, ``pool``, ...); what is not given is
-    the domain's default. ``model_config`` (a model config or mapping) sets the model's
+    the domain's default (or the named ``preset``'s). ``model_config`` (a model config or
+    mapping) sets the model's
     section, and explicit options override it (``width``). The validation loss is measured on
     the held-out examples at the fixed ``eval_mask_ratio`` with run-independent masks, so it
-    compares across ratios; ``eval_mask_ratio=None`` skips it. Runs train on ``device`` (the
-    CPU by default), log every 1% of the steps, without a progress bar, and never write
+    compares across ratios; ``eval_mask_ratio=None`` skips it. Runs train on ``device`` (``auto``:
+    CUDA when there is one), log every 1% of the steps, without a progress bar, and never write
     anywhere but ``out_dir``; ``train_overrides`` sets further
     :class:`~bioR2.train.TrainConfig` fields last.
     """
@@ -119,14 +121,15 @@ def pretrain_and_probe(domain: Union[str, DomainSpec], data: Any = None, *, mode
     sections = route_options(spec, options)
     given = sections.pop("train", {})
     # the run's length as the run config will resolve it (the spec's default unless given)
-    steps = resolve_run_config(spec, sections={"train": given})["train"].get("steps") or 100
+    steps = resolve_run_config(spec, preset=preset, sections={"train": {**given, **(train_overrides or {})}}
+                               )["train"].get("steps") or 100
     train = {"progress": False, "device": device, "log_every": max(1, int(steps) // 100), **given,
              **(train_overrides or {})}
     held_out = {"validate": given.get("eval_mask_ratio", True) is not None, **sections.pop("data", {})}
     model = {**_mapping(model_config), **sections.pop("model", {})}
     probe = {"enabled": True, "required": True, **sections.pop("probe", {})}
-    result = pretrain(spec, data, out_dir, overwrite=True, data=held_out, model=model, train=train, probe=probe,
-                      **sections)
+    result = pretrain(spec, data, out_dir, preset=preset, overwrite=True, data=held_out, model=model, train=train,
+                      probe=probe, **sections)
     cfg, train_cfg = typed_sections(spec, result.config)
     scores = result.summary["probe"]
     return ProbeRun(

@@ -257,10 +257,25 @@ def run_benchmark_sc(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- vision and text
+def _preset_steps(domain: str, preset: str) -> int:
+    from ..domain import get_domain
+
+    return get_domain(domain).preset(preset).sections["train"]["steps"]
+
+
+def _schemes_help(domain: str) -> str:
+    from ..domain import get_domain
+
+    schemes = get_domain(domain).comparison_schemes()
+    return f"default {' '.join(schemes)}; the first, the R²MAE range, is 'r2mae'"
+
+
 def add_benchmark_vision_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_options(parser, quick="small CPU run (digits, short training; minutes)", seeds="default 0 1 2",
-                       schemes="default 0.6-0.9 0.75 0.6 0.9 0-1; the first R²MAE range is 'r2mae'",
-                       steps="default 800", jobs="runs in parallel, one thread each (default: cores, at most 4)")
+                       schemes=_schemes_help("vision"),
+                       steps=f"default {_preset_steps('vision', 'vision-bench')} (preset vision-bench); quick "
+                             f"{_preset_steps('vision', 'vision-bench-quick')}",
+                       jobs="runs in parallel, one thread each (default: cores, at most 4)")
     _deprecated_ratios(parser)
     parser.add_argument("--data", default=None, metavar="digits|mnist|DIR",
                         help="dataset (default: digits with --quick, mnist otherwise)")
@@ -276,8 +291,9 @@ def _run_probe_benchmark(args: argparse.Namespace, domain: str) -> int:
 
     import torch
 
+    from ..domain import get_domain
+
     bench = importlib.import_module(f"bioR2.bench.{domain}")
-    default_ratio = importlib.import_module(f"bioR2.{domain}.spec").DEFAULT_RATIO
     if args.threads:
         torch.set_num_threads(args.threads)
     common = dict(quick=args.quick, data=args.data, seeds=args.seeds, steps=args.steps, width=args.width,
@@ -285,6 +301,7 @@ def _run_probe_benchmark(args: argparse.Namespace, domain: str) -> int:
     if args.scoreboard:
         results = bench.run_scoreboard(args.out, schedules=_scoreboard_schedules(args, domain), **common)
     else:
+        default_ratio = get_domain(domain).default_ratio
         ratios = None if args.schemes is None else [scheme_ratio(s, default_ratio) for s in args.schemes]
         results = bench.run_benchmark(args.out, ratios=ratios, **common)
     print(f"bior2: wrote {args.out}/results.json and results.md ({results['elapsed_s']:.0f} s)")
@@ -297,8 +314,9 @@ def run_benchmark_vision(args: argparse.Namespace) -> int:
 
 def add_benchmark_text_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_options(parser, quick="small CPU run (minutes)", seeds="default 0 1 2",
-                       schemes="default 0.15-0.4 0.15 0.4 0-1; 0.15-0.4 is 'r2mae'",
-                       steps="default 1200; quick 400",
+                       schemes=_schemes_help("text"),
+                       steps=f"default {_preset_steps('text', 'text-bench')} (preset text-bench); quick "
+                             f"{_preset_steps('text', 'text-bench-quick')}",
                        jobs="runs in parallel, one thread each (default: cores, at most 4)")
     _deprecated_ratios(parser)
     parser.add_argument("--data", default=None, metavar="bbc|DIR", help="labelled corpus (default bbc)")

@@ -6,7 +6,8 @@
   entries of the shared schema, and :func:`paired_against` gives paired differences against a
   reference method (seed by seed, so the seed-to-seed spread that both share cancels).
 - :func:`run_all` runs the (scheme, seed) jobs in worker processes and keeps each finished
-  result on disk, so an interrupted benchmark picks up where it stopped.
+  result on disk, so an interrupted benchmark picks up where it stopped;
+  :func:`compare_schedules` is the "every schedule at every seed" driver on top of it.
 - :func:`downsample_curve` and :func:`plot_loss_curves` draw pretraining loss curves.
 """
 
@@ -21,7 +22,8 @@ import numpy as np
 from ..masking import FixedRatio, MaskRatio, UniformRatio, parse_mask_ratio
 from ..metrics import paired_difference, summarize
 
-__all__ = ["ResultCache", "run_all", "method_key", "summarize_methods", "paired_against", "describe_standing",
+__all__ = ["ResultCache", "run_all", "compare_schedules",
+           "method_key", "summarize_methods", "paired_against", "describe_standing",
            "downsample_curve", "plot_loss_curves"]
 
 
@@ -244,3 +246,20 @@ def run_all(fn: Callable[[Any], Dict[str, Any]], tasks: Sequence[Any], names: Se
         for i in todo:
             keep(i, fn(tasks[i]))
     return [r for r in results if r is not None]
+
+
+def compare_schedules(job: Callable[[Any], Dict[str, Any]], payload: Any, schedules: Mapping[str, str],
+                      seeds: Sequence[int], cache_dir: Union[str, Path], fingerprint: Mapping[str, Any],
+                      jobs: int = 1, *, seed_major: bool = True,
+                      name_of: Callable[[str, int], str] = lambda name, seed: f"{name}-seed{seed}",
+                      ) -> Dict[tuple, Dict[str, Any]]:
+    """Every masking schedule at every seed: ``job((payload, name, ratio, seed))`` for each
+    ``name -> ratio`` of ``schedules`` and each seed, cached and resumable as :func:`run_all`
+    runs them (``cache_dir/<name_of(name, seed)>.json``). ``seed_major`` orders the work seed by
+    seed (a run cut short has every schedule at the seeds it finished). Returns
+    ``{(name, seed): result}``."""
+    pairs = ([(name, seed) for seed in seeds for name in schedules] if seed_major
+             else [(name, seed) for name in schedules for seed in seeds])
+    tasks = [(payload, name, schedules[name], seed) for name, seed in pairs]
+    results = run_all(job, tasks, [name_of(name, seed) for name, seed in pairs], cache_dir, fingerprint, jobs)
+    return dict(zip(pairs, results))

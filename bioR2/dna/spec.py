@@ -93,6 +93,8 @@ SPEC = DomainSpec(
     ),
     fixed_ratio=0.15,  # BERT's and GPN's
     per_example_ratios=True,
+    compare_ratios=("0.15",),
+    eval_ratios=(0.15, 0.3),
     commands=(
         Command("score-variants", None, "bioR2.dna.cli", "score_variants", "score SNVs zero-shot with a DNA model"),
         Command("benchmark", "dna", "bioR2.bench.cli", "benchmark_dna", "regulatory-variant AUPRC benchmark"),

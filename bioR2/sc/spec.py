@@ -224,6 +224,8 @@ SPEC = DomainSpec(
     ),
     fixed_ratio=0.15,  # scBERT-style
     per_example_ratios=True,
+    compare_ratios=("0.15", "0.3", "0.5"),
+    eval_ratios=(0.1, 0.3, 0.5, 0.7),
     commands=(
         Command("embed", None, "bioR2.sc.cli", "embed", "embed cells: writes obsm['X_r2mae']"),
         Command("annotate", None, "bioR2.sc.cli", "annotate", "annotate query cells from a labelled reference"),

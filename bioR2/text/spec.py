@@ -119,6 +119,16 @@ SPEC = DomainSpec(
                "dropout 0.1 (a GPU model)",
                {"model": {"vocab_size": 50265, "max_len": 512, "width": 768, "depth": 12, "heads": 12,
                           "dropout": 0.1}}),
+        # The benchmark's recipes (bior2 benchmark text [--quick]): the same for every masking scheme;
+        # the full run trains the same model 3x longer (a CPU budget; a larger model needs a GPU).
+        Preset("text-bench-quick", "bior2 benchmark text --quick: BBC, the text-tiny model, 400 steps x 32, lr 3e-3",
+               {"data": {"source": "bbc"},
+                "model": {"vocab_size": 2048, "max_len": 64, "width": 64, "depth": 2, "heads": 4},
+                "train": {"steps": 400, "batch_size": 32, "lr": 3.0e-3}}),
+        Preset("text-bench", "bior2 benchmark text: BBC, the text-tiny model, 1200 steps x 32, lr 3e-3",
+               {"data": {"source": "bbc"},
+                "model": {"vocab_size": 2048, "max_len": 64, "width": 64, "depth": 2, "heads": 4},
+                "train": {"steps": 1200, "batch_size": 32, "lr": 3.0e-3}}),
     ),
     build_data=_build_data,
     build_model=_build_model,
@@ -135,6 +145,8 @@ SPEC = DomainSpec(
     ),
     fixed_ratio=0.15,  # BERT's
     per_example_ratios=True,
+    compare_ratios=("0.15", "0.4"),
+    eval_ratios=(0.15, 0.4),
     commands=(
         Command("benchmark", "text", "bioR2.bench.cli", "benchmark_text", "linear-probe benchmark on BBC news"),
     ),

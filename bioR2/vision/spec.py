@@ -95,6 +95,27 @@ SPEC = DomainSpec(
         Preset("vision-base", "MAE's ViT-Base: 12 x 768 encoder, 8 x 512 decoder (a GPU model)",
                {"model": {"width": 768, "depth": 12, "heads": 12, "decoder_width": 512, "decoder_depth": 8,
                           "decoder_heads": 16}}),
+        # The benchmark's recipes (bior2 benchmark vision [--quick]): the same for every masking scheme.
+        Preset("vision-bench-quick", "bior2 benchmark vision --quick: digits, the vision-tiny model, 800 steps x 128, "
+               "lr 3e-3",
+               {"data": {"source": "digits"},
+                "model": {"width": 32, "depth": 2, "heads": 2, "decoder_width": 32, "decoder_depth": 2,
+                          "decoder_heads": 2},
+                "train": {"steps": 800, "batch_size": 128, "lr": 3.0e-3}}),
+        # 7x7 patches (16 per image) keep a width-64, depth-4 MAE affordable on a CPU.
+        Preset("vision-bench", "bior2 benchmark vision: MNIST 5k, 4 x 64 encoder with 7x7 patches, 800 steps x 128, "
+               "lr 3e-3",
+               {"data": {"source": "mnist"},
+                "model": {"width": 64, "depth": 4, "heads": 4, "patch_size": 7, "decoder_width": 64,
+                          "decoder_depth": 2, "decoder_heads": 4},
+                "train": {"steps": 800, "batch_size": 128, "lr": 3.0e-3}}),
+        # The model-size sweep (bior2 benchmark theory --size-sweep): widths are swept over this shape.
+        Preset("vision-size-sweep", "bior2 benchmark theory --size-sweep: digits, 2-block encoder and decoder with 2 "
+               "heads, 600 steps x 128, lr 3e-3",
+               {"data": {"source": "digits"},
+                "model": {"width": 32, "depth": 2, "heads": 2, "decoder_width": 32, "decoder_depth": 2,
+                          "decoder_heads": 2},
+                "train": {"steps": 600, "batch_size": 128, "lr": 3.0e-3}}),
     ),
     build_data=_build_data,
     build_model=_build_model,
@@ -111,6 +132,8 @@ SPEC = DomainSpec(
     ),
     fixed_ratio=0.75,  # MAE's
     per_example_ratios=False,  # MAE keeps one number of patches per batch
+    compare_ratios=("0.75", "0.6", "0.9"),
+    eval_ratios=(0.5, 0.75),
     commands=(
         Command("benchmark", "vision", "bioR2.bench.cli", "benchmark_vision",
                 "linear-probe benchmark on digits/MNIST"),
