@@ -97,7 +97,7 @@ def test_size_sweep_runs_through_the_vision_pipeline(tmp_path):
     pytest.importorskip("torch")
     from bioR2.bench.sizesweep import SizeSweepConfig, run_size_sweep
 
-    cfg = SizeSweepConfig(widths=(8, 16), ratios=(0.3, 0.75), seeds=(0,), steps=3, batch_size=32, jobs=1, n_boot=10)
+    cfg = SizeSweepConfig(widths=(8, 16), ratios=(0.3, 0.75), seeds=(0,), steps=3, jobs=1, n_boot=10)
     res = run_size_sweep(tmp_path, cfg, log=lambda m: None)
     assert set(res["optimal_ratio_by_width"]) == {"8", "16"}
     assert len(res["runs"]) == 4 and all(0.0 <= r["accuracy"] <= 1.0 for r in res["runs"])

@@ -822,7 +822,8 @@ class Kit:
         if len(variants) > q["synthetic_variants"]:
             variants = variants.sample(q["synthetic_variants"], random_state=0).reset_index(drop=True)
         summary, t0 = {}, time.perf_counter()
-        for scheme, ratio in (("r2mae", "0.05-0.3"), ("fixed_0.15", "0.15")):
+        dna = bioR2.get_domain("dna")  # the R²MAE range and the classic fixed ratio, from the spec
+        for scheme, ratio in (("r2mae", dna.default_ratio), (f"fixed_{dna.fixed_ratio:g}", f"{dna.fixed_ratio:g}")):
             run = self.work / f"dna_q_{scheme}"
             bioR2.pretrain("dna", g["fasta"], run, overwrite=True, hidden=q["hidden"], layers=q["layers"],
                            window=q["window"], held_out=[g["held_out"]], steps=steps, batch_size=q["batch_size"],
@@ -881,7 +882,9 @@ class Kit:
         steps = int(min(q["max_steps"], max(q["min_steps"], 0.6 * budget / 2 / step_s)))
         truth = query.obs["cell_type"].astype(str).to_numpy()
         summary = {}
-        for scheme, ratio in (("r2mae", "0.1-0.5"), ("fixed_0.15", "0.15")):
+        sc_spec = bioR2.get_domain("sc")  # the R²MAE range and the classic fixed ratio, from the spec
+        for scheme, ratio in (("r2mae", sc_spec.default_ratio),
+                              (f"fixed_{sc_spec.fixed_ratio:g}", f"{sc_spec.fixed_ratio:g}")):
             model = bioR2.pretrain("sc", ref, None, steps=steps, batch_size=q["batch_size"], mask_ratio=ratio,
                                    model={"hidden": list(q["hidden"]), "latent": q["latent"]}, device=self.device,
                                    progress=False, log_every=max(1, steps // 10), seed=0).model

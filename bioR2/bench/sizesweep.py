@@ -26,19 +26,16 @@ __all__ = ["SizeSweepConfig", "run_size_sweep", "optimal_ratios"]
 
 @dataclass
 class SizeSweepConfig:
-    """What the sweep trains (defaults sized for a 2-core CPU: ~20 CPU-minutes)."""
+    """What the sweep trains: the vision spec's ``vision-size-sweep`` preset (the model shape,
+    the training recipe and the data) at each width and fixed ratio (defaults sized for a 2-core
+    CPU: ~20 CPU-minutes). ``data`` and ``steps`` override the preset."""
 
-    data: str = "digits"
     widths: Tuple[int, ...] = (16, 32, 64)
     ratios: Tuple[float, ...] = (0.3, 0.45, 0.6, 0.75, 0.9)
     seeds: Tuple[int, ...] = (0, 1, 2)
-    steps: int = 600
-    batch_size: int = 128
-    lr: float = 3.0e-3
-    depth: int = 2
-    heads: int = 2
-    test_fraction: float = 0.2
-    split_seed: int = 0
+    preset: str = "vision-size-sweep"
+    data: Optional[str] = None
+    steps: Optional[int] = None
     jobs: int = 2  # worker processes, one torch thread each
     n_boot: int = 2000
 
@@ -48,21 +45,39 @@ class SizeSweepConfig:
         for r in self.ratios:
             if not 0.0 <= float(r) < 1.0:
                 raise ValueError(f"size sweep: fixed ratios must be in [0, 1), got {r}")
+        heads = self.recipe()["model"]["heads"]
         for w in self.widths:
-            if w < self.heads or w % self.heads:
-                raise ValueError(f"size sweep: width {w} must be a positive multiple of heads={self.heads}")
+            if w < heads or w % heads:
+                raise ValueError(f"size sweep: width {w} must be a positive multiple of heads={heads}")
+
+    def overrides(self) -> Dict[str, Dict[str, Any]]:
+        out: Dict[str, Dict[str, Any]] = {}
+        if self.data is not None:
+            out["data"] = {"source": self.data}
+        if self.steps is not None:
+            out["train"] = {"steps": int(self.steps)}
+        return out
+
+    def recipe(self) -> Dict[str, Any]:
+        """The resolved preset (data, model, train sections), JSON-able."""
+        from ..pipeline import resolve_run_config, typed_sections
+
+        sections, train = typed_sections("vision", resolve_run_config("vision", preset=self.preset,
+                                                                      sections=self.overrides()))
+        out = sections.to_dict()
+        out["train"] = {k: v for k, v in train.to_dict().items() if k != "mask_ratio"}
+        return out
 
 
 def _one_run(job: Tuple[Any, int, float, int, "SizeSweepConfig"]) -> Dict[str, Any]:
     """One pretrain + probe (in a worker process with one thread)."""
-    from ..vision import MAEModelConfig, pretrain_and_probe
+    from ..probing import pretrain_and_probe
 
     split, width, ratio, seed, cfg = job
-    model = MAEModelConfig(width=width, depth=cfg.depth, heads=cfg.heads, decoder_width=width, decoder_depth=2,
-                           decoder_heads=cfg.heads)
     t0 = time.process_time()
-    run = pretrain_and_probe(split, mask_ratio=float(ratio), width=width, seed=seed, steps=cfg.steps,
-                             batch_size=cfg.batch_size, lr=cfg.lr, model_config=model, eval_mask_ratio=None)
+    run = pretrain_and_probe("vision", split, preset=cfg.preset, model_config={"width": width, "decoder_width": width},
+                             train_overrides=cfg.overrides().get("train"), mask_ratio=float(ratio), seed=seed,
+                             eval_mask_ratio=None)
     return {"width": width, "ratio": float(ratio), "seed": seed, "accuracy": run.accuracy,
             "macro_f1": run.macro_f1, "final_loss": run.final_loss, "n_encoder_params": run.n_encoder_params,
             "cpu_s": time.process_time() - t0}
@@ -119,10 +134,12 @@ def run_size_sweep(out_dir, cfg: Optional[SizeSweepConfig] = None, log: Callable
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    images = load_images(cfg.data)
+    recipe = cfg.recipe()
+    d = recipe["data"]
+    images = load_images(d["source"], image_size=d["image_size"], grayscale=d["grayscale"])
     if images.labels is None:
         raise ValueError(f"{images.source}: the size sweep needs labelled images for its linear probe")
-    split = split_images(images, cfg.test_fraction, cfg.split_seed)
+    split = split_images(images, d["test_fraction"], d["split_seed"])
     # Largest models first: they take longest, so the pool ends with short jobs.
     jobs = [(split, w, p, s, cfg) for w in sorted(cfg.widths, reverse=True) for p in cfg.ratios for s in cfg.seeds]
     runs: List[Dict[str, Any]] = []
@@ -153,23 +170,25 @@ def run_size_sweep(out_dir, cfg: Optional[SizeSweepConfig] = None, log: Callable
                for w in sorted(cfg.widths) for i, p in enumerate(cfg.ratios)}
     results = build_results(
         "theory-size-sweep", images.source, list(cfg.seeds), methods, time.time() - t0, command=command,
-        config=asdict(cfg), per_width=per_width, runs=runs,
+        config={**asdict(cfg), "recipe": recipe}, per_width=per_width, runs=runs,
         optimal_ratio_by_width={str(w): b for w, b in zip(sorted(cfg.widths), bests)},
         larger_models_prefer_higher_ratios=bool(all(b2 >= b1 for b1, b2 in zip(bests, bests[1:]))
                                                 and bests[-1] > bests[0]),
         cpu_s=round(sum(r["cpu_s"] for r in runs), 1), figures=["fig_size_sweep.png"],
     )
-    write_results(out_dir, results, _markdown(results, cfg, len(split[0]), len(split[1])))
+    write_results(out_dir, results, _markdown(results, cfg, recipe, len(split[0]), len(split[1])))
     return results
 
 
-def _markdown(res: Dict[str, Any], cfg: SizeSweepConfig, n_train: int, n_test: int) -> str:
+def _markdown(res: Dict[str, Any], cfg: SizeSweepConfig, recipe: Dict[str, Any], n_train: int, n_test: int) -> str:
     pw = res["per_width"]
+    m, t = recipe["model"], recipe["train"]
     L = ["# Model-size sweep: optimal masking ratio vs ViT-MAE width", "",
          f"Command: `{res['command']}` — {res['elapsed_s']:.0f} s wall, {res['cpu_s']:.0f} s CPU in the runs.",
          f"Data: {res['dataset']} ({n_train} pretraining/probe-training images, {n_test} held-out). "
-         f"ViT-MAE depth {cfg.depth}, heads {cfg.heads}, decoder 2 blocks of the encoder's width; {cfg.steps} steps × "
-         f"batch {cfg.batch_size}, lr {cfg.lr}; fixed ratios {list(cfg.ratios)}; seeds {list(cfg.seeds)}. "
+         f"ViT-MAE depth {m['depth']}, heads {m['heads']}, decoder {m['decoder_depth']} blocks of the encoder's width "
+         f"(preset `{cfg.preset}`); {t['steps']} steps × batch {t['batch_size']}, lr {t['lr']}; fixed ratios "
+         f"{list(cfg.ratios)}; seeds {list(cfg.seeds)}. "
          "Score: held-out linear-probe accuracy of the frozen, mean-pooled encoder features.", "",
          "![size sweep](fig_size_sweep.png)", "",
          "| width (encoder params) | " + " | ".join(f"p={p:g}" for p in cfg.ratios)

@@ -25,6 +25,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ..domain import get_domain
 from ..metrics import summarize
 from ..results import build_results, methods_table, write_results
 from ..theory.asymptotics import (
@@ -552,7 +553,8 @@ def run_benchmark(out_dir, cfg: Optional[BenchConfig] = None, log: Callable[[str
         settings[f"best fixed p={best_avg['best_fixed']['p']:g}"] = best_avg["best_fixed"]["p"]
         settings[f"R²MAE best range U({best_avg['best_range']['range'].replace('-', ', ')})"] = (
             best_avg["best_range"]["range"])
-    settings["R²MAE U(0.05, 0.3) (DNA default)"] = "0.05-0.3"
+    dna_range = get_domain("dna").default_ratio  # the DNA default, from its spec
+    settings[f"R²MAE U({dna_range.replace('-', ', ')}) (DNA default)"] = dna_range
     settings["R²MAE U(0, 0.4)"] = "0-0.4"
     head = simulate(head_prob, list(settings.values()), cfg.seeds)
     methods = {}
