@@ -149,14 +149,15 @@ def _print_means(results) -> None:
 # --------------------------------------------------------------------------- dna
 def add_benchmark_dna_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_options(parser, quick="small models and few steps (< 10 min on 2 cores)", seeds="default 0,1,2",
-                       schemes="default r2mae fixed_0.15 uniform_0-1, i.e. 0.05-0.3 0.15 0-1",
-                       steps="default 1500; quick 120",
+                       schemes=_schemes_help("dna"),
+                       steps=f"default {_preset_steps('dna', 'dna-bench')} (preset dna-bench); quick "
+                             f"{_preset_steps('dna', 'dna-bench-quick')}",
                        jobs="only 1: the models train one after another (use --threads)")
     parser.add_argument("--task", choices=["motif", "bacterial", "all"], default="all",
                         help="which benchmark to score (the models are pretrained once for both)")
     parser.add_argument("--preset", choices=["default", "long"], default=None,
-                        help="run size: default (1500 steps x 6 x 128) or long (the chosen recipe, 2000 steps, "
-                             "AUPRC scored at 5 checkpoints; 2 h on 2 cores for 3 schemes x 3 seeds)")
+                        help="run size: default (the DNA spec's dna-bench preset) or long (dna-bench-long, the "
+                             "chosen recipe, AUPRC scored at 5 checkpoints; 2 h on 2 cores for 3 schemes x 3 seeds)")
     parser.add_argument("--hidden", type=int, default=None, help="model width")
     parser.add_argument("--layers", type=int, default=None, help="model depth")
     parser.add_argument("--batch-size", type=int, default=None, help="windows per step")

@@ -27,32 +27,49 @@ from .common import ResultCache
 
 __all__ = ["SCHEMES", "BenchmarkConfig", "run_benchmark", "run_scoreboard", "SCOREBOARD_TEST_RATIOS"]
 
-SCHEMES = {"r2mae": "0.05-0.3", "fixed_0.15": "0.15", "uniform_0-1": "0-1"}
+def _schemes() -> Dict[str, str]:
+    """The compared schemes by results.json name: the spec's R²MAE range, its fixed ratio, U(0, 1)."""
+    from ..domain import get_domain
+    from .common import method_key
+
+    spec = get_domain("dna")
+    return {method_key(r, spec.default_ratio): r for r in spec.comparison_schemes()}
+
+
+SCHEMES = _schemes()
 BASELINES = ("kmer", "pwm_oracle", "positive_fraction")
-# ``long``: the recipe chosen on the validation split of the training sequences
-# (benchmarks/dna_recipe_search.py; RESULTS.md "DNA recipe"): 3x denser tiling of the human peaks
-# (peak_stride 8: two thirds of the windows are human, where the motifs are), trained long enough
-# to fill 2 hours of 2 cores with 3 schemes x 3 seeds, scored at 5 points along the way.
+# Run sizes: the model and training recipe of each is a preset of the DNA spec; what is the
+# harness's own (the data mix, scoring, the checkpoints kept) is set here. ``long``: the recipe
+# chosen on the validation split of the training sequences (benchmarks/dna_recipe_search.py;
+# RESULTS.md "DNA recipe"): 3x denser tiling of the human peaks (peak_stride 8: two thirds of the
+# windows are human, where the motifs are), trained long enough to fill 2 hours of 2 cores with
+# 3 schemes x 3 seeds, scored at 5 points along the way.
 PRESETS: Dict[str, Dict[str, Any]] = {
-    "default": {},
-    "long": {"steps": 2000, "hidden": 64, "layers": 6, "batch_size": 64, "peak_stride": 8, "lr": 2e-3,
-             "curve_points": 5, "threads": 2},
+    "default": {"spec_preset": "dna-bench"},
+    "long": {"spec_preset": "dna-bench-long", "peak_stride": 8, "curve_points": 5, "threads": 2},
+    "quick": {"spec_preset": "dna-bench-quick", "max_positives": 60, "n_boot": 200, "quick": True},
 }
+# BenchmarkConfig field -> (section, key) of the spec preset that gives it when not overridden.
+RECIPE_FIELDS = {"steps": ("train", "steps"), "batch_size": ("train", "batch_size"), "lr": ("train", "lr"),
+                 "hidden": ("model", "hidden"), "layers": ("model", "layers"), "window": ("data", "window")}
 
 
 @dataclasses.dataclass
 class BenchmarkConfig:
-    """Sizes of a benchmark run (``make(quick=True)`` for the < 10 minute version)."""
+    """A benchmark run (``make(quick=True)`` for the < 10 minute version). ``steps``,
+    ``batch_size``, ``lr``, ``hidden``, ``layers`` and ``window`` are overrides of the DNA
+    spec's ``spec_preset``; :meth:`make` fills in the preset's values."""
 
     seeds: List[int] = dataclasses.field(default_factory=lambda: [0, 1, 2])
     schemes: List[str] = dataclasses.field(default_factory=lambda: list(SCHEMES))
-    steps: int = 1500
-    hidden: int = 128
-    layers: int = 6
-    window: int = 128
+    spec_preset: str = "dna-bench"
+    steps: Optional[int] = None
+    hidden: Optional[int] = None
+    layers: Optional[int] = None
+    window: Optional[int] = None
     peak_stride: int = 36
-    batch_size: int = 64
-    lr: float = 2e-3
+    batch_size: Optional[int] = None
+    lr: Optional[float] = None
     max_positives: Optional[int] = None
     n_boot: int = 1000
     threads: Optional[int] = None
@@ -65,17 +82,22 @@ class BenchmarkConfig:
 
     @classmethod
     def make(cls, quick: bool = False, preset: Optional[str] = None, **overrides: Any) -> "BenchmarkConfig":
-        base: Dict[str, Any] = {}
-        if preset is not None and preset not in PRESETS:
-            raise ValueError(f"unknown DNA benchmark preset {preset!r}; choose from {sorted(PRESETS)}")
+        from ..pipeline import resolve_run_config, typed_sections
+
+        if preset is not None and preset not in PRESETS or preset == "quick":
+            raise ValueError(f"unknown DNA benchmark preset {preset!r}; choose from {sorted(set(PRESETS) - {'quick'})}")
         if quick and preset not in (None, "default"):
             raise ValueError("--quick and --preset both size the run: give one of them")
-        if quick:
-            base = dict(steps=120, hidden=48, layers=4, batch_size=32, max_positives=60, n_boot=200, quick=True)
-        elif preset is not None:
-            base = dict(PRESETS[preset], preset=preset)
+        base: Dict[str, Any] = dict(PRESETS["quick"] if quick else PRESETS[preset or "default"])
+        if preset is not None:
+            base["preset"] = preset
         base.update(overrides)
         cfg = cls(**base)
+        sections, train = typed_sections("dna", resolve_run_config("dna", preset=cfg.spec_preset))
+        recipe = {"train": train, "model": sections.model, "data": sections.data}
+        for name, (section, key) in RECIPE_FIELDS.items():
+            if getattr(cfg, name) is None:
+                setattr(cfg, name, getattr(recipe[section], key))
         unknown = [s for s in cfg.schemes if s not in SCHEMES]
         if unknown:
             raise ValueError(f"unknown masking scheme(s) {unknown}; known: {list(SCHEMES)}")
@@ -130,7 +152,7 @@ def _train_one(genome, windows, scheme: str, seed: int, cfg: BenchmarkConfig, ou
     every, keep = max(100, cfg.steps // 5), 2
     if cfg.curve_points:  # evenly spaced checkpoints, all kept, for the AUPRC-vs-steps curve
         every, keep = max(1, cfg.steps // cfg.curve_points), cfg.curve_points + 1
-    pretrain((genome, windows), run, model={"hidden": cfg.hidden, "layers": cfg.layers},
+    pretrain((genome, windows), run, preset=cfg.spec_preset, model={"hidden": cfg.hidden, "layers": cfg.layers},
              data={"window": cfg.window},
              train={"steps": cfg.steps, "batch_size": cfg.batch_size, "lr": cfg.lr, "seed": seed,
                     "mask_ratio": ratio, "log_every": 25, "progress": False, "keep_checkpoints": keep,

@@ -75,6 +75,17 @@ SPEC = DomainSpec(
         Preset("dna-gpn-size", "GPN's ConvNet: 25 x 512, kernel 9, dilations 1..32 cycling every 6",
                {"model": {"hidden": 512, "layers": 25, "kernel_size": 9, "dilation_max": 32,
                           "dilation_cycle": 6}}),
+        # The DNA benchmark's recipes (bior2 benchmark dna [--quick | --preset long]): convnets over 128-bp
+        # windows; long is the recipe chosen on the validation split (benchmarks/dna_recipe_search.py).
+        Preset("dna-bench-quick", "bior2 benchmark dna --quick: convnet 4 x 48, 128-bp windows, 120 steps x 32, "
+               "lr 2e-3", {"data": {"window": 128}, "model": {"hidden": 48, "layers": 4},
+                           "train": {"steps": 120, "batch_size": 32, "lr": 2e-3}}),
+        Preset("dna-bench", "bior2 benchmark dna: convnet 6 x 128, 128-bp windows, 1500 steps x 64, lr 2e-3",
+               {"data": {"window": 128}, "model": {"hidden": 128, "layers": 6},
+                "train": {"steps": 1500, "batch_size": 64, "lr": 2e-3}}),
+        Preset("dna-bench-long", "bior2 benchmark dna --preset long: convnet 6 x 64, 128-bp windows, 2000 steps x 64, "
+               "lr 2e-3", {"data": {"window": 128}, "model": {"hidden": 64, "layers": 6},
+                           "train": {"steps": 2000, "batch_size": 64, "lr": 2e-3}}),
     ),
     build_data=build_data,
     build_model=build_model,
