@@ -197,9 +197,9 @@ def run_benchmark_dna(args: argparse.Namespace) -> int:
 def add_benchmark_sc_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_options(parser, quick="1 seed, fewer steps: under 10 minutes on 2 cores",
                        seeds="default 0,1,2; quick: 0",
-                       schemes="default r2mae fixed_0.15 fixed_0.3 fixed_0.5 uniform_0-1, "
-                               "i.e. 0.1-0.5 0.15 0.3 0.5 0-1",
-                       steps="default: 100 epochs of each model's pretraining cells; quick 30 epochs",
+                       schemes=_schemes_help("sc"),
+                       steps="default: the sc spec's sc-bench preset (epochs of each model's pretraining cells); "
+                             "quick: sc-bench-quick",
                        jobs="worker processes training models side by side, one thread each "
                             "(default: cores, at most 2)")
     parser.add_argument("--dataset", choices=["cbmc", "pbmc68k"], default="cbmc",

@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional
 
 import pandas as pd
 
+from ..domain import get_domain
 from ..metrics import auprc, binary_metrics, paired_difference, summarize
 from ..results import build_results, write_results
 from ..utils.io import atomic_path
@@ -29,7 +30,6 @@ __all__ = ["SCHEMES", "BenchmarkConfig", "run_benchmark", "run_scoreboard", "SCO
 
 def _schemes() -> Dict[str, str]:
     """The compared schemes by results.json name: the spec's R²MAE range, its fixed ratio, U(0, 1)."""
-    from ..domain import get_domain
     from .common import method_key
 
     spec = get_domain("dna")
@@ -367,7 +367,7 @@ def _plot_curve(curve: Dict[str, Any], path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- scoreboard
-SCOREBOARD_TEST_RATIOS = (0.15, 0.3)   # held-out masked-token accuracy at these fixed ratios
+SCOREBOARD_TEST_RATIOS = get_domain("dna").eval_ratios  # held-out masked-token accuracy at these fixed ratios
 SCOREBOARD_HELDOUT_WINDOWS = 2048      # held-out windows scored (the first ones, in contig order)
 
 

@@ -25,6 +25,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+from ..domain import get_domain
 from ..metrics import classification_metrics, paired_difference, summarize
 from ..results import build_results, methods_table, write_results
 from ..sc.spec import DEFAULT_RATIO
@@ -33,32 +34,45 @@ __all__ = ["SCHEMES", "BenchmarkConfig", "run_benchmark", "run_scoreboard", "SCO
 
 log = logging.getLogger(__name__)
 
-SCHEMES: Dict[str, str] = {
-    "r2mae": DEFAULT_RATIO,
-    "fixed_0.15": "0.15",
-    "fixed_0.3": "0.3",
-    "fixed_0.5": "0.5",
-    "uniform_0-1": "0-1",
-}
+def _schemes() -> Dict[str, str]:
+    """The compared schemes by results.json name: the spec's R²MAE range, its fixed ratios, U(0, 1)."""
+    from .common import method_key
+
+    spec = get_domain("sc")
+    return {method_key(r, spec.default_ratio): r for r in spec.comparison_schemes()}
+
+
+SCHEMES: Dict[str, str] = _schemes()
 BASELINE_NAMES = ["pca_logreg", "logreg", "logreg_balanced", "knn_pca", "scvi_logreg"]
 SWEEP = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
 
 
+# BenchmarkConfig field -> (section, key) of the sc spec preset that gives it when not set.
+RECIPE_FIELDS = {"batch_size": ("train", "batch_size"), "lr": ("train", "lr"), "hidden": ("model", "hidden"),
+                 "latent": ("model", "latent"), "dropout": ("model", "dropout")}
+
+
 @dataclass
 class BenchmarkConfig:
-    """Everything that defines a run (written into results.json)."""
+    """Everything that defines a run (written into results.json).
+
+    The model and its training are the sc spec's ``spec_preset`` (``sc-bench``, ``sc-bench-quick``);
+    ``steps`` / ``epochs``, ``batch_size``, ``lr``, ``hidden``, ``latent`` and ``dropout`` left
+    ``None`` are filled in from it (a given ``steps`` or ``epochs`` replaces the preset's length).
+    """
 
     dataset: str = "cbmc"
     quick: bool = False
     seeds: List[int] = field(default_factory=lambda: [0, 1, 2])
     schemes: List[str] = field(default_factory=lambda: list(SCHEMES))  # names in SCHEMES, in this order
     n_folds: int = 5
-    steps: int = 400
-    batch_size: int = 256
-    lr: float = 1e-3
-    hidden: List[int] = field(default_factory=lambda: [256, 128])
-    latent: int = 64
-    dropout: float = 0.1
+    spec_preset: str = "sc-bench"
+    steps: Optional[int] = None
+    batch_size: Optional[int] = None
+    lr: Optional[float] = None
+    hidden: Optional[List[int]] = None
+    latent: Optional[int] = None
+    dropout: Optional[float] = None
     only_nonzero: bool = False
     protocols: List[str] = field(default_factory=lambda: ["train_fold", "transductive"])
     extra_cells: bool = True
@@ -73,23 +87,38 @@ class BenchmarkConfig:
     embedding_metrics: bool = True  # scib-metrics scores of the transductive embeddings (when installed)
     jobs: int = 1  # worker processes (one thread each) training the models side by side
 
+    def __post_init__(self) -> None:
+        from ..pipeline import resolve_run_config, typed_sections
+
+        sections, train = typed_sections("sc", resolve_run_config("sc", preset=self.spec_preset))
+        recipe = {"train": train, "model": sections.model}
+        for name, (section, key) in RECIPE_FIELDS.items():
+            if getattr(self, name) is None:
+                setattr(self, name, getattr(recipe[section], key))
+        if self.steps is None and self.epochs is None:  # the preset's length
+            self.steps, self.epochs = train.steps, train.epochs
+
+    def train_options(self) -> Dict[str, Any]:
+        """The train section of every model (over the preset): length, batch, learning rate."""
+        return {"steps": self.steps, "epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr}
+
+    def model_options(self) -> Dict[str, Any]:
+        return {"hidden": list(self.hidden), "latent": self.latent, "dropout": self.dropout}
+
     def steps_for(self, n_cells: int) -> int:
-        """Pretraining steps of a model trained on ``n_cells`` cells."""
-        if self.epochs is None:
-            return int(self.steps)
-        return max(1, int(round(float(self.epochs) * n_cells / self.batch_size)))
+        """Pretraining steps of a model trained on ``n_cells`` cells (the trainer's own rule)."""
+        from ..train import TrainConfig
+
+        return TrainConfig(**self.train_options()).steps_for_examples(n_cells)
 
     @classmethod
     def preset(cls, dataset: str, quick: bool) -> "BenchmarkConfig":
-        """The full run: the recipe `bior2 pretrain sc` trains by default (chosen on a validation split
-        of cbmc's training cells, benchmarks/sc_recipe_search.py): MLP 512,256 -> 128, 50 epochs of
-        each model's pretraining cells; quick: one seed, 10 epochs, scVI 20 epochs."""
-        from ..sc.spec import DEFAULT_EPOCHS
-
-        recipe = dict(hidden=[512, 256], latent=128, epochs=DEFAULT_EPOCHS)
+        """The full run: the sc spec's ``sc-bench`` recipe (the shape `bior2 pretrain sc` trains by
+        default, 50 epochs of each model's pretraining cells) with fine-tuning; quick: one seed,
+        ``sc-bench-quick`` (10 epochs), scVI 20 epochs."""
         if quick:
-            return cls(dataset=dataset, quick=True, seeds=[0], scvi_epochs=20, **dict(recipe, epochs=10.0))
-        return cls(dataset=dataset, finetune=True, **recipe)
+            return cls(dataset=dataset, quick=True, seeds=[0], scvi_epochs=20, spec_preset="sc-bench-quick")
+        return cls(dataset=dataset, finetune=True, spec_preset="sc-bench")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -187,19 +216,15 @@ def _context(config: BenchmarkConfig) -> Dict[str, Any]:
 
 
 def _train_model(config: BenchmarkConfig, reader, rows: np.ndarray, ratio: str, seed: int):
-    import torch
 
-    from ..sc.model import ExpressionMAE
     from ..sc.api import pretrain
-    from ..train import TrainConfig
 
-    steps = config.steps_for(rows.size)
-    tc = TrainConfig(steps=steps, batch_size=config.batch_size, lr=config.lr, mask_ratio=ratio, seed=seed,
-                     progress=False, log_every=steps)
-    torch.manual_seed(seed)  # the same initial weights for every scheme at a seed, in any process
-    model = ExpressionMAE.for_reader(reader, rows, seed=seed, hidden=config.hidden, latent=config.latent,
-                                     dropout=config.dropout)
-    return pretrain((reader, rows), model=model, train=tc, only_nonzero=config.only_nonzero).model
+    # the spec preset plus this run's options; pretrain seeds torch with `seed` before building the
+    # model, so every scheme starts from the same weights at a seed, in any process
+    train = {**config.train_options(), "mask_ratio": ratio, "seed": seed, "progress": False,
+             "log_every": config.steps_for(rows.size)}
+    return pretrain((reader, rows), preset=config.spec_preset, model=config.model_options(), train=train,
+                    only_nonzero=config.only_nonzero).model
 
 
 def _job(task: Dict[str, Any]) -> Dict[str, Any]:
@@ -406,7 +431,7 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
 
 
 # --------------------------------------------------------------------------- scoreboard
-SCOREBOARD_TEST_RATIOS = (0.1, 0.3, 0.5, 0.7)  # held-out reconstruction error at these fixed ratios
+SCOREBOARD_TEST_RATIOS = get_domain("sc").eval_ratios  # held-out reconstruction error at these fixed ratios
 SCOREBOARD_MASK_SEED = 0                       # the test masks: the same for every model
 
 
@@ -437,10 +462,7 @@ def run_scoreboard(config: BenchmarkConfig, out_dir: str | Path, schedules: Opti
     from threadpoolctl import threadpool_limits
 
     from ..sc.annotate import embed_reader
-    from ..sc.model import ExpressionMAE
-    from ..sc.api import pretrain
     from ..sc.task import reconstruction_error
-    from ..train import TrainConfig
     from .common import ResultCache, summarize_methods
     from .scoreboard import domain_family, scoreboard_section, section_markdown
 
@@ -456,7 +478,6 @@ def run_scoreboard(config: BenchmarkConfig, out_dir: str | Path, schedules: Opti
     train, test = c["folds"][0]
     rows = np.concatenate([train, np.arange(n_lab, n_lab + n_extra)])
     x_test = torch.from_numpy(reader.read(test))
-    model_opts = {"hidden": config.hidden, "latent": config.latent, "dropout": config.dropout}
     base = {k: v for k, v in asdict(config).items() if k not in ("seeds", "schemes", "threads", "umap", "protocols",
                                                                  "finetune", "finetune_steps", "scvi_epochs", "sweep",
                                                                  "finetune_lr", "embedding_metrics", "jobs")}
@@ -471,12 +492,7 @@ def run_scoreboard(config: BenchmarkConfig, out_dir: str | Path, schedules: Opti
             saved = cache.get(key)
             if saved is None:
                 t = time.perf_counter()
-                steps = config.steps_for(rows.size)
-                tc = TrainConfig(steps=steps, batch_size=config.batch_size, lr=config.lr, mask_ratio=ratio,
-                                 seed=seed, progress=False, log_every=steps)
-                torch.manual_seed(seed)  # the same initial weights for every schedule at this seed
-                model = ExpressionMAE.for_reader(reader, rows, seed=seed, **model_opts)
-                model = pretrain((reader, rows), model=model, train=tc, only_nonzero=config.only_nonzero).model
+                model = _train_model(config, reader, rows, ratio, seed)  # the same initial weights at a seed
                 emb = embed_reader(reader, model, rows=np.arange(n_lab))
                 saved = {"schedule": name, "ratio": ratio, "seed": seed,
                          **{f"annotation_{k}": v for k, v in classification_metrics(

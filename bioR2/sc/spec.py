@@ -203,6 +203,15 @@ SPEC = DomainSpec(
                {"model": {"hidden": [512, 256], "latent": 128}}),
         Preset("sc-base", "MLP 1024,512 -> 128: 2000+ genes, 100k+ cells",
                {"model": {"hidden": [1024, 512], "latent": 128}}),
+        # The single-cell benchmark's recipes (bior2 benchmark sc [--quick]): the default shape for a fixed
+        # number of passes over each model's pretraining cells (50: the recipe chosen on a validation split,
+        # benchmarks/sc_recipe_search.py; quick: 10).
+        Preset("sc-bench", "bior2 benchmark sc: MLP 512,256 -> 128, 50 epochs x 256 cells, lr 1e-3",
+               {"model": {"hidden": [512, 256], "latent": 128},
+                "train": {"epochs": DEFAULT_EPOCHS, "batch_size": DEFAULT_BATCH_SIZE, "lr": 1e-3}}),
+        Preset("sc-bench-quick", "bior2 benchmark sc --quick: MLP 512,256 -> 128, 10 epochs x 256 cells, lr 1e-3",
+               {"model": {"hidden": [512, 256], "latent": 128},
+                "train": {"epochs": 10.0, "batch_size": DEFAULT_BATCH_SIZE, "lr": 1e-3}}),
     ),
     build_data=build_data,
     build_model=build_model,
