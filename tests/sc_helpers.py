@@ -26,21 +26,3 @@ def make_counts(n_cells: int = 120, n_genes: int = 40, n_types: int = 3, seed: i
     )
     adata.layers["counts"] = adata.X.copy()
     return adata
-
-
-def one_thread():
-    """Context manager: torch on one thread (2 shared cores: oversubscribing them is far slower)."""
-    import contextlib
-
-    import torch
-
-    @contextlib.contextmanager
-    def _ctx():
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
-
-    return _ctx()

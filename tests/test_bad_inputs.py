@@ -16,7 +16,6 @@ import pandas as pd
 import pytest
 import torch
 
-from dna_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 
 from bioR2.dna import DNAMaskedLM, Genome, check_variants, read_variants, score_variants
 from bioR2.dna.data import make_windows

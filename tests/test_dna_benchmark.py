@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dna_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 
 from bioR2.bench.dna_data import _bacterial_variants, _cap, _motif_variants, kmer_scores
 from bioR2.bench.dna import BenchmarkConfig, _evaluate, _markdown

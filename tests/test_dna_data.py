@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from dna_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 
 from bioR2.dna.data import Genome, WindowDataset, contig_aliases, make_windows, read_bed, split_windows
 from bioR2.dna.tokenizer import (A_ID, C_ID, G_ID, MASK_ID, N_ID, PAD_ID, T_ID, NucleotideTokenizer,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from dna_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 
 from bioR2.dna import pretrain, score_variants
 from bioR2.dna.synthetic import planted_motif_genome

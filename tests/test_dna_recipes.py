@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dna_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 
 RECIPE = Path(__file__).resolve().parent.parent / "data_recipes" / "dna_omim.py"
 

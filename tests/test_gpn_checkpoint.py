@@ -28,14 +28,6 @@ MODELS = [("model", WINDOW, "expected_scores.tsv"), ("model_options", 20, "expec
           ("model_legacy", 24, "expected_scores_legacy.tsv")]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture
 def data(tmp_path):
     """The fixture's genome and variants copied (the genome index is written beside the FASTA)."""

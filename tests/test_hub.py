@@ -28,13 +28,6 @@ huggingface_hub = pytest.importorskip("huggingface_hub")
 from bioR2 import hub  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 class FakeHub:
     """Stands in for the Hub: every upload becomes a commit in a local HF-cache layout."""

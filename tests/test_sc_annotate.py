@@ -9,13 +9,8 @@ from bioR2.cli import main
 from bioR2.sc import CellTypeClassifier, annotate, embed, fine_tune, pretrain
 from bioR2.sc.annotate import reader_for
 from bioR2.train import load_model
-from sc_helpers import make_counts, one_thread
+from sc_helpers import make_counts
 
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    with one_thread():
-        yield
 
 TINY = ["--steps", "4", "--batch-size", "16", "--no-progress", "--hidden", "16", "--latent", "4"]
 

@@ -6,8 +6,6 @@ import json
 
 import pytest
 
-from sc_helpers import one_thread
-
 
 @pytest.mark.slow
 def test_benchmark_writes_every_method(tmp_path, monkeypatch):
@@ -32,8 +30,7 @@ def test_benchmark_writes_every_method(tmp_path, monkeypatch):
     config = bench.BenchmarkConfig(dataset="pbmc68k", seeds=[0], steps=3, batch_size=64, hidden=[16], latent=4,
                                    extra_cells=False, scvi_epochs=1, sweep=[0.1, 0.5], finetune=True, finetune_steps=2,
                                    umap=False)  # UMAP (numba start-up) is exercised by the tutorial
-    with one_thread():
-        bench.run_benchmark(config, tmp_path, command="test")
+    bench.run_benchmark(config, tmp_path, command="test")
     results = json.loads((tmp_path / "results.json").read_text())
     expected = set(bench.SCHEMES) | {"pca_logreg", "logreg", "logreg_balanced", "knn_pca", "scvi_logreg",
                                      "r2mae_genes+emb", "r2mae_finetune"}
@@ -56,6 +53,5 @@ def test_benchmark_writes_every_method(tmp_path, monkeypatch):
         raise AssertionError("a finished job was recomputed")
 
     monkeypatch.setattr(bench, "_train_model", no_training)
-    with one_thread():
-        again = bench.run_benchmark(config, tmp_path, command="test")
+    again = bench.run_benchmark(config, tmp_path, command="test")
     assert again["methods"]["r2mae"]["macro_f1"] == results["methods"]["r2mae"]["macro_f1"]

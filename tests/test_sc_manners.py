@@ -15,13 +15,8 @@ import torch
 import bioR2
 from bioR2.cli import main
 from bioR2.sc import LowGeneOverlapWarning, annotate, annotate_file, embed, embed_file, pretrain
-from sc_helpers import make_counts, one_thread
+from sc_helpers import make_counts
 
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    with one_thread():
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -31,17 +26,15 @@ def cells():
 
 @pytest.fixture(scope="module")
 def model(cells):
-    with one_thread():
-        return pretrain(cells, layer="counts", steps=3, batch_size=16, progress=False,
-                        model={"hidden": [16], "latent": 4}).model
+    return pretrain(cells, layer="counts", steps=3, batch_size=16, progress=False,
+                    model={"hidden": [16], "latent": 4}).model
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, cells):
     out = tmp_path_factory.mktemp("sc") / "run"
-    with one_thread():
-        pretrain(cells, out, layer="counts", steps=3, batch_size=16, progress=False,
-                 model={"hidden": [16], "latent": 4})
+    pretrain(cells, out, layer="counts", steps=3, batch_size=16, progress=False,
+             model={"hidden": [16], "latent": 4})
     return out
 
 

@@ -10,13 +10,8 @@ from bioR2.masking import MaskRNG
 from bioR2.sc import ExpressionMAE, ExpressionMAETask, embed, masked_mse, pretrain
 from bioR2.sc.annotate import embed_reader, reader_for
 from bioR2.train import load_model
-from sc_helpers import make_counts, one_thread
+from sc_helpers import make_counts
 
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    with one_thread():
-        yield
 
 
 def test_masked_mse_only_sees_masked_entries():

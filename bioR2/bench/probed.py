@@ -43,7 +43,8 @@ class ProbeBenchmarkConfig:
     """What a probe benchmark run compares; everything else is the spec preset's.
 
     ``preset``: the spec's benchmark recipe (data, model, training). ``data``, ``steps`` and
-    ``width`` override it; ``ratios`` default to the spec's comparison set
+    ``width`` override it, and ``overrides`` (``{"model": {"depth": 1}}``) any other option of
+    the preset's sections; ``ratios`` default to the spec's comparison set
     (:meth:`~bioR2.domain.DomainSpec.comparison_schemes`); ``jobs`` 0: one per core, at most 4.
     """
 
@@ -55,6 +56,7 @@ class ProbeBenchmarkConfig:
     steps: Optional[int] = None
     width: Optional[int] = None
     jobs: int = 0
+    overrides: Dict[str, Dict[str, Any]] = dataclasses.field(default_factory=dict)  # {section: {key: value}}
 
     @property
     def spec(self) -> DomainSpec:
@@ -65,13 +67,13 @@ class ProbeBenchmarkConfig:
 
     def sections(self, probe_domain: "ProbeDomain") -> Dict[str, Dict[str, Any]]:
         """The overrides of the preset, as config sections."""
-        out: Dict[str, Dict[str, Any]] = {}
+        out: Dict[str, Dict[str, Any]] = {name: dict(body) for name, body in self.overrides.items()}
         if self.data is not None:
-            out["data"] = {"source": self.data}
+            out.setdefault("data", {})["source"] = self.data
         if self.steps is not None:
-            out["train"] = {"steps": int(self.steps)}
+            out.setdefault("train", {})["steps"] = int(self.steps)
         if self.width is not None:
-            out["model"] = probe_domain.width_override(int(self.width))
+            out.setdefault("model", {}).update(probe_domain.width_override(int(self.width)))
         return out
 
     def recipe(self, probe_domain: "ProbeDomain") -> Dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
-from .probed import ProbeDomain, config_from_options, run_probe_benchmark, run_probe_scoreboard
+from .probed import ProbeBenchmarkConfig, ProbeDomain, config_from_options, run_probe_benchmark, run_probe_scoreboard
 
 __all__ = ["TextBenchmark", "QUICK_PRESET", "FULL_PRESET", "run_benchmark", "run_scoreboard",
            "SCOREBOARD_HELDOUT_WINDOWS"]
@@ -107,8 +107,12 @@ def _options(quick: bool, data: Optional[str], seeds: Optional[Sequence[int]], s
 
 def run_benchmark(out_dir: Union[str, Path], *, quick: bool = False, data: Optional[str] = None,
                   seeds: Optional[Sequence[int]] = None, steps: Optional[int] = None, width: Optional[int] = None,
-                  ratios: Optional[Sequence[str]] = None, jobs: Optional[int] = None) -> Dict[str, Any]:
-    """Run the benchmark and write its results into ``out_dir``; returns the results dict."""
+                  ratios: Optional[Sequence[str]] = None, jobs: Optional[int] = None,
+                  config: Optional[ProbeBenchmarkConfig] = None) -> Dict[str, Any]:
+    """Run the benchmark and write its results into ``out_dir``; returns the results dict.
+    ``config`` replaces the command's options (tests: a smaller model through ``overrides``)."""
+    if config is not None:
+        return run_probe_benchmark(TextBenchmark(), config, out_dir)
     return run_probe_benchmark(TextBenchmark(), _options(quick, data, seeds, steps, width, jobs, ratios), out_dir)
 
 

@@ -18,7 +18,7 @@ import torch
 
 from ..masking import mask_patches
 from ..utils.io import atomic_path
-from .probed import ProbeDomain, config_from_options, run_probe_benchmark, run_probe_scoreboard
+from .probed import ProbeBenchmarkConfig, ProbeDomain, config_from_options, run_probe_benchmark, run_probe_scoreboard
 
 __all__ = ["VisionBenchmark", "QUICK_PRESET", "FULL_PRESET", "run_benchmark", "run_scoreboard", "knn_accuracy"]
 
@@ -123,8 +123,12 @@ def _options(quick: bool, data: Optional[str], seeds: Optional[Sequence[int]], s
 
 def run_benchmark(out_dir: Union[str, Path], *, quick: bool = False, data: Optional[str] = None,
                   seeds: Optional[Sequence[int]] = None, steps: Optional[int] = None, width: Optional[int] = None,
-                  ratios: Optional[Sequence[str]] = None, jobs: Optional[int] = None) -> Dict[str, Any]:
-    """Run the benchmark and write its results into ``out_dir``; returns the results dict."""
+                  ratios: Optional[Sequence[str]] = None, jobs: Optional[int] = None,
+                  config: Optional[ProbeBenchmarkConfig] = None) -> Dict[str, Any]:
+    """Run the benchmark and write its results into ``out_dir``; returns the results dict.
+    ``config`` replaces the command's options (tests: a smaller model through ``overrides``)."""
+    if config is not None:
+        return run_probe_benchmark(VisionBenchmark(), config, out_dir)
     return run_probe_benchmark(VisionBenchmark(), _options(quick, data, seeds, steps, width, jobs, ratios), out_dir)
 
 
