@@ -57,7 +57,7 @@ def parse_seeds(values: Sequence[str]) -> List[int]:
 
 
 def parse_schemes(values: Sequence[str]) -> List[str]:
-    """``["0.05-0.3,0.15", "0-1"]`` -> ``["0.05-0.3", "0.15", "0-1"]`` (commas and spaces both separate)."""
+    """``["0.1-0.2,0.15", "0-1"]`` -> ``["0.1-0.2", "0.15", "0-1"]`` (commas and spaces both separate)."""
     return _split(values)
 
 

@@ -4,7 +4,7 @@ The paper's claim is an average over tasks ("best overall rank"). Each domain be
 ``--scoreboard`` writes, next to its usual sections, one ``scoreboard`` section::
 
     {"scoreboard": {"seeds": [0, 1, 2],
-                    "schedules": {"r2mae": "0.05-0.3", "fixed": "0.15", ...},
+                    "schedules": {"r2mae": "<low>-<high>", "fixed": "<p>", ...},
                     "tasks": {"motif_auprc": {"higher_is_better": true,
                                               "values": {"r2mae": [v_seed0, v_seed1, ...], ...}}}}}
 
