@@ -31,7 +31,7 @@ def method_key(ratio: Union[MaskRatio, str, float], r2mae_range: Optional[Union[
     """``fixed_<p>`` for a fixed ratio, ``uniform_<low>-<high>`` for a range, and ``r2mae`` for
     the domain's R²MAE range ``r2mae_range``.
 
-    >>> method_key("0.15"), method_key("0-1"), method_key("0.6-0.9", "0.6-0.9")
+    >>> method_key("0.15"), method_key("0-1"), method_key("0.2-0.4", "0.2-0.4")
     ('fixed_0.15', 'uniform_0-1', 'r2mae')
     """
     ratio = parse_mask_ratio(ratio)
