@@ -15,7 +15,7 @@ from typing import Dict, Iterable, Sequence, Union
 import numpy as np
 
 from ..masking import parse_mask_ratio
-from .problem import LinearProblem, _stream, draw_instance
+from .problem import LinearProblem, named_stream, draw_instance
 from .simulate import (Estimator, RatioLike, SimResult, draw_design, fit_operator, masked_design, row_weights,
                        sample_ratios)
 
@@ -42,10 +42,10 @@ def simulate_random_features(problem: LinearProblem, ratios: Iterable[RatioLike]
     for si, seed in enumerate(seeds):
         inst = draw_instance(problem, seed)
         X, _, _, U = draw_design(inst)
-        W = _stream(seed, "rf-weights").standard_normal((problem.d, width)) / np.sqrt(problem.d)
-        X0 = inst.cov.sample(_stream(seed, "rf-test"), n_test)
+        W = named_stream(seed, "rf-weights").standard_normal((problem.d, width)) / np.sqrt(problem.d)
+        X0 = inst.cov.sample(named_stream(seed, "rf-test"), n_test)
         y0 = X0 @ inst.betas
-        U0 = _stream(seed, "rf-test-masks").random(X0.shape)
+        U0 = named_stream(seed, "rf-test-masks").random(X0.shape)
         tests = []
         for pt in test_ratios:
             X0in = X0 if pt == 0.0 else masked_design(X0, np.full(n_test, pt), U0, estimator.rescale)

@@ -20,7 +20,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["LinearProblem", "Instance", "draw_instance", "parse_spike", "SpikedCovariance"]
+__all__ = ["LinearProblem", "Instance", "draw_instance", "parse_spike", "SpikedCovariance", "named_stream"]
 
 
 def parse_spike(text: str, option: str = "--spike") -> Tuple[float, float]:
@@ -171,9 +171,9 @@ class Instance:
         return self.cov.V
 
 
-def _stream(seed: int, name: str) -> np.random.Generator:
-    # Independent named streams per seed: the design of seed s never depends on how many
-    # targets or masks another part of the code drew first.
+def named_stream(seed: int, name: str) -> np.random.Generator:
+    """The random stream called ``name`` of ``seed``: independent streams per seed, so the design
+    of seed s never depends on how many targets or masks another part of the code drew first."""
     tag = int.from_bytes(name.encode()[:8].ljust(8, b"\0"), "little")
     return np.random.default_rng([int(seed), tag])
 
@@ -185,7 +185,7 @@ def draw_instance(problem: LinearProblem, seed: int, rng: Optional[np.random.Gen
     masking setting simulated with the same seed sees the same ``Σ`` and ``β`` (paired seeds).
     """
     d, k, T = problem.d, problem.k, len(problem.targets)
-    rng = rng or _stream(seed, "spikes")
+    rng = rng or named_stream(seed, "spikes")
     # QR of a Gaussian matrix: k spike directions plus T orthogonal-complement directions.
     q, r = np.linalg.qr(rng.standard_normal((d, k + T)))
     q = q * np.sign(np.diag(r))  # Haar, not QR-convention-dependent

@@ -48,7 +48,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from ..masking import FixedRatio, MaskRatio, UniformRatio, parse_mask_ratio
-from .problem import Instance, LinearProblem, SpikedCovariance, _stream, draw_instance
+from .problem import Instance, LinearProblem, SpikedCovariance, named_stream, draw_instance
 
 __all__ = [
     "Estimator",
@@ -228,9 +228,9 @@ def draw_design(instance: Instance, n: Optional[int] = None, copies: int = 1):
     """
     p = instance.problem
     n = p.n if n is None else n
-    X = instance.cov.sample(_stream(instance.seed, "design"), n)
-    eps = p.sigma * _stream(instance.seed, "noise").standard_normal((n, instance.betas.shape[1]))
-    U = _stream(instance.seed, "masks").random((copies * n, p.d))
+    X = instance.cov.sample(named_stream(instance.seed, "design"), n)
+    eps = p.sigma * named_stream(instance.seed, "noise").standard_normal((n, instance.betas.shape[1]))
+    U = named_stream(instance.seed, "masks").random((copies * n, p.d))
     y = X @ instance.betas + eps
     return X, y, eps, U
 
