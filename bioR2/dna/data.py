@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..utils.io import PathLike, atomic_path
+from ..utils.warn import caller_stacklevel
 from .tokenizer import ENCODE_TABLE, LOWERCASE_TABLE, N_ID, PAD_ID, reverse_complement_ids
 
 __all__ = [
@@ -301,7 +302,7 @@ class Genome:
                 return fa
             fa.close()
             warnings.warn(f"{place[0]}: does not match {self.fasta_path} ({problem}); rebuilding it",
-                          stacklevel=4)
+                          stacklevel=caller_stacklevel())
             removed = True
             for index_file in place:
                 if index_file is not None and os.path.exists(index_file):
@@ -563,9 +564,9 @@ def make_windows(
     genome = open_genome(genome)
     if window < 1:
         raise ValueError(f"window must be >= 1, got {window}")
+    if stride is not None and int(stride) < 1:  # 0 is not "unset": it would be recorded as 0
+        raise ValueError(f"data.stride (--stride) must be >= 1, or unset for one window length; got {stride}")
     stride = int(stride or window)
-    if stride < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
     if bed is not None:
         intervals = bed if isinstance(bed, pd.DataFrame) else read_bed(bed)
         where = "the BED file" if not isinstance(bed, pd.DataFrame) else "the intervals"

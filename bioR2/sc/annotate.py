@@ -54,6 +54,7 @@ from ..masking import mask_expression
 from ..train import PretrainedModule, Task, TaskOutput, Trainer, TrainConfig, load_model, model_domain
 from ..train.log import progress_bar
 from ..utils.outputs import check_output_path
+from ..utils.warn import caller_stacklevel
 from .data import (
     DEFAULT_MIN_OVERLAP,
     CellDataset,
@@ -179,7 +180,7 @@ def reader_for(data: Any, model: ModelLike, *, layer: Optional[str] = None, use_
                               min_overlap=min_overlap)
     message = overlap_warning(source.where, reader.alignment)
     if message is not None:
-        warnings.warn(message, LowGeneOverlapWarning, stacklevel=2)
+        warnings.warn(message, LowGeneOverlapWarning, stacklevel=caller_stacklevel())
     elif not reader.alignment.is_identity:
         log.info("%s: %s", source.where, reader.alignment.report())
     return reader

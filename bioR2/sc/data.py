@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..utils.warn import caller_stacklevel
+
 __all__ = [
     "CellSource",
     "CSCStorageError",
@@ -322,7 +324,7 @@ def open_cells(data: Union[str, os.PathLike, AnnDataLike], *, layer: Optional[st
                 import warnings
 
                 warnings.warn(f"{path} {_field_name(layer, use_raw)}: stored as CSC, so the file is loaded "
-                              "in memory (rewrite it as CSR to stream it from disk)", stacklevel=2)
+                              "in memory (rewrite it as CSR to stream it from disk)", stacklevel=caller_stacklevel())
         import anndata
 
         try:
@@ -398,7 +400,7 @@ def labelled_rows(source: CellSource, key: str) -> Tuple[np.ndarray, np.ndarray]
         import warnings
 
         warnings.warn(f"{source.where}: obs[{key!r}] is missing for {int((~known).sum())} of {known.size} "
-                      "cells; they are left out of the reference", stacklevel=2)
+                      "cells; they are left out of the reference", stacklevel=caller_stacklevel())
     rows = np.flatnonzero(known)
     return rows, column.iloc[rows].astype(str).to_numpy()
 
@@ -531,7 +533,7 @@ class ExpressionReader:
                     f"{self.source.where}: declared log-normalised (is_log1p=True, --log1p), but every "
                     f"value read is a whole number (max {top:g}): it looks like raw counts; drop "
                     "is_log1p/--log1p so they are normalised, or point layer= (--layer) at the "
-                    "log-normalised values", stacklevel=3)
+                    "log-normalised values", stacklevel=caller_stacklevel())
 
     def _check_counts(self, values: np.ndarray) -> None:
         """Warn once when values read as counts are not whole numbers: most likely the matrix
@@ -543,7 +545,7 @@ class ExpressionReader:
             warnings.warn(
                 f"{self.source.where}: read as counts, but holds non-integer values (e.g. "
                 f"{float(values[values != np.round(values)][0]):g}); if it is already log-normalised pass "
-                "is_log1p=True (--log1p), or point layer= (--layer) at the raw counts", stacklevel=3)
+                "is_log1p=True (--log1p), or point layer= (--layer) at the raw counts", stacklevel=caller_stacklevel())
 
     @property
     def genes(self) -> Tuple[str, ...]:

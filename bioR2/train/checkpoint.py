@@ -35,6 +35,7 @@ from torch import nn
 
 from .. import __version__
 from ..utils.io import PathLike, atomic_dir, atomic_path, atomic_write_json, atomic_write_text, sha256_file
+from ..utils.warn import caller_stacklevel
 
 __all__ = [
     "CheckpointError",
@@ -308,7 +309,7 @@ def latest_checkpoint(run_dir: PathLike) -> Optional[Path]:
                 import warnings
 
                 warnings.warn(f"resuming from {path}: skipped the newer checkpoint(s) that cannot be "
-                              f"used: {'; '.join(skipped)}", stacklevel=2)
+                              f"used: {'; '.join(skipped)}", stacklevel=caller_stacklevel())
             return path
         skipped.append(f"{path.name}: {problem}" if not problem.startswith(str(path)) else problem)
     raise CheckpointError(

@@ -1,0 +1,69 @@
+"""Checks on a run's options made before anything is written: a wrong device, fp16 on the CPU or
+a negative worker count fails here, with one line naming the option, and never leaves a run
+folder holding ``run_config.yaml`` and ``data.json`` of a run that could not start."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Optional
+
+from .config import TrainConfig
+from ..utils.warn import caller_stacklevel
+
+__all__ = ["check_train_config", "check_before_writing"]
+
+# (field, smallest allowed value, what the value means) of the trainer's count options
+_AT_LEAST = (
+    ("num_workers", 0, "DataLoader worker processes; 0 loads in the main process"),
+    ("save_every", 0, "0 checkpoints only at the end"),
+    ("eval_every", 0, "0 validates only at the end"),
+    ("eval_batches", 1, "validation batches"),
+    ("keep_checkpoints", 1, "checkpoints kept"),
+    ("warmup_steps", -1, "-1 means 5% of the steps"),
+)
+
+_FLAGS = {"num_workers": "--num-workers", "save_every": "--save-every", "eval_every": "--eval-every",
+          "warmup_steps": "--warmup-steps", "device": "--device", "precision": "--precision"}
+
+
+def _name(field: str) -> str:
+    flag = _FLAGS.get(field)
+    return f"train.{field} ({flag})" if flag else f"train.{field}"
+
+
+def check_train_config(cfg: TrainConfig) -> None:
+    """Raise ``ValueError`` naming the option when a trainer option cannot work here.
+
+    Checks the count options (``num_workers >= 0``, ``save_every >= 0``, ...), that
+    ``device`` names a device this machine has, and that ``precision="fp16"`` has CUDA.
+    """
+    for field, low, meaning in _AT_LEAST:
+        value = getattr(cfg, field)
+        if int(value) < low:
+            raise ValueError(f"{_name(field)} must be >= {low} ({meaning}), got {value}")
+    from .distributed import resolve_device
+
+    try:
+        device = resolve_device(str(cfg.device), int(os.environ.get("LOCAL_RANK", "0")),
+                                option=_name("device"))
+    except RuntimeError as exc:
+        if "CUDA" in str(exc):
+            raise ValueError(f"{exc}; use --device cpu (or auto)") from None
+        raise ValueError(f"{_name('device')}: {cfg.device!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if cfg.precision == "fp16" and device.type != "cuda":
+        raise ValueError(f"{_name('precision')}=fp16 needs a CUDA device (this run uses {device}); "
+                         "use bf16 or fp32 on the CPU")
+
+
+def check_before_writing(cfg: TrainConfig, out_dir: Optional[Path], resume: bool) -> None:
+    """Everything about a run that can be checked before its folder is created: the trainer's
+    options (:func:`check_train_config`), and a note when ``resume`` finds no run to continue."""
+    check_train_config(cfg)
+    if resume and out_dir is not None:
+        from .checkpoint import latest_checkpoint
+
+        if latest_checkpoint(out_dir) is None:
+            warnings.warn(f"{out_dir}: --resume (resume=True) found no checkpoint to continue; starting a new run",
+                          UserWarning, stacklevel=caller_stacklevel())
