@@ -127,9 +127,21 @@ def _debug(args: Optional[argparse.Namespace]) -> bool:
     return flags or bool(os.environ.get("BIOR2_DEBUG") or os.environ.get("BIOR2_TRACEBACK"))
 
 
+def _print_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"bior2: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.showwarning = _print_warning  # one line per warning, not a path inside bioR2
+        return _dispatch(args)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

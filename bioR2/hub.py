@@ -461,10 +461,23 @@ def push_files(run_dir: PathLike, include_log: bool = False) -> List[str]:
     return [n for n in names if (run / n).is_file()]
 
 
+def _check_local_dir(dest: Path, run: Path, files: List[str], overwrite: bool) -> None:
+    """``--local-dir``: not the run folder, and no file there replaced without ``--overwrite``."""
+    if dest.exists() and dest.resolve() == run.resolve():
+        raise ValueError(f"--local-dir {dest}: is the run folder itself; choose another folder")
+    if dest.exists() and not dest.is_dir():
+        raise NotADirectoryError(f"--local-dir {dest}: is a file; give a folder")
+    clash = [n for n in dict.fromkeys([*files, "README.md"]) if (dest / n).exists()]
+    if clash and not overwrite:
+        raise FileExistsError(f"--local-dir {dest}: already holds {', '.join(clash)}; pass --overwrite "
+                              "(overwrite=True) to replace them, or choose an empty folder")
+
+
 def push_to_hub(run_dir: PathLike, repo_id: Optional[str] = None, *, private: bool = False,
                 revision: Optional[str] = None, token: Union[None, bool, str] = None,
                 commit_message: Optional[str] = None, local_dir: Optional[PathLike] = None,
-                license: str = "mit", write_card: bool = True, include_log: bool = False) -> PushResult:
+                license: str = "mit", write_card: bool = True, include_log: bool = False,
+                overwrite: bool = False) -> PushResult:
     """Upload a run folder's model to the Hub repo ``repo_id`` (created if missing).
 
     Uploads the files of :data:`PUSH_FILES` that exist (``log.jsonl`` too with
@@ -474,7 +487,9 @@ def push_to_hub(run_dir: PathLike, repo_id: Optional[str] = None, *, private: bo
     folder is never published.
 
     With ``local_dir``, nothing is uploaded: exactly the files that would be are copied there
-    (``repo_id`` is then optional; it only names the model in the card).
+    (``repo_id`` is then optional; it only names the model in the card). A file of the same name
+    already in ``local_dir`` (the user's own ``README.md``, ``config.json``) is an error unless
+    ``overwrite``, checked before anything is written.
     """
     run = _model_folder(run_dir)
     if repo_id is None and local_dir is None:
@@ -482,6 +497,8 @@ def push_to_hub(run_dir: PathLike, repo_id: Optional[str] = None, *, private: bo
     if repo_id is not None:
         repo_id, at_revision = parse_repo_id(repo_id)
         revision = revision or at_revision
+    if local_dir is not None:
+        _check_local_dir(Path(local_dir), run, push_files(run, include_log=include_log), overwrite)
     load_model(run)  # catches a corrupt, truncated or foreign folder before anything is written
     card = run / "README.md"
     if write_card or not card.exists():
@@ -490,8 +507,6 @@ def push_to_hub(run_dir: PathLike, repo_id: Optional[str] = None, *, private: bo
 
     if local_dir is not None:
         dest = Path(local_dir)
-        if dest.resolve() == run.resolve():
-            raise ValueError(f"--local-dir {dest}: is the run folder itself; choose another folder")
         dest.mkdir(parents=True, exist_ok=True)
         for name in files:
             tmp = dest / f".{name}.tmp"
