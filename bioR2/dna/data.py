@@ -643,6 +643,23 @@ def split_windows(windows: pd.DataFrame, held_out: Iterable[str],
     return windows[~held].reset_index(drop=True), windows[held].reset_index(drop=True)
 
 
+def check_held_out_weight(genome: Genome, held_windows: pd.DataFrame, soft_weight_eval: float) -> None:
+    """Refuse held-out windows whose every base weighs 0 in validation: all soft-masked
+    (lowercase) with ``task.soft_weight_eval == 0`` would make the held-out loss NaN."""
+    if float(soft_weight_eval) > 0 or len(held_windows) == 0:
+        return
+    for chrom in held_windows["chrom"].unique():
+        _, soft = genome.contig_tokens(chrom)
+        rows = held_windows[held_windows["chrom"] == chrom]
+        if any((~soft[max(0, int(a)):int(b)]).any() for a, b in zip(rows["start"], rows["end"])):
+            return
+    names = ", ".join(map(str, held_windows["chrom"].unique()[:5]))
+    raise ValueError(f"{genome.source}: every base of the held-out contig(s) {names} (data.held_out, --held-out) is "
+                     "soft-masked (lowercase), and soft-masked bases weigh task.soft_weight_eval = 0 in validation, "
+                     "so the held-out loss would be NaN; hold out a contig with uppercase bases, or pass "
+                     "--soft-weight-eval 0.1")
+
+
 # ---------------------------------------------------------------------------- dataset
 class WindowDataset:
     """Token windows for masked-LM training.

@@ -77,7 +77,7 @@ class DNATaskConfig:
 def build_data(source: Any, cfg, train_cfg) -> DomainData:
     """Windows of the genome (``source``: a path, a ``Genome``, or ``(genome, windows_table)``
     with explicit ``chrom, start, end`` windows), split into training and held-out contigs."""
-    from .data import WindowDataset, make_windows, open_genome, split_windows
+    from .data import WindowDataset, check_held_out_weight, make_windows, open_genome, split_windows
 
     d = cfg.data
     windows = None
@@ -94,6 +94,7 @@ def build_data(source: Any, cfg, train_cfg) -> DomainData:
     else:
         window = int((windows["end"] - windows["start"]).iloc[0])
     train_w, val_w = split_windows(windows, list(d.held_out or []), genome)
+    check_held_out_weight(genome, val_w, cfg.task.soft_weight_eval)
     if len(train_w) == 0:
         raise ValueError(f"{genome.source}: every window is on a held-out contig ({list(d.held_out)[:5]})")
     train = WindowDataset(genome, train_w, reverse_complement=bool(d.reverse_complement), seed=train_cfg.seed)

@@ -185,6 +185,8 @@ class H5adSource(CellSource):
         self.path = Path(path)
         if not self.path.exists():
             raise FileNotFoundError(f"{self.path}: no such .h5ad file")
+        if self.path.is_dir():
+            raise IsADirectoryError(f"{self.path}: is a folder; give an .h5ad file")
         if use_raw:
             self._key, self._var_key = "raw/X", "raw/var"
         elif layer is not None:
@@ -196,7 +198,8 @@ class H5adSource(CellSource):
         try:
             fh = h5py.File(self.path, "r")
         except OSError as exc:
-            raise ValueError(f"{self.path}: not an HDF5/.h5ad file ({exc})") from None
+            reason = str(exc).split(" (")[0].split(",")[0]  # h5py's own errno dump says nothing more
+            raise ValueError(f"{self.path}: not an HDF5/.h5ad file ({reason}); give an .h5ad file") from None
         with fh:
             if self._key not in fh:
                 if layer is not None and not use_raw:
@@ -315,6 +318,8 @@ def open_cells(data: Union[str, os.PathLike, AnnDataLike], *, layer: Optional[st
         path = Path(data)
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such .h5ad file")
+        if path.is_dir():
+            raise IsADirectoryError(f"{path}: is a folder; give an .h5ad file")
         if backed is not False:
             try:
                 return H5adSource(path, layer=layer, use_raw=use_raw)

@@ -61,6 +61,9 @@ def check_before_writing(cfg: TrainConfig, out_dir: Optional[Path], resume: bool
     """Everything about a run that can be checked before its folder is created: the trainer's
     options (:func:`check_train_config`), and a note when ``resume`` finds no run to continue."""
     check_train_config(cfg)
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"--out {out_dir}: is a file, not a run folder; give the path of a new folder "
+                                 "(a file is never replaced by a run, even with --overwrite)")
     if resume and out_dir is not None:
         from .checkpoint import latest_checkpoint
 
