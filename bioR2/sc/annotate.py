@@ -83,6 +83,8 @@ __all__ = ["embed", "embed_reader", "embed_file", "LinearProbe", "CellTypeClassi
 
 log = logging.getLogger(__name__)
 EMBED_KEY = "X_r2mae"
+RAW_LAYER = "raw.X"  # what uns["bior2"] records as the layer of values read with use_raw=True
+UMAP_MIN_CELLS = 4  # UMAP's spectral layout needs more cells than its 2 dimensions + 1
 X_LAYER = "X"  # layer="X" names .X explicitly (a model trained on a layer would read that layer)
 UNKNOWN = "Unknown"  # the label of a cell below min_confidence
 ModelLike = Union[ExpressionMAE, "CellTypeClassifier", str, os.PathLike]
@@ -133,6 +135,12 @@ def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.float().cpu().numpy()
 
 
+def _check_h5ad_out(out: Any) -> None:
+    """The copy written is an AnnData: its name must say so (``x.txt`` would hold HDF5)."""
+    if not str(out).endswith(".h5ad"):
+        raise ValueError(f"--out {out}: the output is an AnnData file; name it .h5ad (e.g. {Path(str(out)).stem}.h5ad)")
+
+
 def _check_common(min_overlap: float, batch_size: int) -> Tuple[float, int]:
     return check_fraction(min_overlap, "min_overlap"), check_batch_size(batch_size)
 
@@ -176,8 +184,10 @@ def reader_for(data: Any, model: ModelLike, *, layer: Optional[str] = None, use_
     else:
         layer, use_raw = read_setup(mae, layer, use_raw)
         source = open_cells(data, layer=layer, use_raw=use_raw, backed=backed)
+    fix = ("this model was trained on raw counts and normalises them itself: point layer= (--layer) at the "
+           "counts, or use_raw=True (--use-raw) when .raw holds them")
     reader = ExpressionReader(source, mae.genes, is_log1p=mae.is_log1p, target_sum=mae.target_sum,
-                              min_overlap=min_overlap)
+                              min_overlap=min_overlap, fix_counts=fix)
     message = overlap_warning(source.where, reader.alignment)
     if message is not None:
         warnings.warn(message, LowGeneOverlapWarning, stacklevel=caller_stacklevel())
@@ -214,7 +224,9 @@ def _record(function: str, model: Any, reader: ExpressionReader, fields: Sequenc
     """``uns["bior2"][key]``: how a result was made (no ``None`` values: .h5ad cannot store them)."""
     source = reader.source
     record = {"function": function, "model": _model_name(model), "bior2_version": __version__,
-              "layer": source.layer if source.layer is not None else X_LAYER, "use_raw": bool(source.use_raw),
+              # .raw.X is neither .X nor a layer: record it as what it is
+              "layer": RAW_LAYER if source.use_raw else (source.layer if source.layer is not None else X_LAYER),
+              "use_raw": bool(source.use_raw),
               "gene_overlap": _overlap(reader.alignment), "fields": [f"{f}/{k}" for f, k in fields]}
     record.update({k: v for k, v in extra.items() if v is not None})
     return record
@@ -337,6 +349,9 @@ def _embedding(data: Any, model: nn.Module, *, key_added: str, umap: bool, neigh
                device: torch.device) -> Tuple[ExpressionReader, np.ndarray, Dict[str, Dict[str, Any]]]:
     """``(reader, embedding, {field: {key: value}} to write)`` of an AnnData or .h5ad path."""
     reader = reader_for(data, model, layer=layer, use_raw=use_raw, min_overlap=min_overlap)
+    if umap and reader.n_obs < UMAP_MIN_CELLS:  # said before the work, not in scipy's words after it
+        raise ValueError(f"{reader.source.where}: --umap (umap=True) needs at least {UMAP_MIN_CELLS} cells; "
+                         f"this data has {reader.n_obs}; embed without --umap")
     emb = embed_reader(reader, model, batch_size=batch_size, device=device)
     writes: Dict[str, Dict[str, Any]] = {"obsm": {key_added: emb}, "record": {}}
     if umap:
@@ -409,6 +424,7 @@ def embed_file(h5ad: Union[str, os.PathLike], model: ModelLike, out: Union[str, 
     from anndata.io import write_elem
 
     min_overlap, batch_size = _check_common(min_overlap, batch_size)
+    _check_h5ad_out(out)
     check_output_path(out, [h5ad], overwrite=overwrite)
     fields, _, _ = _embed_fields(key_added, umap, neighbors_key)
     model_arg, model = model, as_model(model, "embed")
@@ -739,6 +755,7 @@ def annotate_file(query: Union[str, os.PathLike], model: ModelLike, out: Union[s
 
     min_confidence, min_overlap, batch_size = _check_annotate(method, min_confidence, min_overlap, batch_size)
     reference_path = reference if isinstance(reference, (str, os.PathLike)) else None
+    _check_h5ad_out(out)
     check_output_path(out, [query, reference_path], overwrite=overwrite)
     fields = _label_fields(key_prefix)
     model_arg, model = model, as_model(model, "annotate")

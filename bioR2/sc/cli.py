@@ -16,6 +16,7 @@ import sys
 
 from .io import DEFAULT_BATCH_SIZE, DEFAULT_MIN_CONFIDENCE, argparse_type, check_batch_size, check_fraction
 
+FINETUNE_STEPS = 500
 DEFAULT_MIN_OVERLAP = 0.5  # bioR2.sc.data.DEFAULT_MIN_OVERLAP (not imported: it pulls numpy and anndata)
 
 
@@ -98,8 +99,8 @@ def add_annotate_arguments(parser: argparse.ArgumentParser) -> None:
                         default=DEFAULT_MIN_CONFIDENCE, metavar="P",
                         help="label a cell 'Unknown' when its top class's probability is below P, in [0, 1] "
                              "(default %(default)s; 0: label every cell)")
-    parser.add_argument("--finetune-steps", type=argparse_type(check_batch_size, "--finetune-steps"), default=500,
-                        metavar="N", help="steps of fine-tuning (default %(default)s)")
+    parser.add_argument("--finetune-steps", type=argparse_type(check_batch_size, "--finetune-steps"), default=None,
+                        metavar="N", help=f"steps of fine-tuning, with --method finetune (default {FINETUNE_STEPS})")
     parser.add_argument("--key-prefix", default="r2mae", help="obs columns are PREFIX_label and PREFIX_confidence")
 
 
@@ -108,11 +109,15 @@ def run_annotate(args: argparse.Namespace) -> int:
 
     from .annotate import annotate_file
 
+    if args.finetune_steps is not None and args.method != "finetune":  # the linear probe has no steps
+        raise ValueError(f"--finetune-steps {args.finetune_steps}: only used with --method finetune "
+                         f"(this run uses --method {args.method})")
+    steps = args.finetune_steps if args.finetune_steps is not None else FINETUNE_STEPS
     result = _quietly(lambda: annotate_file(
         args.query, args.model, args.out, args.reference, args.label_key, method=args.method, layer=args.layer,
         use_raw=args.use_raw, reference_layer=args.reference_layer, key_prefix=args.key_prefix,
         min_confidence=args.min_confidence, min_overlap=args.min_overlap, batch_size=args.batch_size,
-        device=args.device, overwrite=args.overwrite, fine_tune_options={"steps": args.finetune_steps}))
+        device=args.device, overwrite=args.overwrite, fine_tune_options={"steps": steps}))
     if result.reference_alignment is not None:
         _print_overlap(args.reference, result.reference_alignment)
     _print_overlap(args.query, result.alignment)

@@ -512,8 +512,13 @@ class ExpressionReader:
     """
 
     def __init__(self, source: CellSource, genes: Optional[Sequence[str]] = None, *, is_log1p: bool = False,
-                 target_sum: float = DEFAULT_TARGET_SUM, min_overlap: float = DEFAULT_MIN_OVERLAP) -> None:
+                 target_sum: float = DEFAULT_TARGET_SUM, min_overlap: float = DEFAULT_MIN_OVERLAP,
+                 fix_counts: Optional[str] = None) -> None:
         self.source = source
+        # what to do when values read as counts are not counts (a reader for a trained model
+        # cannot take --log1p: its normalisation is fixed)
+        self.fix_counts = fix_counts or ("if it is already log-normalised pass is_log1p=True (--log1p), or point "
+                                         "layer= (--layer) at the raw counts")
         self.is_log1p = bool(is_log1p)
         self.target_sum = float(target_sum)
         genes = list(source.var_names) if genes is None else list(genes)
@@ -549,8 +554,8 @@ class ExpressionReader:
 
             warnings.warn(
                 f"{self.source.where}: read as counts, but holds non-integer values (e.g. "
-                f"{float(values[values != np.round(values)][0]):g}); if it is already log-normalised pass "
-                "is_log1p=True (--log1p), or point layer= (--layer) at the raw counts", stacklevel=caller_stacklevel())
+                f"{float(values[values != np.round(values)][0]):g}); {self.fix_counts}",
+                stacklevel=caller_stacklevel())
 
     @property
     def genes(self) -> Tuple[str, ...]:
@@ -607,6 +612,30 @@ class ExpressionReader:
         counts = values.copy() if with_counts else None
         logged = _log_normalise(values, self.target_sum)
         return (logged, counts) if with_counts else logged
+
+
+def refuse_log_normalised_raw(source: CellSource, n_rows: int = 256) -> None:
+    """``.raw.X`` read as counts must hold counts: scanpy's usual layout keeps log1p(CP10k)
+    values there, which read as counts would be normalised a second time. Checks the first
+    ``n_rows`` cells; raises ``ValueError`` naming the fix (``--use-raw --log1p``)."""
+    block = source.read_rows(np.arange(min(n_rows, source.n_obs), dtype=np.int64))
+    values = block.data if sp.issparse(block) else np.asarray(block).ravel()
+    fractional = values[values != np.round(values)]
+    if fractional.size:
+        raise ValueError(f"{source.where}: holds log-normalised values (e.g. {float(fractional[0]):g}), not counts "
+                         "(scanpy keeps log1p values in .raw); pass --use-raw --log1p (use_raw=True, "
+                         "is_log1p=True) to train on them as they are, or --layer NAME for a layer of raw counts")
+
+
+def check_requested_genes(source: CellSource, genes: Sequence[str]) -> None:
+    """``data.genes`` (``--genes``): every gene asked for must be in the data (a gene that is not
+    would be trained on as all zeros)."""
+    names = pd.Index(source.var_names).astype(str)
+    missing = [g for g in genes if str(g) not in names]
+    if missing:
+        shown = ", ".join(map(str, missing[:5])) + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")
+        raise ValueError(f"{source.where}: data.genes (--genes) asks for {len(missing)} gene(s) not in its "
+                         f"var_names: {shown}; e.g. its genes are {list(names[:3])}")
 
 
 def iter_chunks(n_obs: int, chunk_size: int) -> Iterator[np.ndarray]:

@@ -157,10 +157,12 @@ def build_data(source: Any, cfg, train_cfg) -> DomainData:
         CellSource,
         ExpressionReader,
         H5adSource,
+        check_requested_genes,
         choose_backed,
         highly_variable_genes,
         open_cells,
         read_labels,
+        refuse_log_normalised_raw,
     )
     from ..train import chunk_sampler_factory
 
@@ -186,6 +188,10 @@ def build_data(source: Any, cfg, train_cfg) -> DomainData:
                 backed = None if auto else False  # None: backed, or in memory with a warning if stored CSC
             cells = open_cells(source, layer=d.layer, use_raw=bool(d.use_raw), backed=backed)
         genes = d.genes
+        if genes is not None:
+            check_requested_genes(cells, genes)
+        if d.use_raw and not d.is_log1p:
+            refuse_log_normalised_raw(cells)
         if genes is None and d.n_top_genes is not None:
             genes = highly_variable_genes(cells, int(d.n_top_genes), is_log1p=bool(d.is_log1p),
                                           target_sum=float(d.target_sum))
