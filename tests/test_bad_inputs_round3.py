@@ -38,11 +38,25 @@ def root(tmp_path_factory):
                                                                                      index=False)
     assert main(["pretrain", "dna", "--fasta", str(root / "g.fa"), "--out", str(root / "dnarun"), "--window", "32",
                  "--preset", "dna-tiny", "--steps", "2", "--batch-size", "4", "--no-progress"]) == 0
-    make_counts(n_cells=40, n_genes=12, seed=1).write_h5ad(root / "sc.h5ad")
+    cells = make_counts(n_cells=40, n_genes=12, seed=1)
+    cells.write_h5ad(root / "sc.h5ad")
+    cells[:3].copy().write_h5ad(root / "three.h5ad")
+    lognorm = cells.copy()  # scanpy's usual layout: log1p(CP10k) in .X and in .raw, no counts layer
+    del lognorm.layers["counts"]
+    lognorm.X = sp_log1p_cp10k(lognorm.X)
+    lognorm.raw = lognorm
+    lognorm.write_h5ad(root / "lognorm.h5ad")
     assert main(["pretrain", "sc", "--h5ad", str(root / "sc.h5ad"), "--out", str(root / "scrun"), "--steps", "2",
                  "--batch-size", "8", "--no-progress", "--layer", "counts"]) == 0
     assert sys is not None
     return root
+
+
+def sp_log1p_cp10k(x):
+    import scipy.sparse as sp
+
+    dense = np.asarray(x.toarray() if sp.issparse(x) else x, dtype=np.float64)
+    return sp.csr_matrix(np.log1p(dense / np.maximum(dense.sum(1, keepdims=True), 1) * 1e4).astype(np.float32))
 
 
 def _dna(root, tmp, *extra, out="run"):
@@ -131,6 +145,128 @@ def infinite_risk(root, tmp):
     return ["theory", "risk", "--gamma", "1", "--p", "0", "--json"]
 
 
+def text_data_is_an_h5ad(root, tmp):
+    return ["pretrain", "text", "--data", str(root / "sc.h5ad"), "--out", str(tmp / "run"), "--steps", "1",
+            "--batch-size", "1", "--no-progress"]
+
+
+def soft_masked_held_out_contig(root, tmp):
+    return _dna(root, tmp, "--steps", "1", "--held-out", "chr2")
+
+
+def groups_without_labels(root, tmp):
+    return ["score-variants", "--model", str(root / "dnarun"), "--fasta", str(root / "g.fa"), "--variants",
+            str(root / "v.tsv"), "--out", str(tmp / "s.tsv"), "--groups", "grp"]
+
+
+def _annotate(root, tmp, *extra):
+    return ["annotate", "--model", str(root / "scrun"), "--reference", str(root / "sc.h5ad"), "--label-key",
+            "cell_type", "--query", str(root / "sc.h5ad"), "--out", str(tmp / "a.h5ad"), "--layer", "counts", *extra]
+
+
+def finetune_steps_with_linear(root, tmp):
+    return _annotate(root, tmp, "--finetune-steps", "3")
+
+
+def embed_out_txt(root, tmp):
+    return ["embed", "--model", str(root / "scrun"), "--h5ad", str(root / "sc.h5ad"), "--out", str(tmp / "x.txt"),
+            "--layer", "counts"]
+
+
+def _no_file(name):
+    def check(root, tmp):
+        assert not (tmp / name).exists()
+    return check
+
+
+def genes_not_in_the_data(root, tmp):
+    return ["pretrain", "sc", "--h5ad", str(root / "sc.h5ad"), "--out", str(tmp / "run"), "--steps", "1",
+            "--layer", "counts", "--genes", "G1,NOPE"]
+
+
+def space_padded_tsv(root, tmp):
+    (tmp / "pad.tsv").write_text(f"chrom\tpos\tref\talt\nchr1\t100\t {SEQ[99]}\tC\n")
+    return ["score-variants", "--model", str(root / "dnarun"), "--fasta", str(root / "g.fa"), "--variants",
+            str(tmp / "pad.tsv"), "--out", str(tmp / "s.tsv")]
+
+
+def _text(root, tmp, *extra):
+    (tmp / "docs.txt").write_text("some words here\n\nmore words there\n")
+    return ["pretrain", "text", "--data", str(tmp / "docs.txt"), "--out", str(tmp / "run"), "--steps", "1",
+            "--batch-size", "1", "--no-progress", *extra]
+
+
+def tokenizer_from_a_dna_run(root, tmp):
+    return _text(root, tmp, "--tokenizer", str(root / "dnarun"))
+
+
+def tokenizer_is_a_fasta(root, tmp):
+    return _text(root, tmp, "--tokenizer", str(root / "g.fa"))
+
+
+def image_size_zero(root, tmp):
+    _images(tmp, classes=("a", "b"))
+    return ["pretrain", "vision", "--data", str(tmp / "imgs"), "--out", str(tmp / "run"), "--steps", "1",
+            "--image-size", "0", "--no-progress"]
+
+
+def _images(tmp, classes):
+    from PIL import Image
+
+    for c in classes:
+        (tmp / "imgs" / c).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray((RNG.random((8, 8)) * 255).astype("uint8")).save(tmp / "imgs" / c / f"{i}.png")
+
+
+def one_class_image_folder(root, tmp):
+    _images(tmp, classes=("cat",))
+    return ["pretrain", "vision", "--data", str(tmp / "imgs"), "--out", str(tmp / "run"), "--steps", "1",
+            "--image-size", "8", "--batch-size", "4", "--no-progress"]
+
+
+def empty_seeds(root, tmp):
+    return ["benchmark", "dna", "--out", str(tmp / "bench"), "--seeds", ""]
+
+
+def no_bench_folder(root, tmp):
+    assert not (tmp / "bench").exists()
+
+
+def out_is_the_input_file_with_overwrite(root, tmp):
+    import shutil
+
+    shutil.copy(root / "sc.h5ad", tmp / "cells.h5ad")
+    return ["pretrain", "sc", "--h5ad", str(tmp / "cells.h5ad"), "--out", str(tmp / "cells.h5ad"), "--steps", "1",
+            "--layer", "counts", "--overwrite"]
+
+
+def input_kept(root, tmp):
+    assert (tmp / "cells.h5ad").read_bytes() == (root / "sc.h5ad").read_bytes()
+
+
+def h5ad_is_a_folder(root, tmp):
+    return ["embed", "--model", str(root / "scrun"), "--h5ad", str(root / "scrun"), "--out", str(tmp / "e.h5ad")]
+
+
+def run_stopped_before_its_model(root, tmp):
+    import shutil
+
+    shutil.copytree(root / "dnarun" / "checkpoints", tmp / "stopped" / "checkpoints")
+    return ["score-variants", "--model", str(tmp / "stopped"), "--fasta", str(root / "g.fa"), "--variants",
+            str(root / "v.tsv"), "--out", str(tmp / "s.tsv")]
+
+
+def umap_on_three_cells(root, tmp):
+    return ["embed", "--model", str(root / "scrun"), "--h5ad", str(root / "three.h5ad"), "--out",
+            str(tmp / "e.h5ad"), "--layer", "counts", "--umap"]
+
+
+def use_raw_holding_log_values(root, tmp):
+    return ["pretrain", "sc", "--h5ad", str(root / "lognorm.h5ad"), "--use-raw", "--out", str(tmp / "run"),
+            "--steps", "1", "--batch-size", "8", "--no-progress"]
+
+
 ROWS = [
     ("1-theory-plot-keeps-an-existing-figure", theory_plot_over_an_existing_file,
      r"--out .*fig\.png: already exists; pass --overwrite", fig_kept),
@@ -153,6 +289,35 @@ ROWS = [
      _no_run_folder),
     ("4-negative-spike", negative_spike, r"--spike '-5:0\.5': spike strength DELTA must be a finite number >= 0", None),
     ("4-infinite-risk", infinite_risk, r"--gamma 1 with --p 0: the test risk is infinite", None),
+    ("3-text-data-is-an-h5ad", text_data_is_an_h5ad, r"sc\.h5ad: not a text file \(HDF5", _no_run_folder),
+    ("3-soft-masked-held-out-contig", soft_masked_held_out_contig,
+     r"every base of the held-out contig\(s\) chr2 .* is soft-masked .* --soft-weight-eval", _no_run_folder),
+    ("3-groups-without-labels", groups_without_labels, r"--groups grp: only used with --labels", _no_file("s.tsv")),
+    ("3-finetune-steps-with-linear", finetune_steps_with_linear,
+     r"--finetune-steps 3: only used with --method finetune", _no_file("a.h5ad")),
+    ("3-embed-out-txt", embed_out_txt, r"--out .*x\.txt: the output is an AnnData file; name it \.h5ad",
+     _no_file("x.txt")),
+    ("4-genes-not-in-the-data", genes_not_in_the_data,
+     r"data\.genes \(--genes\) asks for 1 gene\(s\) not in its var_names: NOPE", _no_run_folder),
+    ("4-space-padded-tsv-field", space_padded_tsv, r"pad\.tsv: column 'ref' has values padded with spaces .* line",
+     _no_file("s.tsv")),
+    ("4-tokenizer-from-a-dna-run", tokenizer_from_a_dna_run,
+     r"data\.tokenizer \(--tokenizer\) .*dnarun: holds a .*DNAMaskedLM without a text tokenizer", _no_run_folder),
+    ("4-tokenizer-is-a-fasta", tokenizer_is_a_fasta, r"data\.tokenizer \(--tokenizer\) .*g\.fa: not a tokenizer",
+     _no_run_folder),
+    ("4-image-size-0", image_size_zero, r"data\.image_size \(--image-size\) must be >= 1, got 0", _no_run_folder),
+    ("4-one-class-image-folder", one_class_image_folder,
+     r"imgs: the linear probe needs at least 2 classes .* --no-probe", _no_run_folder),
+    ("4-empty-seeds", empty_seeds, r"--seeds: no seed given", no_bench_folder),
+    ("4-out-is-the-input-with-overwrite", out_is_the_input_file_with_overwrite,
+     r"--out .*cells\.h5ad: is a file, not a run folder", input_kept),
+    ("4-h5ad-is-a-folder", h5ad_is_a_folder, r"scrun: is a folder; give an \.h5ad file", _no_file("e.h5ad")),
+    ("4-run-stopped-before-its-model", run_stopped_before_its_model,
+     r"stopped before its final model; its latest checkpoint is .*step-00000002", _no_file("s.tsv")),
+    ("4-umap-on-three-cells", umap_on_three_cells, r"--umap \(umap=True\) needs at least 4 cells; this data has 3",
+     _no_file("e.h5ad")),
+    ("5-use-raw-holding-log-values", use_raw_holding_log_values,
+     r"lognorm\.h5ad \.raw\.X: holds log-normalised values .*--use-raw --log1p", _no_run_folder),
 ]
 
 
@@ -203,3 +368,67 @@ def test_overwrite_replaces_the_figure_and_the_local_dir_files(root, tmp_path):
     push_into_a_folder_with_the_users_files(root, tmp_path)
     assert main(["push", "--model", str(root / "dnarun"), "--local-dir", str(tmp_path / "mine"), "--overwrite"]) == 0
     assert json.loads((tmp_path / "mine" / "config.json").read_text())
+
+
+def test_latin1_text_is_read_with_a_warning_naming_the_line(root, tmp_path, capsys):
+    (tmp_path / "docs.txt").write_bytes("caf\xe9 au lait\n\nsecond document here\n".encode("latin-1"))
+    argv = ["pretrain", "text", "--data", str(tmp_path / "docs.txt"), "--out", str(tmp_path / "run"), "--steps", "1",
+            "--batch-size", "1", "--no-progress"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"warning: .*docs\.txt: not UTF-8 \(byte 0xe9 on line 1\); read as Latin-1", err), err
+
+
+def test_embed_advice_on_log_values_names_options_embed_takes(root, tmp_path, capsys):
+    argv = ["embed", "--model", str(root / "scrun"), "--h5ad", str(root / "lognorm.h5ad"), "--out",
+            str(tmp_path / "e.h5ad"), "--layer", "X"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "read as counts, but holds non-integer values" in err and "--layer" in err
+    assert "--log1p" not in err  # embed has no --log1p: the model fixes the normalisation
+
+
+def test_use_raw_is_recorded_as_the_raw_layer(root, tmp_path):
+    import anndata
+
+    from bioR2.sc import embed
+    from bioR2.train import load_model
+
+    adata = anndata.read_h5ad(root / "sc.h5ad")
+    adata.raw = adata.copy()
+    adata.raw.X.data[:] = np.round(adata.raw.X.data)  # counts in .raw
+    embed(adata, load_model(root / "scrun"), use_raw=True)
+    record = adata.uns["bior2"]["X_r2mae"]
+    assert record["use_raw"] and record["layer"] == "raw.X"
+
+
+def test_warnings_name_the_callers_line(root):
+    import warnings
+
+    import anndata
+
+    from bioR2.sc import embed
+    from bioR2.train import load_model
+
+    adata = anndata.read_h5ad(root / "lognorm.h5ad")
+    model = load_model(root / "scrun")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        embed(adata, model, layer="X")
+    hits = [w for w in caught if "non-integer values" in str(w.message)]
+    assert hits and hits[0].filename == __file__, [(w.filename, str(w.message)[:60]) for w in caught]
+
+
+def test_an_unwritable_folder_is_named_not_a_hidden_temp_file(tmp_path, monkeypatch):
+    import tempfile
+
+    from bioR2.utils.io import atomic_write_text
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / ".out.abc.tmp.txt"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(PermissionError) as info:
+        atomic_write_text(tmp_path / "out.txt", "x")
+    assert str(info.value).startswith(f"{tmp_path / 'out.txt'}: cannot write in the folder {tmp_path}")
+    assert ".tmp" not in str(info.value)
