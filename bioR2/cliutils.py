@@ -55,6 +55,9 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
                    help="autocast precision (bf16/fp16 on CUDA; fp16 needs CUDA)")
     g.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N")
     g.add_argument("--num-workers", type=int, default=None, help="DataLoader worker processes")
+    g.add_argument("--log-to", choices=["jsonl", "tensorboard"], default=None,
+                   help="also log to TensorBoard (RUN/tensorboard; needs the tensorboard package); "
+                        "log.jsonl is always written")
     g.add_argument("--save-every", type=int, default=None, help="checkpoint every N steps (0: at the end)")
     g.add_argument("--eval-every", type=int, default=None, help="validate every N steps (0: at the end)")
     g.add_argument("--log-every", type=int, default=None, help="write a log record every N steps")
@@ -74,6 +77,7 @@ TRAIN_FLAGS = {
     "precision": "train.precision",
     "device": "train.device",
     "num_workers": "train.num_workers",
+    "log_to": "train.log_to",
     "save_every": "train.save_every",
     "eval_every": "train.eval_every",
     "log_every": "train.log_every",

@@ -22,6 +22,7 @@ or tokenizer inside ``config.json``. This module adds the two missing pieces:
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -337,8 +338,62 @@ def _results_section(results: Mapping[str, Any]) -> List[str]:
     return lines
 
 
-def model_card(run_dir: PathLike, repo_id: Optional[str] = None, *, license: str = "mit") -> str:
-    """The model card (``README.md`` text) of a run folder, from the files it holds."""
+_PIPELINE_TAGS = {"dna": "fill-mask", "text": "fill-mask", "sc": "feature-extraction",
+                  "vision": "image-feature-extraction"}
+
+
+def _resolved_warmup(train: Mapping[str, Any]) -> Any:
+    """``warmup_steps`` as the trainer used it: ``-1`` means 5% of the steps."""
+    warmup, steps = train.get("warmup_steps"), train.get("steps")
+    if isinstance(warmup, (int, float)) and warmup < 0 and isinstance(steps, (int, float)):
+        return max(0, int(0.05 * steps))
+    return warmup
+
+
+def _dataset_names(data: Optional[Mapping[str, Any]]) -> List[str]:
+    """The card's ``datasets``: the training data's name (a file's name, or a named set)."""
+    if not isinstance(data, Mapping):
+        return []
+    genome = data.get("genome")
+    if isinstance(genome, Mapping) and genome.get("name"):
+        return [str(genome["name"])]
+    source = data.get("source")
+    return [Path(str(source)).name] if source else []
+
+
+def _card_data(name: str, license: str, tags: List[str], datasets: List[str], pipeline_tag: Optional[str],
+               val_loss: Optional[float], val_dataset: str, probe: Optional[Mapping[str, Any]]):
+    """``huggingface_hub.ModelCardData``: the card's metadata, with the validation metrics (held-out
+    masked loss, probe accuracy) as ``model-index`` results when there are some."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    results = []
+    task = pipeline_tag or "fill-mask"
+    if isinstance(val_loss, (int, float)) and math.isfinite(val_loss):
+        results.append(EvalResult(task_type=task, dataset_type="held-out", dataset_name=val_dataset,
+                                  metric_type="loss", metric_name="held-out masked loss", metric_value=float(val_loss)))
+    if isinstance(probe, Mapping) and isinstance(probe.get("accuracy"), (int, float)):
+        probe_task = {"image-feature-extraction": "image-classification"}.get(task, "text-classification")
+        results.append(EvalResult(task_type=probe_task, dataset_type="held-out",
+                                  dataset_name="held-out labelled split (linear probe)",
+                                  metric_type="accuracy", metric_name="linear-probe accuracy",
+                                  metric_value=float(probe["accuracy"])))
+    return ModelCardData(library_name="bior2", license=license, tags=tags, datasets=datasets or None,
+                         pipeline_tag=pipeline_tag, model_name=name if results else None,
+                         eval_results=results or None)
+
+
+def model_card(run_dir: PathLike, repo_id: Optional[str] = None, *, license: str = "mit",
+               tags: Optional[List[str]] = None, what: Optional[str] = None, use: Optional[str] = None,
+               limits: Optional[str] = None, pipeline_tag: Optional[str] = None,
+               datasets: Optional[List[str]] = None) -> str:
+    """The model card (``README.md`` text) of a run folder, from the files it holds.
+
+    Built with ``huggingface_hub``'s :class:`~huggingface_hub.ModelCardData` (``library_name``,
+    ``tags``, ``license``, ``datasets``, ``pipeline_tag`` and the validation metrics as
+    ``model-index`` results). ``tags``, ``what`` (e.g. "DNA language model"), ``use``, ``limits``
+    and ``pipeline_tag`` default to the domain's; ``datasets`` to the training data's name.
+    """
     run = Path(run_dir)
     meta = read_model_config(run)
     model_class, config = str(meta["model_class"]), meta.get("config") or {}
@@ -355,13 +410,17 @@ def model_card(run_dir: PathLike, repo_id: Optional[str] = None, *, license: str
     name = repo_id or run.resolve().name
     params = _n_parameters(run / MODEL_FILE)
 
-    tags = ["bior2", "r2mae", "masked-autoencoder"] + ([domain] if domain else []) + _DOMAIN_TAGS.get(domain, [])
-    front = {"library_name": "bior2", "license": license, "tags": list(dict.fromkeys(tags))}
-    import yaml
-
-    what = _DOMAIN_NAMES.get(domain or "", "model")
+    if tags is None:
+        tags = ["bior2", "r2mae", "masked-autoencoder"] + ([domain] if domain else []) + _DOMAIN_TAGS.get(domain, [])
+    what = what or _DOMAIN_NAMES.get(domain or "", "model")
+    val_where = "held-out contigs" if domain == "dna" else "held-out split"
+    card_data = _card_data(name, license, list(dict.fromkeys(tags)),
+                           list(datasets) if datasets is not None else _dataset_names(data),
+                           pipeline_tag or _PIPELINE_TAGS.get(domain or ""), losses.get("val_loss"), val_where,
+                           probe)
     masking = _masking_text(train["mask_ratio"]) if "mask_ratio" in train else "not recorded"
-    lines = ["---", yaml.safe_dump(front, sort_keys=False).rstrip(), "---", "", f"# {name}", "",
+    title = f"{name}: an R²MAE {what}"
+    lines = ["---", card_data.to_yaml().rstrip(), "---", "", f"# {title}", "",
              f"A {what} pretrained with masked reconstruction using [bioR2](https://github.com/bior2/bior2) "
              f"{meta.get('bior2_version', __version__)}; masking: {masking}.", ""]
 
@@ -373,9 +432,13 @@ def model_card(run_dir: PathLike, repo_id: Optional[str] = None, *, license: str
     lines.append("")
 
     lines += ["## Training data", ""]
+    genome = data.get("genome") if isinstance(data, Mapping) else None
+    if isinstance(genome, Mapping) and genome.get("name"):
+        digest = f" (SHA-256 `{genome['sha256']}`)" if genome.get("sha256") else ""
+        lines += [f"Genome: `{genome['name']}`{digest}.", ""]
     if data or (isinstance(run_config, Mapping) and run_config.get("data")):
         if isinstance(data, Mapping):
-            lines += ["From `data.json`:", ""] + _bullets(data, skip=("domain",)) + [""]
+            lines += ["From `data.json`:", ""] + _bullets(data, skip=("domain", "genome")) + [""]
         if isinstance(run_config, Mapping) and isinstance(run_config.get("data"), Mapping):
             lines += ["Data options (`run_config.yaml`):", ""] + _bullets(run_config["data"]) + [""]
     else:
@@ -385,7 +448,8 @@ def model_card(run_dir: PathLike, repo_id: Optional[str] = None, *, license: str
     lines += ["## Training", "", f"- masking: {masking}"]
     for key in ("steps", "batch_size", "lr", "weight_decay", "warmup_steps", "precision", "seed"):
         if key in train:
-            lines.append(f"- {key}: {_fmt_number(train[key])}")
+            value = _resolved_warmup(train) if key == "warmup_steps" else train[key]
+            lines.append(f"- {key}: {_fmt_number(value)}")
     if "final_loss" in losses:
         lines.append(f"- final training loss: {losses['final_loss']:.4f} (step {losses.get('final_step')})")
     if "val_loss" in losses:
@@ -405,22 +469,27 @@ def model_card(run_dir: PathLike, repo_id: Optional[str] = None, *, license: str
     repo = repo_id or "ORG/NAME"
     lines += ["## How to use", "", "```python", "from bioR2.train import load_model", "",
               f'model = load_model("{repo}")  # downloads into the Hugging Face cache once', "```", ""]
-    use, limits = _USE.get(domain or "", ("Features for downstream probes.", "Check the training data and "
-                                          "the benchmark above before relying on it."))
+    default_use, default_limits = _USE.get(domain or "", ("Features for downstream probes.", "Check the training "
+                                                          "data and the benchmark above before relying on it."))
+    use, limits = use or default_use, limits or default_limits
     lines += ["## Intended use", "", use.format(repo=repo), "",
               "## Limitations", "", limits + " The licence above covers the weights as published here; "
               "check the licence of the training data as well.", ""]
     lines += ["## Files", "", "`config.json` (model class and configuration, including any gene list or "
               "tokenizer) and `model.safetensors` (weights; no pickle) are all that loading needs; "
               "`manifest.json` holds their SHA-256, checked at load time.", ""]
-    return "\n".join(lines)
+    from huggingface_hub import ModelCard
+
+    return str(ModelCard("\n".join(lines)))  # parsed once: the metadata block is valid for the Hub
 
 
 def write_model_card(run_dir: PathLike, repo_id: Optional[str] = None, *, license: str = "mit",
-                     out: Optional[PathLike] = None) -> Path:
-    """Write the model card to ``out`` (default ``RUN/README.md``) and return its path."""
+                     out: Optional[PathLike] = None, **card: Any) -> Path:
+    """Write the model card to ``out`` (default ``RUN/README.md``) and return its path.
+    ``card`` passes :func:`model_card`'s ``tags``, ``what``, ``use``, ``limits``, ``pipeline_tag``
+    and ``datasets``."""
     target = Path(out) if out is not None else Path(run_dir) / "README.md"
-    atomic_write_text(target, model_card(run_dir, repo_id, license=license))
+    atomic_write_text(target, model_card(run_dir, repo_id, license=license, **card))
     return target
 
 

@@ -51,6 +51,18 @@ class PretrainResult:
     resumed_from: Optional[int] = None
 
     @property
+    def history(self):
+        """The training history as a pandas DataFrame indexed by step (``loss``, ``mask_ratio``,
+        ``lr``, ..., ``val_loss``), as scvi-tools' ``model.history``: the run's ``log.jsonl`` when
+        it has a folder (every record, resumed runs included), else the records in memory."""
+        from .train.history import history_frame, read_log
+
+        if self.run_dir is not None and (self.run_dir / "log.jsonl").is_file():
+            return read_log(self.run_dir)
+        final = [{"step": self.steps, "val_loss": self.val_loss}] if self.val_loss is not None else []
+        return history_frame([*self.log, *final])
+
+    @property
     def loss_curve(self) -> List[tuple]:
         """``[(step, loss, mask_ratio), ...]`` of the training steps."""
         return [(r["step"], r["loss"], r["mask_ratio"]) for r in self.log if "loss" in r]
@@ -297,6 +309,10 @@ def pretrain(domain: Union[str, DomainSpec], source: Any = None, out: Union[None
                                      "val_loss": fit.val_loss, "mask_ratio": train_cfg.mask_ratio.to_config()})
     if spec.finish is not None:
         result.summary.update(spec.finish(result, cfg, domain_data) or {})
+    if out_dir is not None and _is_rank_zero():
+        from .run_card import write_run_card
+
+        write_run_card(out_dir)  # RUN/README.md, with the probe's numbers when finish wrote them
     return result
 
 

@@ -20,7 +20,7 @@ import warnings
 import zlib
 from collections import OrderedDict
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
@@ -641,6 +641,18 @@ def split_windows(windows: pd.DataFrame, held_out: Iterable[str],
         names.add(name)
     held = windows["chrom"].isin(names).to_numpy()
     return windows[~held].reset_index(drop=True), windows[held].reset_index(drop=True)
+
+
+def genome_record(genome: Genome) -> Dict[str, Any]:
+    """``{"name", "sha256"}`` of the genome file a model was trained on (for data.json and the model
+    card: the same name can hold another assembly; the checksum says which file it was)."""
+    path = Path(str(genome.source))
+    record: Dict[str, Any] = {"name": path.name}
+    if path.is_file():
+        from ..utils.io import sha256_file
+
+        record["sha256"] = sha256_file(path)
+    return record
 
 
 def check_held_out_weight(genome: Genome, held_windows: pd.DataFrame, soft_weight_eval: float) -> None:

@@ -77,7 +77,8 @@ class DNATaskConfig:
 def build_data(source: Any, cfg, train_cfg) -> DomainData:
     """Windows of the genome (``source``: a path, a ``Genome``, or ``(genome, windows_table)``
     with explicit ``chrom, start, end`` windows), split into training and held-out contigs."""
-    from .data import WindowDataset, check_held_out_weight, make_windows, open_genome, split_windows
+    from .data import (WindowDataset, check_held_out_weight, genome_record, make_windows, open_genome,
+                       split_windows)
 
     d = cfg.data
     windows = None
@@ -99,7 +100,7 @@ def build_data(source: Any, cfg, train_cfg) -> DomainData:
         raise ValueError(f"{genome.source}: every window is on a held-out contig ({list(d.held_out)[:5]})")
     train = WindowDataset(genome, train_w, reverse_complement=bool(d.reverse_complement), seed=train_cfg.seed)
     val = WindowDataset(genome, val_w, reverse_complement=False) if len(val_w) else None
-    info = {"source": str(genome.source), "window": window, "data": cfg.data.to_dict(),
+    info = {"source": str(genome.source), "genome": genome_record(genome), "window": window, "data": cfg.data.to_dict(),
             "n_train_windows": len(train_w), "n_val_windows": len(val_w),
             "train_contigs": sorted(set(train_w["chrom"]))[:50]}
     return DomainData(train=train, val=val, content={"genome": genome, "window": window}, info=info)

@@ -424,8 +424,8 @@ def embed_file(h5ad: Union[str, os.PathLike], model: ModelLike, out: Union[str, 
     from anndata.io import write_elem
 
     min_overlap, batch_size = _check_common(min_overlap, batch_size)
-    _check_h5ad_out(out)
     check_output_path(out, [h5ad], overwrite=overwrite)
+    _check_h5ad_out(out)
     fields, _, _ = _embed_fields(key_added, umap, neighbors_key)
     model_arg, model = model, as_model(model, "embed")
     data: Any = _open_file(h5ad, model, layer, use_raw)
@@ -755,8 +755,8 @@ def annotate_file(query: Union[str, os.PathLike], model: ModelLike, out: Union[s
 
     min_confidence, min_overlap, batch_size = _check_annotate(method, min_confidence, min_overlap, batch_size)
     reference_path = reference if isinstance(reference, (str, os.PathLike)) else None
-    _check_h5ad_out(out)
     check_output_path(out, [query, reference_path], overwrite=overwrite)
+    _check_h5ad_out(out)
     fields = _label_fields(key_prefix)
     model_arg, model = model, as_model(model, "annotate")
     source = _open_file(query, model, layer, use_raw)

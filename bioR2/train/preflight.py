@@ -44,6 +44,9 @@ def check_train_config(cfg: TrainConfig) -> None:
         if int(value) < low:
             raise ValueError(f"{_name(field)} must be >= {low} ({meaning}), got {value}")
     from .distributed import resolve_device
+    from .tensorboard import check_log_to
+
+    check_log_to(str(cfg.log_to))
 
     try:
         device = resolve_device(str(cfg.device), int(os.environ.get("LOCAL_RANK", "0")),
