@@ -271,8 +271,8 @@ def test_model_card_sections_and_local_dir(tmp_path):
     assert {"r2mae", "dna", "bior2"} <= set(front["tags"])
     assert front["pipeline_tag"] == "fill-mask" and front["datasets"] == ["hg38.fa.bgz"]
     assert front["model-index"][0]["results"][0]["metrics"][0]["value"] == 1.3021  # the validation loss
-    for section in ("# lab/bior2-dna: an R²MAE DNA language model", "## Model", "## Training data", "## Training", "## Evaluation",
-                    "## How to use", "## Intended use", "## Limitations"):
+    for section in ("# lab/bior2-dna: an R²MAE DNA language model", "## Model", "## Training data", "## Training",
+                    "## Evaluation", "## How to use", "## Intended use", "## Limitations"):
         assert f"\n{section}\n" in card, section
     assert "bioR2.dna.model:DNAMaskedLM" in card and "- domain: dna" in card
     assert "data/hg38.fa.bgz" in card and "n_train_windows: 12,000" in card  # data + provenance

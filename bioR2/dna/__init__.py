@@ -20,7 +20,8 @@ from ..utils.lazy import lazy_exports
 __getattr__, __dir__ = lazy_exports(__name__, {
     "data": ("Genome", "WindowDataset", "make_windows", "read_bed", "split_windows"),
     "model": ("DNAMaskedLM",),
-    "spec": ("pretrain", "SPEC", "DNADataConfig", "DNAModelConfig", "DNATaskConfig"),
+    "api": ("pretrain",),
+    "spec": ("SPEC", "DNADataConfig", "DNAModelConfig", "DNATaskConfig"),
     "scorer": ("VariantScorer",),
     "task": ("MaskedLMTask",),
     "tokenizer": ("NucleotideTokenizer", "reverse_complement"),
@@ -33,7 +34,8 @@ __getattr__, __dir__ = lazy_exports(__name__, {
 if TYPE_CHECKING:  # static analysers and IDEs see the real imports
     from .data import Genome, WindowDataset, make_windows, read_bed, split_windows
     from .model import DNAMaskedLM
-    from .spec import SPEC, DNADataConfig, DNAModelConfig, DNATaskConfig, pretrain
+    from .api import pretrain
+    from .spec import SPEC, DNADataConfig, DNAModelConfig, DNATaskConfig
     from .scorer import VariantScorer
     from .task import MaskedLMTask
     from .tokenizer import NucleotideTokenizer, reverse_complement

@@ -42,7 +42,8 @@ __getattr__, __dir__ = lazy_exports(__name__, {
         "highly_variable_genes", "open_cells"
     ),
     "model": ("ExpressionMAE",),
-    "spec": ("pretrain", "SPEC", "SCDataConfig", "SCModelConfig", "SCTaskConfig", "DEFAULT_RATIO"),
+    "api": ("pretrain",),
+    "spec": ("SPEC", "SCDataConfig", "SCModelConfig", "SCTaskConfig", "DEFAULT_RATIO"),
     "io": ("copy_h5ad_with",),
     "task": ("ExpressionMAETask", "masked_mse", "reconstruction_error"),
 })
@@ -74,7 +75,8 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real imports
     )
     from .model import ExpressionMAE
     from .io import copy_h5ad_with
-    from .spec import DEFAULT_RATIO, SPEC, SCDataConfig, SCModelConfig, SCTaskConfig, pretrain
+    from .api import pretrain
+    from .spec import DEFAULT_RATIO, SPEC, SCDataConfig, SCModelConfig, SCTaskConfig
     from .task import ExpressionMAETask, masked_mse, reconstruction_error
 
 __all__ = [

@@ -83,6 +83,7 @@ __all__ = ["embed", "embed_reader", "embed_file", "LinearProbe", "CellTypeClassi
 
 log = logging.getLogger(__name__)
 EMBED_KEY = "X_r2mae"
+ANNOTATE_KEY = "r2mae"  # annotate's default key_added: obs["r2mae_label"], obs["r2mae_confidence"]
 RAW_LAYER = "raw.X"  # what uns["bior2"] records as the layer of values read with use_raw=True
 UMAP_MIN_CELLS = 4  # UMAP's spectral layout needs more cells than its 2 dimensions + 1
 X_LAYER = "X"  # layer="X" names .X explicitly (a model trained on a layer would read that layer)
@@ -687,6 +688,14 @@ def _annotation_record(model_arg: Any, model: nn.Module, reader: ExpressionReade
     return _record("annotate", model_arg, reader, fields, **extra)
 
 
+def _key_name(key_added: Optional[str], key_prefix: Optional[str]) -> str:
+    """``key_added`` (scanpy's name) or its alias ``key_prefix``; the default ``"r2mae"``."""
+    if key_added is not None and key_prefix is not None and key_added != key_prefix:
+        raise ValueError(f"key_added={key_added!r} and key_prefix={key_prefix!r}: key_prefix is another name for "
+                         "key_added; give one of them")
+    return key_added if key_added is not None else (key_prefix if key_prefix is not None else ANNOTATE_KEY)
+
+
 def _label_fields(key_prefix: str) -> List[Field]:
     if not isinstance(key_prefix, str) or not key_prefix or "/" in key_prefix:
         raise ValueError(f"key_prefix must be a non-empty name without '/', got {key_prefix!r}")
@@ -696,10 +705,10 @@ def _label_fields(key_prefix: str) -> List[Field]:
 def annotate(query: Any, model: ModelLike, reference: Any = None, label_key: Optional[str] = None, *,
              method: str = "linear", layer: Optional[str] = None, use_raw: Optional[bool] = None,
              reference_layer: Optional[str] = None, reference_use_raw: Optional[bool] = None,
-             key_prefix: str = "r2mae", min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+             key_added: Optional[str] = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
              min_overlap: float = DEFAULT_MIN_OVERLAP, batch_size: int = DEFAULT_BATCH_SIZE,
              device: Union[str, torch.device] = "auto", overwrite: bool = False, copy: bool = False,
-             fine_tune_options: Optional[Dict[str, Any]] = None) -> Optional[Any]:
+             fine_tune_options: Optional[Dict[str, Any]] = None, key_prefix: Optional[str] = None) -> Optional[Any]:
     """Label the cells of the AnnData ``query`` from the labelled ``reference`` (``obs[label_key]``;
     reference cells whose label is missing are left out, with a warning).
 
@@ -710,10 +719,11 @@ def annotate(query: Any, model: ModelLike, reference: Any = None, label_key: Opt
     are given) is read at ``layer`` / ``use_raw``, by default where the model's training data
     was (:func:`read_setup`).
 
-    Writes ``obs[f"{key_prefix}_label"]`` (categorical, with ``"Unknown"`` for cells whose
+    Writes ``obs[f"{key_added}_label"]`` (categorical, with ``"Unknown"`` for cells whose
     confidence is below ``min_confidence``, in [0, 1]; 0 labels every cell) and
-    ``obs[f"{key_prefix}_confidence"]`` (the top class's probability), and records the model,
-    reference, label key, method and ``min_confidence`` in ``uns["bior2"][f"{key_prefix}_label"]``.
+    ``obs[f"{key_added}_confidence"]`` (the top class's probability), and records the model,
+    reference, label key, method and ``min_confidence`` in ``uns["bior2"][f"{key_added}_label"]``.
+    ``key_added`` defaults to ``"r2mae"``; ``key_prefix`` is another name for it.
     Existing columns of those names are an error unless ``overwrite``. ``batch_size`` cells go
     through the model at a time on ``device`` (``"auto"``: CUDA when available; fine-tuning
     trains there too). ``copy=True`` returns a new AnnData (the input untouched), else ``query``
@@ -721,8 +731,8 @@ def annotate(query: Any, model: ModelLike, reference: Any = None, label_key: Opt
     """
     min_confidence, min_overlap, batch_size = _check_annotate(method, min_confidence, min_overlap, batch_size)
     _check_copy(query, copy, "annotate")
-    fields = _label_fields(key_prefix)
-    _refuse_existing(_present(query, fields), "query", overwrite, "key_prefix")
+    fields = _label_fields(_key_name(key_added, key_prefix))
+    _refuse_existing(_present(query, fields), "query", overwrite, "key_added")
     model_arg, model = model, as_model(model, "annotate")
     result, reader = _annotation(query, model, reference, label_key, method=method, layer=layer, use_raw=use_raw,
                                  reference_layer=reference_layer, reference_use_raw=reference_use_raw,
@@ -739,12 +749,13 @@ def annotate_file(query: Union[str, os.PathLike], model: ModelLike, out: Union[s
                   reference: Any = None, label_key: Optional[str] = None, *, method: str = "linear",
                   layer: Optional[str] = None, use_raw: Optional[bool] = None,
                   reference_layer: Optional[str] = None, reference_use_raw: Optional[bool] = None,
-                  key_prefix: str = "r2mae", min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+                  key_added: Optional[str] = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
                   min_overlap: float = DEFAULT_MIN_OVERLAP, batch_size: int = DEFAULT_BATCH_SIZE,
                   device: Union[str, torch.device] = "auto", overwrite: bool = False,
-                  fine_tune_options: Optional[Dict[str, Any]] = None) -> Annotation:
+                  fine_tune_options: Optional[Dict[str, Any]] = None, key_prefix: Optional[str] = None) -> Annotation:
     """:func:`annotate` the cells of the file ``query`` into a copy of it, ``out``, with
-    ``obs[f"{key_prefix}_label"]``, ``obs[f"{key_prefix}_confidence"]`` and the
+    ``obs[f"{key_added}_label"]``, ``obs[f"{key_added}_confidence"]`` (``key_prefix``: another name
+    for ``key_added``) and the
     ``uns["bior2"]`` record; every other field is carried over byte for byte.
 
     Checked before any work: ``out`` (never the query or the reference, a folder or an
@@ -757,10 +768,10 @@ def annotate_file(query: Union[str, os.PathLike], model: ModelLike, out: Union[s
     reference_path = reference if isinstance(reference, (str, os.PathLike)) else None
     check_output_path(out, [query, reference_path], overwrite=overwrite)
     _check_h5ad_out(out)
-    fields = _label_fields(key_prefix)
+    fields = _label_fields(_key_name(key_added, key_prefix))
     model_arg, model = model, as_model(model, "annotate")
     source = _open_file(query, model, layer, use_raw)
-    _refuse_existing(_present_in_file(query, fields), str(query), overwrite, "--key-prefix")
+    _refuse_existing(_present_in_file(query, fields), str(query), overwrite, "--key-added")
     result, reader = _annotation(source, model, reference, label_key, method=method, layer=layer, use_raw=use_raw,
                                  reference_layer=reference_layer, reference_use_raw=reference_use_raw,
                                  min_confidence=min_confidence, min_overlap=min_overlap, batch_size=batch_size,

@@ -91,8 +91,8 @@ def add_annotate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference-layer", default=None,
                         help="reference layer with the values (default: --layer, else the model's)")
     _add_common(parser, "--query", "query cells to label",
-                "copy of the query with obs['PREFIX_label'] and obs['PREFIX_confidence']",
-                "PREFIX_label / PREFIX_confidence columns")
+                "copy of the query with obs['KEY_label'] and obs['KEY_confidence']",
+                "KEY_label / KEY_confidence columns")
     parser.add_argument("--method", choices=["linear", "finetune"], default="linear",
                         help="linear probe on embeddings (default) or fine-tune the encoder")
     parser.add_argument("--min-confidence", type=argparse_type(check_fraction, "--min-confidence", zero_ok=True),
@@ -101,7 +101,9 @@ def add_annotate_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default %(default)s; 0: label every cell)")
     parser.add_argument("--finetune-steps", type=argparse_type(check_batch_size, "--finetune-steps"), default=None,
                         metavar="N", help=f"steps of fine-tuning, with --method finetune (default {FINETUNE_STEPS})")
-    parser.add_argument("--key-prefix", default="r2mae", help="obs columns are PREFIX_label and PREFIX_confidence")
+    parser.add_argument("--key-added", "--key-prefix", dest="key_added", default="r2mae", metavar="KEY",
+                        help="obs columns KEY_label and KEY_confidence (default %(default)s; --key-prefix is "
+                             "another name for it)")
 
 
 def run_annotate(args: argparse.Namespace) -> int:
@@ -115,7 +117,7 @@ def run_annotate(args: argparse.Namespace) -> int:
     steps = args.finetune_steps if args.finetune_steps is not None else FINETUNE_STEPS
     result = _quietly(lambda: annotate_file(
         args.query, args.model, args.out, args.reference, args.label_key, method=args.method, layer=args.layer,
-        use_raw=args.use_raw, reference_layer=args.reference_layer, key_prefix=args.key_prefix,
+        use_raw=args.use_raw, reference_layer=args.reference_layer, key_added=args.key_added,
         min_confidence=args.min_confidence, min_overlap=args.min_overlap, batch_size=args.batch_size,
         device=args.device, overwrite=args.overwrite, fine_tune_options={"steps": steps}))
     if result.reference_alignment is not None:
