@@ -151,13 +151,15 @@ def add_domain_pretrain_arguments(parser: argparse.ArgumentParser, spec: Any) ->
                                        help=f"{text} (on by default; this turns it off)")
                 else:
                     group.add_argument(flag, dest=dest, action="store_true", default=None,
-                                       help=f"{text} (off by default)")
+                                       help=text if "default" in text else f"{text} (off by default)")
                 continue
             parse = _list_parser(item, flag) if kind == "list" else item
             shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
             metavar = meta.get("metavar") or (None if meta.get("choices") else flag[2:].replace("-", "_").upper())
+            # one default per help line: none when the text states it or there is none to show
+            suffix = "" if "default" in text or shown is None or shown == "" else f" (default {shown})"
             group.add_argument(flag, dest=dest, type=parse, default=None, choices=meta.get("choices"),
-                               metavar=metavar, help=f"{text} (default {shown})")
+                               metavar=metavar, help=f"{text}{suffix}")
     add_run_options(parser, default_ratio=spec.default_ratio)
     add_train_options(parser)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")

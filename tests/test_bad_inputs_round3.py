@@ -432,3 +432,26 @@ def test_an_unwritable_folder_is_named_not_a_hidden_temp_file(tmp_path, monkeypa
         atomic_write_text(tmp_path / "out.txt", "x")
     assert str(info.value).startswith(f"{tmp_path / 'out.txt'}: cannot write in the folder {tmp_path}")
     assert ".tmp" not in str(info.value)
+
+
+def test_help_text_states_each_default_once_and_never_empty():
+    import argparse
+
+    from bioR2.cli import build_parser
+
+    def walk(parser, path):
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            yield " ".join(path), parser
+            return
+        for name, sub in subs[0].choices.items():
+            yield from walk(sub, [*path, name])
+
+    bad = []
+    for name, parser in walk(build_parser(), []):
+        for action in parser._actions:
+            text = parser._get_formatter()._expand_help(action) if action.help else ""
+            if re.search(r"\(default \)|\(default None\)|\(default \[\]\)", text) or \
+                    len(re.findall(r"\(default|\(off by default|\(on by default", text)) > 1:
+                bad.append(f"{name} {action.option_strings}: {text}")
+    assert not bad, "\n".join(bad)
