@@ -455,3 +455,23 @@ def test_help_text_states_each_default_once_and_never_empty():
                     len(re.findall(r"\(default|\(off by default|\(on by default", text)) > 1:
                 bad.append(f"{name} {action.option_strings}: {text}")
     assert not bad, "\n".join(bad)
+
+
+def test_summary_figure_bars_start_at_zero_with_display_names():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "summary_figure.py"
+    spec = importlib.util.spec_from_file_location("summary_figure", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    fig = module.draw()
+    try:
+        for ax in fig.axes:
+            assert ax.get_ylim()[0] == 0.0, ax.get_title()
+            labels = [t.get_text() for t in ax.get_xticklabels()]
+            assert not [t for t in labels if "_" in t], labels  # no scvi_logreg, bag_of_tokens, ...
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
