@@ -267,6 +267,11 @@ def use_raw_holding_log_values(root, tmp):
             "--steps", "1", "--batch-size", "8", "--no-progress"]
 
 
+def embed_device_tpu(root, tmp):
+    return ["embed", "--model", str(root / "scrun"), "--h5ad", str(root / "sc.h5ad"), "--out", str(tmp / "e.h5ad"),
+            "--layer", "counts", "--device", "tpu"]
+
+
 ROWS = [
     ("1-theory-plot-keeps-an-existing-figure", theory_plot_over_an_existing_file,
      r"--out .*fig\.png: already exists; pass --overwrite", fig_kept),
@@ -285,7 +290,7 @@ ROWS = [
     ("3-negative-save-every", negative_save_every, r"train\.save_every \(--save-every\) must be >= 0", _no_run_folder),
     ("3-grid-step-0", grid_step_zero, r"--grid-step must be in \(0, --p-max\]", None),
     ("4-set-lr-text", set_lr_text, r"--set: train\.lr must be a number, got 'abc'", _no_run_folder),
-    ("4-device-tpu", device_tpu, r"train\.device \(--device\): 'tpu' is not a device; use auto, cpu, cuda",
+    ("4-device-tpu", device_tpu, r"train\.device \(--device\)='tpu': not a device; use auto, cpu, cuda",
      _no_run_folder),
     ("4-negative-spike", negative_spike, r"--spike '-5:0\.5': spike strength DELTA must be a finite number >= 0", None),
     ("4-infinite-risk", infinite_risk, r"--gamma 1 with --p 0: the test risk is infinite", None),
@@ -316,6 +321,7 @@ ROWS = [
      r"stopped before its final model; its latest checkpoint is .*step-00000002", _no_file("s.tsv")),
     ("4-umap-on-three-cells", umap_on_three_cells, r"--umap \(umap=True\) needs at least 4 cells; this data has 3",
      _no_file("e.h5ad")),
+    ("4-embed-device-tpu", embed_device_tpu, r"device='tpu': not a device; use auto, cpu, cuda", _no_file("e.h5ad")),
     ("5-use-raw-holding-log-values", use_raw_holding_log_values,
      r"lognorm\.h5ad \.raw\.X: holds log-normalised values .*--use-raw --log1p", _no_run_folder),
 ]
