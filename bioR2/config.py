@@ -117,7 +117,7 @@ def check_field_values(cls: Type[Any], data: Mapping[str, Any], section: str, wh
     out = dict(data)
     for key, value in data.items():
         kind = _scalar_type(hints.get(key))
-        if value is None or kind is None:
+        if value is None or kind is None or key.endswith("mask_ratio"):  # ratios: parse_mask_ratio checks them
             continue
         name = f"{section}.{key}"
         if kind is bool:

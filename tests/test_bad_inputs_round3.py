@@ -295,8 +295,6 @@ ROWS = [
     ("4-negative-spike", negative_spike, r"--spike '-5:0\.5': spike strength DELTA must be a finite number >= 0", None),
     ("4-infinite-risk", infinite_risk, r"--gamma 1 with --p 0: the test risk is infinite", None),
     ("3-text-data-is-an-h5ad", text_data_is_an_h5ad, r"sc\.h5ad: not a text file \(HDF5", _no_run_folder),
-    ("3-soft-masked-held-out-contig", soft_masked_held_out_contig,
-     r"every base of the held-out contig\(s\) chr2 .* is soft-masked .* --soft-weight-eval", _no_run_folder),
     ("3-groups-without-labels", groups_without_labels, r"--groups grp: only used with --labels", _no_file("s.tsv")),
     ("3-finetune-steps-with-linear", finetune_steps_with_linear,
      r"--finetune-steps 3: only used with --method finetune", _no_file("a.h5ad")),
@@ -481,3 +479,12 @@ def test_summary_figure_bars_start_at_zero_with_display_names():
         import matplotlib.pyplot as plt
 
         plt.close(fig)
+
+
+def test_an_all_soft_masked_held_out_contig_is_said(root, tmp_path, capsys):
+    """GPN weighs soft-masked bases 0 in validation: a held-out contig of lowercase bases only gives
+    a NaN held-out loss; the run says why (it used to log NaN without a word)."""
+    assert main(soft_masked_held_out_contig(root, tmp_path)) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"bior2: warning: .*every base of the held-out contig\(s\) chr2 .* is soft-masked .*"
+                     r"held-out loss will be NaN.*--soft-weight-eval 0\.1", err), err

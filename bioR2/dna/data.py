@@ -656,8 +656,8 @@ def genome_record(genome: Genome) -> Dict[str, Any]:
 
 
 def check_held_out_weight(genome: Genome, held_windows: pd.DataFrame, soft_weight_eval: float) -> None:
-    """Refuse held-out windows whose every base weighs 0 in validation: all soft-masked
-    (lowercase) with ``task.soft_weight_eval == 0`` would make the held-out loss NaN."""
+    """Warn when every held-out base weighs 0 in validation: all soft-masked (lowercase) with
+    ``task.soft_weight_eval == 0`` makes the held-out loss NaN (GPN's convention, said in words)."""
     if float(soft_weight_eval) > 0 or len(held_windows) == 0:
         return
     for chrom in held_windows["chrom"].unique():
@@ -666,10 +666,10 @@ def check_held_out_weight(genome: Genome, held_windows: pd.DataFrame, soft_weigh
         if any((~soft[max(0, int(a)):int(b)]).any() for a, b in zip(rows["start"], rows["end"])):
             return
     names = ", ".join(map(str, held_windows["chrom"].unique()[:5]))
-    raise ValueError(f"{genome.source}: every base of the held-out contig(s) {names} (data.held_out, --held-out) is "
-                     "soft-masked (lowercase), and soft-masked bases weigh task.soft_weight_eval = 0 in validation, "
-                     "so the held-out loss would be NaN; hold out a contig with uppercase bases, or pass "
-                     "--soft-weight-eval 0.1")
+    warnings.warn(f"{genome.source}: every base of the held-out contig(s) {names} (data.held_out, --held-out) is "
+                  "soft-masked (lowercase), and soft-masked bases weigh task.soft_weight_eval = 0 in validation, "
+                  "so the held-out loss will be NaN; hold out a contig with uppercase bases, or pass "
+                  "--soft-weight-eval 0.1", UserWarning, stacklevel=caller_stacklevel())
 
 
 # ---------------------------------------------------------------------------- dataset
