@@ -342,6 +342,16 @@ _PIPELINE_TAGS = {"dna": "fill-mask", "text": "fill-mask", "sc": "feature-extrac
                   "vision": "image-feature-extraction"}
 
 
+def _is_r2mae(ratio: Any) -> bool:
+    """A masking ratio drawn from a range (R²MAE), not a fixed one (the card's title says which)."""
+    from .masking import FixedRatio, parse_mask_ratio
+
+    try:
+        return ratio is not None and not isinstance(parse_mask_ratio(ratio), FixedRatio)
+    except (ValueError, TypeError):
+        return False
+
+
 def _resolved_warmup(train: Mapping[str, Any]) -> Any:
     """``warmup_steps`` as the trainer used it: ``-1`` means 5% of the steps."""
     warmup, steps = train.get("warmup_steps"), train.get("steps")
@@ -419,7 +429,7 @@ def model_card(run_dir: PathLike, repo_id: Optional[str] = None, *, license: str
                            pipeline_tag or _PIPELINE_TAGS.get(domain or ""), losses.get("val_loss"), val_where,
                            probe)
     masking = _masking_text(train["mask_ratio"]) if "mask_ratio" in train else "not recorded"
-    title = f"{name}: an R²MAE {what}"
+    title = f"{name}: {'an R²MAE' if _is_r2mae(train.get('mask_ratio')) else 'a masked'} {what}"
     lines = ["---", card_data.to_yaml().rstrip(), "---", "", f"# {title}", "",
              f"A {what} pretrained with masked reconstruction using [bioR2](https://github.com/bior2/bior2) "
              f"{meta.get('bior2_version', __version__)}; masking: {masking}.", ""]

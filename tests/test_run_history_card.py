@@ -150,3 +150,16 @@ def test_annotate_key_added_and_its_alias_key_prefix():
     assert "old_label" in out.obs.columns
     with pytest.raises(ValueError, match="key_prefix is another name for key_added"):
         annotate(query, model, ref, "cell_type", layer="counts", key_added="a", key_prefix="b", copy=True)
+
+
+def test_card_title_says_r2mae_only_for_a_ratio_range(run, tmp_path):
+    import json
+    import shutil
+
+    from bioR2 import hub
+
+    folder = tmp_path / "fixed"
+    shutil.copytree(run / "run", folder, ignore=shutil.ignore_patterns("checkpoints"))
+    train = json.loads((folder / "train_config.json").read_text())
+    (folder / "train_config.json").write_text(json.dumps({**train, "mask_ratio": "0.15"}))
+    assert "\n# fixed: a masked DNA language model\n" in hub.model_card(folder)
