@@ -195,6 +195,8 @@ def run_domain_pretrain(args: argparse.Namespace) -> int:
     from .pipeline import pretrain
 
     spec = get_domain(args.domain_spec)
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1 (torch CPU threads), got {args.threads}")
     if args.threads:
         import torch
 

@@ -267,6 +267,11 @@ def use_raw_holding_log_values(root, tmp):
             "--steps", "1", "--batch-size", "8", "--no-progress"]
 
 
+def out_under_a_file(root, tmp):
+    (tmp / "g.fa").write_text(">c\nACGT\n")
+    return _dna(root, tmp, "--steps", "1", out="g.fa/run")
+
+
 def embed_device_tpu(root, tmp):
     return ["embed", "--model", str(root / "scrun"), "--h5ad", str(root / "sc.h5ad"), "--out", str(tmp / "e.h5ad"),
             "--layer", "counts", "--device", "tpu"]
@@ -320,6 +325,12 @@ ROWS = [
     ("4-umap-on-three-cells", umap_on_three_cells, r"--umap \(umap=True\) needs at least 4 cells; this data has 3",
      _no_file("e.h5ad")),
     ("4-embed-device-tpu", embed_device_tpu, r"device='tpu': not a device; use auto, cpu, cuda", _no_file("e.h5ad")),
+    ("4-out-under-a-file", out_under_a_file, r"--out .*g\.fa/run: .*g\.fa is a file, not a folder",
+     _no_file("g.fa/run")),
+    ("4-threads-negative", lambda root, tmp: _dna(root, tmp, "--steps", "1", "--threads", "-1"),
+     r"--threads must be >= 1", _no_run_folder),
+    ("4-theory-plot-unknown-format", lambda root, tmp: ["theory", "plot", "--gamma", "2", "--out", str(tmp / "f.txt")],
+     r"--out .*f\.txt: name the figure \.png, \.pdf or \.svg", _no_file("f.txt")),
     ("5-use-raw-holding-log-values", use_raw_holding_log_values,
      r"lognorm\.h5ad \.raw\.X: holds log-normalised values .*--use-raw --log1p", _no_run_folder),
 ]

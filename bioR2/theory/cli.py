@@ -17,6 +17,7 @@ import json
 import math
 import re
 import sys
+from pathlib import Path
 from typing import Any, Dict
 
 __all__ = ["add_theory_arguments", "run_theory"]
@@ -201,6 +202,8 @@ def run_theory(args: argparse.Namespace) -> int:
         from ..utils.outputs import check_output_path
 
         check_output_path(args.out, overwrite=args.overwrite)  # an existing figure is kept unless --overwrite
+        if Path(args.out).suffix.lower() not in (".png", ".pdf", ".svg"):
+            raise ValueError(f"--out {args.out}: name the figure .png, .pdf or .svg")
         print(_plot(args))
         return 0
     out = _risk(args) if args.theory_command == "risk" else _optimal(args)

@@ -65,6 +65,14 @@ def check_before_writing(cfg: TrainConfig, out_dir: Optional[Path], resume: bool
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(f"--out {out_dir}: is a file, not a run folder; give the path of a new folder "
                                  "(a file is never replaced by a run, even with --overwrite)")
+    if out_dir is not None and not out_dir.exists():
+        folder = out_dir.absolute().parent  # the run folder is created under its nearest existing folder
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir():
+            raise NotADirectoryError(f"--out {out_dir}: {folder} is a file, not a folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(f"--out {out_dir}: the folder {folder} is not writable")
     if resume and out_dir is not None:
         from .checkpoint import latest_checkpoint
 
