@@ -202,6 +202,14 @@ def run_domain_pretrain(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     resolved = pretrain_config_from_args(args)
+    if args.resume:
+        from pathlib import Path
+
+        from .train import latest_checkpoint
+
+        if not Path(args.out).is_dir() or latest_checkpoint(args.out) is None:
+            print(f"bior2: note: --resume: {args.out} holds no checkpoint to continue; starting a new run",
+                  file=sys.stderr)
     result = pretrain(spec, None, args.out, config=resolved, resume=args.resume, overwrite=args.overwrite)
     print(json.dumps(result.summary, indent=2, default=str))
     words = f"bior2: pretrained {result.steps} steps; last loss {result.last_loss:.4f}"

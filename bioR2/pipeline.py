@@ -271,7 +271,7 @@ def pretrain(domain: Union[str, DomainSpec], source: Any = None, out: Union[None
     if out_dir is not None and _existing_run(out_dir) and not resume and not overwrite:
         raise FileExistsError(f"{out_dir}: already holds a run; pass resume=True (--resume) to continue it "
                               "or overwrite=True (--overwrite) to start again")
-    check_before_writing(train_cfg, out_dir, resume)  # device, precision, counts: before any file exists
+    check_before_writing(train_cfg, out_dir)  # device, precision, counts: before any file exists
     domain_data = spec.build_data(source, cfg, train_cfg)
 
     import torch

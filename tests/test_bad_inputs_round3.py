@@ -364,7 +364,8 @@ def test_set_lr_in_exponent_form_is_a_number(root, tmp_path):
 
 def test_resume_of_a_run_that_never_existed_says_so(root, tmp_path, capsys):
     assert main(_dna(root, tmp_path, "--steps", "1", "--resume")) == 0
-    assert re.search(r"run: --resume .* found no checkpoint to continue; starting a new run", capsys.readouterr().err)
+    assert re.search(r"note: --resume: .*run holds no checkpoint to continue; starting a new run",
+                     capsys.readouterr().err)
 
 
 def test_theory_simulate_with_one_seed_prints_strict_json(capsys):

@@ -5,12 +5,10 @@ folder holding ``run_config.yaml`` and ``data.json`` of a run that could not sta
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Optional
 
 from .config import TrainConfig
-from ..utils.warn import caller_stacklevel
 
 __all__ = ["check_train_config", "check_before_writing"]
 
@@ -58,9 +56,10 @@ def check_train_config(cfg: TrainConfig) -> None:
                          "use bf16 or fp32 on the CPU")
 
 
-def check_before_writing(cfg: TrainConfig, out_dir: Optional[Path], resume: bool) -> None:
+def check_before_writing(cfg: TrainConfig, out_dir: Optional[Path]) -> None:
     """Everything about a run that can be checked before its folder is created: the trainer's
-    options (:func:`check_train_config`), and a note when ``resume`` finds no run to continue."""
+    options (:func:`check_train_config`) and the ``--out`` path. (``resume=True`` with nothing to
+    resume starts a new run: the harness asks for it on purpose; ``bior2 pretrain --resume`` says so.)"""
     check_train_config(cfg)
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(f"--out {out_dir}: is a file, not a run folder; give the path of a new folder "
@@ -73,9 +72,3 @@ def check_before_writing(cfg: TrainConfig, out_dir: Optional[Path], resume: bool
             raise NotADirectoryError(f"--out {out_dir}: {folder} is a file, not a folder")
         if not os.access(folder, os.W_OK | os.X_OK):
             raise PermissionError(f"--out {out_dir}: the folder {folder} is not writable")
-    if resume and out_dir is not None:
-        from .checkpoint import latest_checkpoint
-
-        if latest_checkpoint(out_dir) is None:
-            warnings.warn(f"{out_dir}: --resume (resume=True) found no checkpoint to continue; starting a new run",
-                          UserWarning, stacklevel=caller_stacklevel())
