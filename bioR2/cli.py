@@ -27,6 +27,7 @@ HOOKS: List[Tuple[str, Optional[str], str, str, str]] = [
      "rank masking-ratio schedules across domains and tasks from results.json files"),
     ("theory", None, "bioR2.theory.cli", "theory", "test risk of masked ridgeless regression"),
     ("demo", None, "bioR2.demo", "demo", "run the main job end to end on bundled data"),
+    ("plot-log", None, "bioR2.plot_log", "plot_log", "draw a run's loss curve (and mask ratios) from its log.jsonl"),
     ("push", None, "bioR2.hub_cli", "push", "upload a run folder's model and a model card to the Hugging Face Hub"),
 ]
 
@@ -47,6 +48,7 @@ COMMAND_HELP = {
     "benchmark": "run a quality benchmark; writes results.json and results.md",
     "theory": "the paper's linear-model theory of masking",
     "demo": "install check: the main job on bundled data",
+    "plot-log": "plot a run's training history (loss, held-out loss, mask ratio)",
     "push": "share a model on the Hugging Face Hub (load it back with --model ORG/NAME)",
 }
 
@@ -130,9 +132,21 @@ def _debug(args: Optional[argparse.Namespace]) -> bool:
     return flags or bool(os.environ.get("BIOR2_DEBUG") or os.environ.get("BIOR2_TRACEBACK"))
 
 
+def _print_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"bior2: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.showwarning = _print_warning  # one line per warning, not a path inside bioR2
+        return _dispatch(args)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

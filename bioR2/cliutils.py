@@ -56,6 +56,9 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
                    help="autocast precision (bf16/fp16 on CUDA; fp16 needs CUDA)")
     g.add_argument("--device", default=None, help=f"{DEVICE_HELP} (default: {DEFAULT_DEVICE})")
     g.add_argument("--num-workers", type=int, default=None, help="DataLoader worker processes")
+    g.add_argument("--log-to", choices=["jsonl", "tensorboard"], default=None,
+                   help="also log to TensorBoard (RUN/tensorboard; needs the tensorboard package); "
+                        "log.jsonl is always written")
     g.add_argument("--save-every", type=int, default=None, help="checkpoint every N steps (0: at the end)")
     g.add_argument("--eval-every", type=int, default=None, help="validate every N steps (0: at the end)")
     g.add_argument("--log-every", type=int, default=None, help="write a log record every N steps")
@@ -75,6 +78,7 @@ TRAIN_FLAGS = {
     "precision": "train.precision",
     "device": "train.device",
     "num_workers": "train.num_workers",
+    "log_to": "train.log_to",
     "save_every": "train.save_every",
     "eval_every": "train.eval_every",
     "log_every": "train.log_every",
@@ -148,13 +152,15 @@ def add_domain_pretrain_arguments(parser: argparse.ArgumentParser, spec: Any) ->
                                        help=f"{text} (on by default; this turns it off)")
                 else:
                     group.add_argument(flag, dest=dest, action="store_true", default=None,
-                                       help=f"{text} (off by default)")
+                                       help=text if "default" in text else f"{text} (off by default)")
                 continue
             parse = _list_parser(item, flag) if kind == "list" else item
             shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
             metavar = meta.get("metavar") or (None if meta.get("choices") else flag[2:].replace("-", "_").upper())
+            # one default per help line: none when the text states it or there is none to show
+            suffix = "" if "default" in text or shown is None or shown == "" else f" (default {shown})"
             group.add_argument(flag, dest=dest, type=parse, default=None, choices=meta.get("choices"),
-                               metavar=metavar, help=f"{text} (default {shown})")
+                               metavar=metavar, help=f"{text}{suffix}")
     add_run_options(parser, default_ratio=spec.default_ratio)
     add_train_options(parser)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
@@ -190,11 +196,21 @@ def run_domain_pretrain(args: argparse.Namespace) -> int:
     from .pipeline import pretrain
 
     spec = get_domain(args.domain_spec)
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1 (torch CPU threads), got {args.threads}")
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     resolved = pretrain_config_from_args(args)
+    if args.resume:
+        from pathlib import Path
+
+        from .train import latest_checkpoint
+
+        if not Path(args.out).is_dir() or latest_checkpoint(args.out) is None:
+            print(f"bior2: note: --resume: {args.out} holds no checkpoint to continue; starting a new run",
+                  file=sys.stderr)
     result = pretrain(spec, None, args.out, config=resolved, resume=args.resume, overwrite=args.overwrite)
     print(json.dumps(result.summary, indent=2, default=str))
     words = f"bior2: pretrained {result.steps} steps; last loss {result.last_loss:.4f}"

@@ -78,12 +78,15 @@ class Command:
 @dataclass(frozen=True)
 class ModelCard:
     """What a model card says of a domain's models: ``what`` a model is ("DNA language model"),
-    its Hub ``tags``, its intended ``use`` (``{repo}`` is filled in) and its ``limits``."""
+    its Hub ``tags``, its intended ``use`` (``{repo}`` is filled in), its ``limits``, the Hub's
+    ``pipeline_tag`` and where its validation loss is measured (``validation``)."""
 
     what: str
     tags: Tuple[str, ...]
     use: str
     limits: str
+    pipeline_tag: Optional[str] = None
+    validation: str = "held-out split"
 
 
 @dataclass

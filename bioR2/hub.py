@@ -22,6 +22,7 @@ or tokenizer inside ``config.json``. This module adds the two missing pieces:
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -322,8 +323,68 @@ def _results_section(results: Mapping[str, Any]) -> List[str]:
     return lines
 
 
-def model_card(run_dir: PathLike, repo_id: Optional[str] = None, *, license: str = "mit") -> str:
-    """The model card (``README.md`` text) of a run folder, from the files it holds."""
+def _is_r2mae(ratio: Any) -> bool:
+    """A masking ratio drawn from a range (R²MAE), not a fixed one (the card's title says which)."""
+    from .masking import FixedRatio, parse_mask_ratio
+
+    try:
+        return ratio is not None and not isinstance(parse_mask_ratio(ratio), FixedRatio)
+    except (ValueError, TypeError):
+        return False
+
+
+def _resolved_warmup(train: Mapping[str, Any]) -> Any:
+    """``warmup_steps`` as the trainer used it: ``-1`` means 5% of the steps."""
+    warmup, steps = train.get("warmup_steps"), train.get("steps")
+    if isinstance(warmup, (int, float)) and warmup < 0 and isinstance(steps, (int, float)):
+        return max(0, int(0.05 * steps))
+    return warmup
+
+
+def _dataset_names(data: Optional[Mapping[str, Any]]) -> List[str]:
+    """The card's ``datasets``: the training data's name (a file's name, or a named set)."""
+    if not isinstance(data, Mapping):
+        return []
+    genome = data.get("genome")
+    if isinstance(genome, Mapping) and genome.get("name"):
+        return [str(genome["name"])]
+    source = data.get("source")
+    return [Path(str(source)).name] if source else []
+
+
+def _card_data(name: str, license: str, tags: List[str], datasets: List[str], pipeline_tag: Optional[str],
+               val_loss: Optional[float], val_dataset: str, probe: Optional[Mapping[str, Any]]):
+    """``huggingface_hub.ModelCardData``: the card's metadata, with the validation metrics (held-out
+    masked loss, probe accuracy) as ``model-index`` results when there are some."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    results = []
+    task = pipeline_tag or "fill-mask"
+    if isinstance(val_loss, (int, float)) and math.isfinite(val_loss):
+        results.append(EvalResult(task_type=task, dataset_type="held-out", dataset_name=val_dataset,
+                                  metric_type="loss", metric_name="held-out masked loss", metric_value=float(val_loss)))
+    if isinstance(probe, Mapping) and isinstance(probe.get("accuracy"), (int, float)):
+        probe_task = {"image-feature-extraction": "image-classification"}.get(task, "text-classification")
+        results.append(EvalResult(task_type=probe_task, dataset_type="held-out",
+                                  dataset_name="held-out labelled split (linear probe)",
+                                  metric_type="accuracy", metric_name="linear-probe accuracy",
+                                  metric_value=float(probe["accuracy"])))
+    return ModelCardData(library_name="bior2", license=license, tags=tags, datasets=datasets or None,
+                         pipeline_tag=pipeline_tag, model_name=name if results else None,
+                         eval_results=results or None)
+
+
+def model_card(run_dir: PathLike, repo_id: Optional[str] = None, *, license: str = "mit",
+               tags: Optional[List[str]] = None, what: Optional[str] = None, use: Optional[str] = None,
+               limits: Optional[str] = None, pipeline_tag: Optional[str] = None,
+               datasets: Optional[List[str]] = None) -> str:
+    """The model card (``README.md`` text) of a run folder, from the files it holds.
+
+    Built with ``huggingface_hub``'s :class:`~huggingface_hub.ModelCardData` (``library_name``,
+    ``tags``, ``license``, ``datasets``, ``pipeline_tag`` and the validation metrics as
+    ``model-index`` results). ``tags``, ``what`` (e.g. "DNA language model"), ``use``, ``limits``
+    and ``pipeline_tag`` default to the domain's; ``datasets`` to the training data's name.
+    """
     run = Path(run_dir)
     meta = read_model_config(run)
     model_class, config = str(meta["model_class"]), meta.get("config") or {}
@@ -341,13 +402,17 @@ def model_card(run_dir: PathLike, repo_id: Optional[str] = None, *, license: str
     params = _n_parameters(run / MODEL_FILE)
 
     card = get_domain(domain).card if domain in domain_names() else None
-    tags = ["bior2", "r2mae", "masked-autoencoder"] + ([domain] if domain else []) + list(card.tags if card else [])
-    front = {"library_name": "bior2", "license": license, "tags": list(dict.fromkeys(tags))}
-    import yaml
-
-    what = card.what if card else "model"
+    if tags is None:
+        tags = ["bior2", "r2mae", "masked-autoencoder"] + ([domain] if domain else []) + list(card.tags if card else [])
+    what = what or (card.what if card else "model")
+    val_where = card.validation if card else "held-out split"
+    card_data = _card_data(name, license, list(dict.fromkeys(tags)),
+                           list(datasets) if datasets is not None else _dataset_names(data),
+                           pipeline_tag or (card.pipeline_tag if card else None), losses.get("val_loss"), val_where,
+                           probe)
     masking = _masking_text(train["mask_ratio"]) if "mask_ratio" in train else "not recorded"
-    lines = ["---", yaml.safe_dump(front, sort_keys=False).rstrip(), "---", "", f"# {name}", "",
+    title = f"{name}: {'an R²MAE' if _is_r2mae(train.get('mask_ratio')) else 'a masked'} {what}"
+    lines = ["---", card_data.to_yaml().rstrip(), "---", "", f"# {title}", "",
              f"A {what} pretrained with masked reconstruction using [bioR2](https://github.com/bior2/bior2) "
              f"{meta.get('bior2_version', __version__)}; masking: {masking}.", ""]
 
@@ -359,9 +424,13 @@ def model_card(run_dir: PathLike, repo_id: Optional[str] = None, *, license: str
     lines.append("")
 
     lines += ["## Training data", ""]
+    genome = data.get("genome") if isinstance(data, Mapping) else None
+    if isinstance(genome, Mapping) and genome.get("name"):
+        digest = f" (SHA-256 `{genome['sha256']}`)" if genome.get("sha256") else ""
+        lines += [f"Genome: `{genome['name']}`{digest}.", ""]
     if data or (isinstance(run_config, Mapping) and run_config.get("data")):
         if isinstance(data, Mapping):
-            lines += ["From `data.json`:", ""] + _bullets(data, skip=("domain",)) + [""]
+            lines += ["From `data.json`:", ""] + _bullets(data, skip=("domain", "genome")) + [""]
         if isinstance(run_config, Mapping) and isinstance(run_config.get("data"), Mapping):
             lines += ["Data options (`run_config.yaml`):", ""] + _bullets(run_config["data"]) + [""]
     else:
@@ -371,7 +440,8 @@ def model_card(run_dir: PathLike, repo_id: Optional[str] = None, *, license: str
     lines += ["## Training", "", f"- masking: {masking}"]
     for key in ("steps", "batch_size", "lr", "weight_decay", "warmup_steps", "precision", "seed"):
         if key in train:
-            lines.append(f"- {key}: {_fmt_number(train[key])}")
+            value = _resolved_warmup(train) if key == "warmup_steps" else train[key]
+            lines.append(f"- {key}: {_fmt_number(value)}")
     if "final_loss" in losses:
         lines.append(f"- final training loss: {losses['final_loss']:.4f} (step {losses.get('final_step')})")
     if "val_loss" in losses:
@@ -391,23 +461,28 @@ def model_card(run_dir: PathLike, repo_id: Optional[str] = None, *, license: str
     repo = repo_id or "ORG/NAME"
     lines += ["## How to use", "", "```python", "import bioR2", "",
               f'model = bioR2.load_model("{repo}")  # downloads into the Hugging Face cache once', "```", ""]
-    use, limits = ((card.use, card.limits) if card else
-                   ("Features for downstream probes.", "Check the training data and the benchmark above before "
-                    "relying on it."))
+    default_use, default_limits = ((card.use, card.limits) if card else
+                                   ("Features for downstream probes.", "Check the training data and the benchmark "
+                                    "above before relying on it."))
+    use, limits = use or default_use, limits or default_limits
     lines += ["## Intended use", "", use.format(repo=repo), "",
               "## Limitations", "", limits + " The licence above covers the weights as published here; "
               "check the licence of the training data as well.", ""]
     lines += ["## Files", "", "`config.json` (model class and configuration, including any gene list or "
               "tokenizer) and `model.safetensors` (weights; no pickle) are all that loading needs; "
               "`manifest.json` holds their SHA-256, checked at load time.", ""]
-    return "\n".join(lines)
+    from huggingface_hub import ModelCard
+
+    return str(ModelCard("\n".join(lines)))  # parsed once: the metadata block is valid for the Hub
 
 
 def write_model_card(run_dir: PathLike, repo_id: Optional[str] = None, *, license: str = "mit",
-                     out: Optional[PathLike] = None) -> Path:
-    """Write the model card to ``out`` (default ``RUN/README.md``) and return its path."""
+                     out: Optional[PathLike] = None, **card: Any) -> Path:
+    """Write the model card to ``out`` (default ``RUN/README.md``) and return its path.
+    ``card`` passes :func:`model_card`'s ``tags``, ``what``, ``use``, ``limits``, ``pipeline_tag``
+    and ``datasets``."""
     target = Path(out) if out is not None else Path(run_dir) / "README.md"
-    atomic_write_text(target, model_card(run_dir, repo_id, license=license))
+    atomic_write_text(target, model_card(run_dir, repo_id, license=license, **card))
     return target
 
 
@@ -448,10 +523,23 @@ def push_files(run_dir: PathLike, include_log: bool = False) -> List[str]:
     return [n for n in names if (run / n).is_file()]
 
 
+def _check_local_dir(dest: Path, run: Path, files: List[str], overwrite: bool) -> None:
+    """``--local-dir``: not the run folder, and no file there replaced without ``--overwrite``."""
+    if dest.exists() and dest.resolve() == run.resolve():
+        raise ValueError(f"--local-dir {dest}: is the run folder itself; choose another folder")
+    if dest.exists() and not dest.is_dir():
+        raise NotADirectoryError(f"--local-dir {dest}: is a file; give a folder")
+    clash = [n for n in dict.fromkeys([*files, "README.md"]) if (dest / n).exists()]
+    if clash and not overwrite:
+        raise FileExistsError(f"--local-dir {dest}: already holds {', '.join(clash)}; pass --overwrite "
+                              "(overwrite=True) to replace them, or choose an empty folder")
+
+
 def push_to_hub(run_dir: PathLike, repo_id: Optional[str] = None, *, private: bool = False,
                 revision: Optional[str] = None, token: Union[None, bool, str] = None,
                 commit_message: Optional[str] = None, local_dir: Optional[PathLike] = None,
-                license: str = "mit", write_card: bool = True, include_log: bool = False) -> PushResult:
+                license: str = "mit", write_card: bool = True, include_log: bool = False,
+                overwrite: bool = False) -> PushResult:
     """Upload a run folder's model to the Hub repo ``repo_id`` (created if missing).
 
     Uploads the files of :data:`PUSH_FILES` that exist (``log.jsonl`` too with
@@ -461,7 +549,9 @@ def push_to_hub(run_dir: PathLike, repo_id: Optional[str] = None, *, private: bo
     folder is never published.
 
     With ``local_dir``, nothing is uploaded: exactly the files that would be are copied there
-    (``repo_id`` is then optional; it only names the model in the card).
+    (``repo_id`` is then optional; it only names the model in the card). A file of the same name
+    already in ``local_dir`` (the user's own ``README.md``, ``config.json``) is an error unless
+    ``overwrite``, checked before anything is written.
     """
     run = _model_folder(run_dir)
     if repo_id is None and local_dir is None:
@@ -469,6 +559,8 @@ def push_to_hub(run_dir: PathLike, repo_id: Optional[str] = None, *, private: bo
     if repo_id is not None:
         repo_id, at_revision = parse_repo_id(repo_id)
         revision = revision or at_revision
+    if local_dir is not None:
+        _check_local_dir(Path(local_dir), run, push_files(run, include_log=include_log), overwrite)
     load_model_folder(run)  # catches a corrupt, truncated or foreign folder before anything is written
     card = run / "README.md"
     if write_card or not card.exists():
@@ -477,8 +569,6 @@ def push_to_hub(run_dir: PathLike, repo_id: Optional[str] = None, *, private: bo
 
     if local_dir is not None:
         dest = Path(local_dir)
-        if dest.resolve() == run.resolve():
-            raise ValueError(f"--local-dir {dest}: is the run folder itself; choose another folder")
         dest.mkdir(parents=True, exist_ok=True)
         for name in files:
             tmp = dest / f".{name}.tmp"

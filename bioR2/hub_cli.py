@@ -30,6 +30,8 @@ def add_push_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--commit-message", default=None, help="commit message on the Hub")
     parser.add_argument("--keep-card", action="store_true",
                         help="keep an existing RUN/README.md instead of regenerating the model card")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="with --local-dir: replace files of the same name already in DIR")
     parser.add_argument("--include-log", action="store_true", help="also upload the per-step log.jsonl")
     parser.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN or the `hf auth login` token)")
 
@@ -41,7 +43,8 @@ def run_push(args: argparse.Namespace) -> int:
         raise ValueError("push: give --repo ORG/NAME (or --local-dir DIR to only write the files)")
     result = push_to_hub(args.model, args.repo, private=args.private, revision=args.revision, token=args.token,
                          commit_message=args.commit_message, local_dir=args.local_dir, license=args.license,
-                         write_card=not args.keep_card, include_log=args.include_log)
+                         write_card=not args.keep_card, include_log=args.include_log,
+                         overwrite=args.overwrite)
     files = ", ".join(result.files)
     if result.local_dir is not None:
         print(f"bior2: wrote {files} to {result.local_dir} (nothing uploaded)", file=sys.stderr)

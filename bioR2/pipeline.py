@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Union
 
-from .config import ConfigError, apply_overrides, dataclass_from_dict, deep_update, load_config_file
+from .config import (ConfigError, apply_overrides, check_field_values, dataclass_from_dict, deep_update,
+                     load_config_file)
 from .domain import DomainData, DomainSpec, SectionConfigs, get_domain
 
 __all__ = ["pretrain", "domain_pretrain", "PretrainResult", "resolve_run_config", "typed_sections", "route_options"]
@@ -48,6 +49,18 @@ class PretrainResult:
     summary: Dict[str, Any] = field(default_factory=dict)
     data: Optional[DomainData] = field(default=None, repr=False)
     resumed_from: Optional[int] = None
+
+    @property
+    def history(self):
+        """The training history as a pandas DataFrame indexed by step (``loss``, ``mask_ratio``,
+        ``lr``, ..., ``val_loss``), as scvi-tools' ``model.history``: the run's ``log.jsonl`` when
+        it has a folder (every record, resumed runs included), else the records in memory."""
+        from .train.history import history_frame, read_log
+
+        if self.run_dir is not None and (self.run_dir / "log.jsonl").is_file():
+            return read_log(self.run_dir)
+        final = [{"step": self.steps, "val_loss": self.val_loss}] if self.val_loss is not None else []
+        return history_frame([*self.log, *final])
 
     @property
     def loss_curve(self) -> List[tuple]:
@@ -98,6 +111,14 @@ def _check_sections(spec: DomainSpec, config: Mapping[str, Any], where: str) -> 
         if unknown:
             raise ConfigError(f"{where}: unknown key(s) {unknown} in section {name!r}; "
                               f"valid keys: {', '.join(known)}")
+        # every layer's values, even one a later flag replaces (--set train.steps=abc --steps 2)
+        check_field_values(_section_class(spec, name), body, name, where)
+
+
+def _section_class(spec: DomainSpec, section: str) -> type:
+    from .train.config import TrainConfig
+
+    return TrainConfig if section == TRAIN else spec.sections[section]
 
 
 def route_options(spec: DomainSpec, options: Mapping[str, Any]) -> Dict[str, Dict[str, Any]]:
@@ -232,6 +253,7 @@ def pretrain(domain: Union[str, DomainSpec], source: Any = None, out: Union[None
         the default is the domain's R²MAE range.
     """
     from .train import Trainer, latest_checkpoint, load_model
+    from .train.preflight import check_before_writing
     from .utils.io import atomic_write_json, atomic_write_text
 
     spec = get_domain(domain)
@@ -252,6 +274,7 @@ def pretrain(domain: Union[str, DomainSpec], source: Any = None, out: Union[None
     if out_dir is not None and _existing_run(out_dir) and not resume and not overwrite:
         raise FileExistsError(f"{out_dir}: already holds a run; pass resume=True (--resume) to continue it "
                               "or overwrite=True (--overwrite) to start again")
+    check_before_writing(train_cfg, out_dir)  # device, precision, counts: before any file exists
     domain_data = spec.build_data(source, cfg, train_cfg)
 
     import torch
@@ -292,6 +315,10 @@ def pretrain(domain: Union[str, DomainSpec], source: Any = None, out: Union[None
                                      "val_loss": fit.val_loss, "mask_ratio": train_cfg.mask_ratio.to_config()})
     if spec.finish is not None:
         result.summary.update(spec.finish(result, cfg, domain_data) or {})
+    if out_dir is not None and _is_rank_zero():
+        from .run_card import write_run_card
+
+        write_run_card(out_dir)  # RUN/README.md, with the probe's numbers when finish wrote them
     return result
 
 

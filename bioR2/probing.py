@@ -62,6 +62,10 @@ def hold_out(data: Any, split: Callable[[Any, float, int], Tuple[Any, Any]], cfg
         return data, None
     if not cfg.probe.enabled:
         return data, None
+    classes = set(list(data.labels))
+    if len(classes) < 2:  # said before pretraining, not by the probe after it
+        raise ValueError(f"{data.source}: the linear probe needs at least 2 classes (class folders); this data has "
+                         f"{len(classes)}; add class folders, or pass --no-probe (probe.enabled=False)")
     return split(data, float(cfg.data.test_fraction), int(cfg.data.split_seed))
 
 

@@ -266,8 +266,10 @@ def test_model_card_sections_and_local_dir(tmp_path):
     front = yaml.safe_load(card.split("---\n")[1])
     assert front["library_name"] == "bior2" and front["license"] == "cc-by-4.0"
     assert {"r2mae", "dna", "bior2"} <= set(front["tags"])
-    for section in ("# lab/bior2-dna", "## Model", "## Training data", "## Training", "## Evaluation",
-                    "## How to use", "## Intended use", "## Limitations"):
+    assert front["pipeline_tag"] == "fill-mask" and front["datasets"] == ["hg38.fa.bgz"]
+    assert front["model-index"][0]["results"][0]["metrics"][0]["value"] == 1.3021  # the validation loss
+    for section in ("# lab/bior2-dna: an R²MAE DNA language model", "## Model", "## Training data", "## Training",
+                    "## Evaluation", "## How to use", "## Intended use", "## Limitations"):
         assert f"\n{section}\n" in card, section
     assert "bioR2.dna.model:DNAMaskedLM" in card and "- domain: dna" in card
     assert "data/hg38.fa.bgz" in card and "n_train_windows: 12,000" in card  # data + provenance
@@ -280,7 +282,7 @@ def test_model_card_sections_and_local_dir(tmp_path):
     assert "not for clinical use" in card.lower()
     # --keep-card: a hand-edited card survives a push
     (run / "README.md").write_text("---\nlibrary_name: bior2\n---\n# edited\n")
-    hub.push_to_hub(run, "lab/bior2-dna", local_dir=out, write_card=False, include_log=True)
+    hub.push_to_hub(run, "lab/bior2-dna", local_dir=out, write_card=False, include_log=True, overwrite=True)
     assert (out / "README.md").read_text().endswith("# edited\n") and (out / "log.jsonl").exists()
     with pytest.raises(ValueError, match="is the run folder itself"):
         hub.push_to_hub(run, "lab/x", local_dir=run)

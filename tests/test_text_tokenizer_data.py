@@ -63,8 +63,9 @@ def test_text_folder_file_and_errors(tmp_path):
     assert c.class_names == ["sport", "tech"] and c.labels.tolist() == [0, 0, 0, 1, 1, 1]
     f = tmp_path / "notes.txt"
     f.write_bytes(b"first doc line one\nline two\n\n\nsecond doc \xff latin\n")
-    d = load_corpus(f)
-    assert d.labels is None and len(d) == 2 and "\ufffd" in d.texts[1]
+    with pytest.warns(UserWarning, match=r"notes\.txt: not UTF-8 \(byte 0xff on line 5\); read as Latin-1"):
+        d = load_corpus(f)  # issue 24: said, and decoded as Latin-1 rather than replaced
+    assert d.labels is None and len(d) == 2 and "\xff" in d.texts[1]
     tr, te = split_corpus(c, 0.34, seed=0)
     assert len(tr) + len(te) == 6 and set(te.labels.tolist()) == {0, 1}
     with pytest.raises(FileNotFoundError, match="not found"):

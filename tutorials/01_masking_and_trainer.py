@@ -36,8 +36,8 @@ from bioR2.masking import parse_mask_ratio
 # %% [markdown]
 # ## 1. Ratios
 # A ratio is a *pure function* of `(seed, step)`: every GPU and every resumed run draw the same ratio at the
-# same step without talking to each other. Below, 2,000 steps of five forms: on the left the ratio at the first
-# how often each value is drawn over the whole run.
+# same step without talking to each other. Below, 2,000 steps of five forms: on the left the ratio drawn at
+# each step, on the right how often each value is drawn over the whole run.
 #
 # * `0.15` — BERT's / GPN's fixed ratio: one value, always;
 # * `0.05-0.3` — R²MAE (the DNA default): a fresh uniform draw per step;

@@ -139,7 +139,8 @@ adata.write_h5ad(path)                                           # save the fix:
 # ## 4. Pretrain on your cells
 # Pretraining needs no labels: here on your cells, read from the file in chunks (a large file is never
 # loaded whole). The model keeps your genes, the layer and the normalisation. 300 steps of a small model take
-# seconds here; for real data use more steps (the default is 2,000) and `--n-top-genes` for a large gene panel.
+# seconds here; for real data train longer (the default is 50 passes over the cells, `--epochs 50`) and use
+# `--n-top-genes` for a large gene panel.
 
 # %%
 run = work / "my_model"

@@ -53,6 +53,9 @@ def parse_seeds(values: Sequence[str]) -> List[int]:
                 f"--seeds: expected integers like 0,1,2 or 0 1 2 or 0-4, got {token!r}") from None
     if any(s < 0 for s in seeds):
         raise argparse.ArgumentTypeError("--seeds: seeds are non-negative integers")
+    if not seeds:  # --seeds '' would run nothing and fail after writing the data
+        raise argparse.ArgumentTypeError(f"--seeds: no seed given ({' '.join(map(repr, values))}); "
+                                         "e.g. --seeds 0,1,2")
     return seeds
 
 

@@ -63,6 +63,9 @@ def run_score_variants(args: argparse.Namespace) -> int:
 
     # Everything about --out is checked before any work: format, not an input, not a folder,
     # not an existing file unless --overwrite, a writable folder.
+    if args.groups and not args.labels:  # --groups only shapes the folds of the --labels probe
+        raise ValueError(f"--groups {args.groups}: only used with --labels COLUMN (the probe's folds); "
+                         "add --labels or drop --groups")
     check_output_format(args.out)
     check_output_path(args.out, [args.variants, args.fasta], overwrite=args.overwrite)
     if args.labels:

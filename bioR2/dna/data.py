@@ -20,12 +20,13 @@ import warnings
 import zlib
 from collections import OrderedDict
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
 
 from ..utils.io import PathLike, atomic_path
+from ..utils.warn import caller_stacklevel
 from .tokenizer import ENCODE_TABLE, LOWERCASE_TABLE, N_ID, PAD_ID, reverse_complement_ids
 
 __all__ = [
@@ -301,7 +302,7 @@ class Genome:
                 return fa
             fa.close()
             warnings.warn(f"{place[0]}: does not match {self.fasta_path} ({problem}); rebuilding it",
-                          stacklevel=4)
+                          stacklevel=caller_stacklevel())
             removed = True
             for index_file in place:
                 if index_file is not None and os.path.exists(index_file):
@@ -563,9 +564,9 @@ def make_windows(
     genome = open_genome(genome)
     if window < 1:
         raise ValueError(f"window must be >= 1, got {window}")
+    if stride is not None and int(stride) < 1:  # 0 is not "unset": it would be recorded as 0
+        raise ValueError(f"data.stride (--stride) must be >= 1, or unset for one window length; got {stride}")
     stride = int(stride or window)
-    if stride < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
     if bed is not None:
         intervals = bed if isinstance(bed, pd.DataFrame) else read_bed(bed)
         where = "the BED file" if not isinstance(bed, pd.DataFrame) else "the intervals"
@@ -640,6 +641,35 @@ def split_windows(windows: pd.DataFrame, held_out: Iterable[str],
         names.add(name)
     held = windows["chrom"].isin(names).to_numpy()
     return windows[~held].reset_index(drop=True), windows[held].reset_index(drop=True)
+
+
+def genome_record(genome: Genome) -> Dict[str, Any]:
+    """``{"name", "sha256"}`` of the genome file a model was trained on (for data.json and the model
+    card: the same name can hold another assembly; the checksum says which file it was)."""
+    path = Path(str(genome.source))
+    record: Dict[str, Any] = {"name": path.name}
+    if path.is_file():
+        from ..utils.io import sha256_file
+
+        record["sha256"] = sha256_file(path)
+    return record
+
+
+def check_held_out_weight(genome: Genome, held_windows: pd.DataFrame, soft_weight_eval: float) -> None:
+    """Warn when every held-out base weighs 0 in validation: all soft-masked (lowercase) with
+    ``task.soft_weight_eval == 0`` makes the held-out loss NaN (GPN's convention, said in words)."""
+    if float(soft_weight_eval) > 0 or len(held_windows) == 0:
+        return
+    for chrom in held_windows["chrom"].unique():
+        _, soft = genome.contig_tokens(chrom)
+        rows = held_windows[held_windows["chrom"] == chrom]
+        if any((~soft[max(0, int(a)):int(b)]).any() for a, b in zip(rows["start"], rows["end"])):
+            return
+    names = ", ".join(map(str, held_windows["chrom"].unique()[:5]))
+    warnings.warn(f"{genome.source}: every base of the held-out contig(s) {names} (data.held_out, --held-out) is "
+                  "soft-masked (lowercase), and soft-masked bases weigh task.soft_weight_eval = 0 in validation, "
+                  "so the held-out loss will be NaN; hold out a contig with uppercase bases, or pass "
+                  "--soft-weight-eval 0.1", UserWarning, stacklevel=caller_stacklevel())
 
 
 # ---------------------------------------------------------------------------- dataset

@@ -20,7 +20,8 @@ DEFAULT_RATIO = "0.05-0.3"  # the paper's DNA range, written once for the packag
 def build_data(source: Any, cfg, train_cfg) -> DomainData:
     """Windows of the genome (``source``: a path, a ``Genome``, or ``(genome, windows_table)``
     with explicit ``chrom, start, end`` windows), split into training and held-out contigs."""
-    from .data import WindowDataset, make_windows, open_genome, split_windows
+    from .data import (WindowDataset, check_held_out_weight, genome_record, make_windows, open_genome,
+                       split_windows)
 
     d = cfg.data
     windows = None
@@ -37,11 +38,12 @@ def build_data(source: Any, cfg, train_cfg) -> DomainData:
     else:
         window = int((windows["end"] - windows["start"]).iloc[0])
     train_w, val_w = split_windows(windows, list(d.held_out or []), genome)
+    check_held_out_weight(genome, val_w, cfg.task.soft_weight_eval)
     if len(train_w) == 0:
         raise ValueError(f"{genome.source}: every window is on a held-out contig ({list(d.held_out)[:5]})")
     train = WindowDataset(genome, train_w, reverse_complement=bool(d.reverse_complement), seed=train_cfg.seed)
     val = WindowDataset(genome, val_w, reverse_complement=False) if len(val_w) else None
-    info = {"source": str(genome.source), "window": window, "data": cfg.data.to_dict(),
+    info = {"source": str(genome.source), "genome": genome_record(genome), "window": window, "data": cfg.data.to_dict(),
             "n_train_windows": len(train_w), "n_val_windows": len(val_w),
             "train_contigs": sorted(set(train_w["chrom"]))[:50]}
     return DomainData(train=train, val=val, content={"genome": genome, "window": window}, info=info)
@@ -101,6 +103,8 @@ SPEC = DomainSpec(
         limits=("Trained on one reference genome (see Training data): scores elsewhere, on other assemblies or "
                 "on indels are not supported. Scores rank variants; they are not calibrated pathogenicity "
                 "probabilities and are not for clinical use."),
+        pipeline_tag="fill-mask",
+        validation="held-out contigs",
     ),
     fixed_ratio=0.15,  # BERT's and GPN's
     per_example_ratios=True,

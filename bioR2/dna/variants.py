@@ -250,6 +250,13 @@ def check_variants(df: pd.DataFrame, genome: Genome, *, skip_mismatch: bool = Fa
         raise ValueError(f"{source}: column 'pos' must be a 1-based integer; bad value(s) "
                          f"{df['pos'][bad].tolist()[:5]} at {_where(df, bad)}")
     df["pos"] = pos.astype(np.int64)
+    for col in ("chrom", "ref", "alt"):  # ' A' would read as a 2-letter allele, "not an SNV"
+        text = df[col].astype(str)
+        padded = (text != text.str.strip()).to_numpy()
+        if padded.any():
+            raise ValueError(f"{source}: column {col!r} has values padded with spaces "
+                             f"({text[padded].tolist()[:3]}) at {_where(df, padded)}; remove the spaces "
+                             "(fields are separated by tabs only)")
     ref = df["ref"].astype(str).str.upper()
     alt = df["alt"].astype(str).str.upper()
     status = np.array(["ok"] * len(df), dtype=object)

@@ -57,6 +57,7 @@ from ..domain import model_domain
 from ..train import PretrainedModule, Task, TaskOutput, Trainer, TrainConfig
 from ..train.log import progress_bar
 from ..utils.outputs import check_output_path
+from ..utils.warn import caller_stacklevel
 from .data import (
     DEFAULT_MIN_OVERLAP,
     CellDataset,
@@ -85,6 +86,9 @@ __all__ = ["embed", "embed_reader", "embed_file", "LinearProbe", "CellTypeClassi
 
 log = logging.getLogger(__name__)
 EMBED_KEY = "X_r2mae"
+ANNOTATE_KEY = "r2mae"  # annotate's default key_added: obs["r2mae_label"], obs["r2mae_confidence"]
+RAW_LAYER = "raw.X"  # what uns["bior2"] records as the layer of values read with use_raw=True
+UMAP_MIN_CELLS = 4  # UMAP's spectral layout needs more cells than its 2 dimensions + 1
 X_LAYER = "X"  # layer="X" names .X explicitly (a model trained on a layer would read that layer)
 UNKNOWN = "Unknown"  # the label of a cell below min_confidence
 ModelLike = Union[ExpressionMAE, "CellTypeClassifier", str, os.PathLike]
@@ -135,6 +139,12 @@ def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.float().cpu().numpy()
 
 
+def _check_h5ad_out(out: Any) -> None:
+    """The copy written is an AnnData: its name must say so (``x.txt`` would hold HDF5)."""
+    if not str(out).endswith(".h5ad"):
+        raise ValueError(f"--out {out}: the output is an AnnData file; name it .h5ad (e.g. {Path(str(out)).stem}.h5ad)")
+
+
 def _check_common(min_overlap: float, batch_size: int) -> Tuple[float, int]:
     return check_fraction(min_overlap, "min_overlap"), check_batch_size(batch_size)
 
@@ -178,11 +188,13 @@ def reader_for(data: Any, model: ModelLike, *, layer: Optional[str] = None, use_
     else:
         layer, use_raw = read_setup(mae, layer, use_raw)
         source = open_cells(data, layer=layer, use_raw=use_raw, backed=backed)
+    fix = ("this model was trained on raw counts and normalises them itself: point layer= (--layer) at the "
+           "counts, or use_raw=True (--use-raw) when .raw holds them")
     reader = ExpressionReader(source, mae.genes, is_log1p=mae.is_log1p, target_sum=mae.target_sum,
-                              min_overlap=min_overlap)
+                              min_overlap=min_overlap, fix_counts=fix)
     message = overlap_warning(source.where, reader.alignment)
     if message is not None:
-        warnings.warn(message, LowGeneOverlapWarning, stacklevel=2)
+        warnings.warn(message, LowGeneOverlapWarning, stacklevel=caller_stacklevel())
     elif not reader.alignment.is_identity:
         log.info("%s: %s", source.where, reader.alignment.report())
     return reader
@@ -216,7 +228,9 @@ def _record(function: str, model: Any, reader: ExpressionReader, fields: Sequenc
     """``uns["bior2"][key]``: how a result was made (no ``None`` values: .h5ad cannot store them)."""
     source = reader.source
     record = {"function": function, "model": _model_name(model), "bior2_version": __version__,
-              "layer": source.layer if source.layer is not None else X_LAYER, "use_raw": bool(source.use_raw),
+              # .raw.X is neither .X nor a layer: record it as what it is
+              "layer": RAW_LAYER if source.use_raw else (source.layer if source.layer is not None else X_LAYER),
+              "use_raw": bool(source.use_raw),
               "gene_overlap": _overlap(reader.alignment), "fields": [f"{f}/{k}" for f, k in fields]}
     record.update({k: v for k, v in extra.items() if v is not None})
     return record
@@ -339,6 +353,9 @@ def _embedding(data: Any, model: nn.Module, *, key_added: str, umap: bool, neigh
                device: torch.device) -> Tuple[ExpressionReader, np.ndarray, Dict[str, Dict[str, Any]]]:
     """``(reader, embedding, {field: {key: value}} to write)`` of an AnnData or .h5ad path."""
     reader = reader_for(data, model, layer=layer, use_raw=use_raw, min_overlap=min_overlap)
+    if umap and reader.n_obs < UMAP_MIN_CELLS:  # said before the work, not in scipy's words after it
+        raise ValueError(f"{reader.source.where}: --umap (umap=True) needs at least {UMAP_MIN_CELLS} cells; "
+                         f"this data has {reader.n_obs}; embed without --umap")
     emb = embed_reader(reader, model, batch_size=batch_size, device=device)
     writes: Dict[str, Dict[str, Any]] = {"obsm": {key_added: emb}, "record": {}}
     if umap:
@@ -413,6 +430,7 @@ def embed_file(h5ad: Union[str, os.PathLike], model: ModelLike, out: Union[str, 
 
     min_overlap, batch_size = _check_common(min_overlap, batch_size)
     check_output_path(out, [h5ad], overwrite=overwrite)
+    _check_h5ad_out(out)
     fields, _, _ = _embed_fields(key_added, umap, neighbors_key)
     model_arg, model = model, as_model(model, "embed")
     data: Any = _open_file(h5ad, model, layer, use_raw)
@@ -674,6 +692,14 @@ def _annotation_record(model_arg: Any, model: nn.Module, reader: ExpressionReade
     return _record("annotate", model_arg, reader, fields, **extra)
 
 
+def _key_name(key_added: Optional[str], key_prefix: Optional[str]) -> str:
+    """``key_added`` (scanpy's name) or its alias ``key_prefix``; the default ``"r2mae"``."""
+    if key_added is not None and key_prefix is not None and key_added != key_prefix:
+        raise ValueError(f"key_added={key_added!r} and key_prefix={key_prefix!r}: key_prefix is another name for "
+                         "key_added; give one of them")
+    return key_added if key_added is not None else (key_prefix if key_prefix is not None else ANNOTATE_KEY)
+
+
 def _label_fields(key_prefix: str) -> List[Field]:
     if not isinstance(key_prefix, str) or not key_prefix or "/" in key_prefix:
         raise ValueError(f"key_prefix must be a non-empty name without '/', got {key_prefix!r}")
@@ -683,10 +709,10 @@ def _label_fields(key_prefix: str) -> List[Field]:
 def annotate(query: Any, model: ModelLike, reference: Any = None, label_key: Optional[str] = None, *,
              method: str = "linear", layer: Optional[str] = None, use_raw: Optional[bool] = None,
              reference_layer: Optional[str] = None, reference_use_raw: Optional[bool] = None,
-             key_prefix: str = "r2mae", min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+             key_added: Optional[str] = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
              min_overlap: float = DEFAULT_MIN_OVERLAP, batch_size: int = DEFAULT_BATCH_SIZE,
              device: Union[str, torch.device] = DEFAULT_DEVICE, overwrite: bool = False, copy: bool = False,
-             fine_tune_options: Optional[Dict[str, Any]] = None) -> Optional[Any]:
+             fine_tune_options: Optional[Dict[str, Any]] = None, key_prefix: Optional[str] = None) -> Optional[Any]:
     """Label the cells of the AnnData ``query`` from the labelled ``reference`` (``obs[label_key]``;
     reference cells whose label is missing are left out, with a warning).
 
@@ -697,10 +723,11 @@ def annotate(query: Any, model: ModelLike, reference: Any = None, label_key: Opt
     are given) is read at ``layer`` / ``use_raw``, by default where the model's training data
     was (:func:`read_setup`).
 
-    Writes ``obs[f"{key_prefix}_label"]`` (categorical, with ``"Unknown"`` for cells whose
+    Writes ``obs[f"{key_added}_label"]`` (categorical, with ``"Unknown"`` for cells whose
     confidence is below ``min_confidence``, in [0, 1]; 0 labels every cell) and
-    ``obs[f"{key_prefix}_confidence"]`` (the top class's probability), and records the model,
-    reference, label key, method and ``min_confidence`` in ``uns["bior2"][f"{key_prefix}_label"]``.
+    ``obs[f"{key_added}_confidence"]`` (the top class's probability), and records the model,
+    reference, label key, method and ``min_confidence`` in ``uns["bior2"][f"{key_added}_label"]``.
+    ``key_added`` defaults to ``"r2mae"``; ``key_prefix`` is another name for it.
     Existing columns of those names are an error unless ``overwrite``. ``batch_size`` cells go
     through the model at a time on ``device`` (``"auto"``: CUDA when available; fine-tuning
     trains there too). ``copy=True`` returns a new AnnData (the input untouched), else ``query``
@@ -708,8 +735,8 @@ def annotate(query: Any, model: ModelLike, reference: Any = None, label_key: Opt
     """
     min_confidence, min_overlap, batch_size = _check_annotate(method, min_confidence, min_overlap, batch_size)
     _check_copy(query, copy, "annotate")
-    fields = _label_fields(key_prefix)
-    _refuse_existing(_present(query, fields), "query", overwrite, "key_prefix")
+    fields = _label_fields(_key_name(key_added, key_prefix))
+    _refuse_existing(_present(query, fields), "query", overwrite, "key_added")
     model_arg, model = model, as_model(model, "annotate")
     result, reader = _annotation(query, model, reference, label_key, method=method, layer=layer, use_raw=use_raw,
                                  reference_layer=reference_layer, reference_use_raw=reference_use_raw,
@@ -726,12 +753,13 @@ def annotate_file(query: Union[str, os.PathLike], model: ModelLike, out: Union[s
                   reference: Any = None, label_key: Optional[str] = None, *, method: str = "linear",
                   layer: Optional[str] = None, use_raw: Optional[bool] = None,
                   reference_layer: Optional[str] = None, reference_use_raw: Optional[bool] = None,
-                  key_prefix: str = "r2mae", min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+                  key_added: Optional[str] = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
                   min_overlap: float = DEFAULT_MIN_OVERLAP, batch_size: int = DEFAULT_BATCH_SIZE,
                   device: Union[str, torch.device] = DEFAULT_DEVICE, overwrite: bool = False,
-                  fine_tune_options: Optional[Dict[str, Any]] = None) -> Annotation:
+                  fine_tune_options: Optional[Dict[str, Any]] = None, key_prefix: Optional[str] = None) -> Annotation:
     """:func:`annotate` the cells of the file ``query`` into a copy of it, ``out``, with
-    ``obs[f"{key_prefix}_label"]``, ``obs[f"{key_prefix}_confidence"]`` and the
+    ``obs[f"{key_added}_label"]``, ``obs[f"{key_added}_confidence"]`` (``key_prefix``: another name
+    for ``key_added``) and the
     ``uns["bior2"]`` record; every other field is carried over byte for byte.
 
     Checked before any work: ``out`` (never the query or the reference, a folder or an
@@ -743,10 +771,11 @@ def annotate_file(query: Union[str, os.PathLike], model: ModelLike, out: Union[s
     min_confidence, min_overlap, batch_size = _check_annotate(method, min_confidence, min_overlap, batch_size)
     reference_path = reference if isinstance(reference, (str, os.PathLike)) else None
     check_output_path(out, [query, reference_path], overwrite=overwrite)
-    fields = _label_fields(key_prefix)
+    _check_h5ad_out(out)
+    fields = _label_fields(_key_name(key_added, key_prefix))
     model_arg, model = model, as_model(model, "annotate")
     source = _open_file(query, model, layer, use_raw)
-    _refuse_existing(_present_in_file(query, fields), str(query), overwrite, "--key-prefix")
+    _refuse_existing(_present_in_file(query, fields), str(query), overwrite, "--key-added")
     result, reader = _annotation(source, model, reference, label_key, method=method, layer=layer, use_raw=use_raw,
                                  reference_layer=reference_layer, reference_use_raw=reference_use_raw,
                                  min_confidence=min_confidence, min_overlap=min_overlap, batch_size=batch_size,

@@ -17,6 +17,7 @@ import sys
 from ..utils.device import DEFAULT_DEVICE, DEVICE_HELP
 from .io import DEFAULT_BATCH_SIZE, DEFAULT_MIN_CONFIDENCE, argparse_type, check_batch_size, check_fraction
 
+FINETUNE_STEPS = 500
 DEFAULT_MIN_OVERLAP = 0.5  # bioR2.sc.data.DEFAULT_MIN_OVERLAP (not imported: it pulls numpy and anndata)
 
 
@@ -91,17 +92,19 @@ def add_annotate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference-layer", default=None,
                         help="reference layer with the values (default: --layer, else the model's)")
     _add_common(parser, "--query", "query cells to label",
-                "copy of the query with obs['PREFIX_label'] and obs['PREFIX_confidence']",
-                "PREFIX_label / PREFIX_confidence columns")
+                "copy of the query with obs['KEY_label'] and obs['KEY_confidence']",
+                "KEY_label / KEY_confidence columns")
     parser.add_argument("--method", choices=["linear", "finetune"], default="linear",
                         help="linear probe on embeddings (default) or fine-tune the encoder")
     parser.add_argument("--min-confidence", type=argparse_type(check_fraction, "--min-confidence", zero_ok=True),
                         default=DEFAULT_MIN_CONFIDENCE, metavar="P",
                         help="label a cell 'Unknown' when its top class's probability is below P, in [0, 1] "
                              "(default %(default)s; 0: label every cell)")
-    parser.add_argument("--finetune-steps", type=argparse_type(check_batch_size, "--finetune-steps"), default=500,
-                        metavar="N", help="steps of fine-tuning (default %(default)s)")
-    parser.add_argument("--key-prefix", default="r2mae", help="obs columns are PREFIX_label and PREFIX_confidence")
+    parser.add_argument("--finetune-steps", type=argparse_type(check_batch_size, "--finetune-steps"), default=None,
+                        metavar="N", help=f"steps of fine-tuning, with --method finetune (default {FINETUNE_STEPS})")
+    parser.add_argument("--key-added", "--key-prefix", dest="key_added", default="r2mae", metavar="KEY",
+                        help="obs columns KEY_label and KEY_confidence (default %(default)s; --key-prefix is "
+                             "another name for it)")
 
 
 def run_annotate(args: argparse.Namespace) -> int:
@@ -109,11 +112,15 @@ def run_annotate(args: argparse.Namespace) -> int:
 
     from .annotate import annotate_file
 
+    if args.finetune_steps is not None and args.method != "finetune":  # the linear probe has no steps
+        raise ValueError(f"--finetune-steps {args.finetune_steps}: only used with --method finetune "
+                         f"(this run uses --method {args.method})")
+    steps = args.finetune_steps if args.finetune_steps is not None else FINETUNE_STEPS
     result = _quietly(lambda: annotate_file(
         args.query, args.model, args.out, args.reference, args.label_key, method=args.method, layer=args.layer,
-        use_raw=args.use_raw, reference_layer=args.reference_layer, key_prefix=args.key_prefix,
+        use_raw=args.use_raw, reference_layer=args.reference_layer, key_added=args.key_added,
         min_confidence=args.min_confidence, min_overlap=args.min_overlap, batch_size=args.batch_size,
-        device=args.device, overwrite=args.overwrite, fine_tune_options={"steps": args.finetune_steps}))
+        device=args.device, overwrite=args.overwrite, fine_tune_options={"steps": steps}))
     if result.reference_alignment is not None:
         _print_overlap(args.reference, result.reference_alignment)
     _print_overlap(args.query, result.alignment)

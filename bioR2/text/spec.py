@@ -43,13 +43,27 @@ def load_tokenizer(value: Any) -> "BPETokenizer":
         return BPETokenizer(dict(value))
     path = Path(value)
     if path.is_dir():
-        return BPETokenizer(read_model_config(path)["config"]["tokenizer"])
+        meta = read_model_config(path)
+        tokenizer = (meta.get("config") or {}).get("tokenizer")
+        if not isinstance(tokenizer, Mapping):
+            raise ValueError(f"data.tokenizer (--tokenizer) {value}: holds a {meta.get('model_class', 'model')} "
+                             "without a text tokenizer; give a `bior2 pretrain text` run folder or a tokenizer JSON")
+        return BPETokenizer(dict(tokenizer))
     if not path.is_file():
         raise FileNotFoundError(f"data.tokenizer: {value}: no such run folder or tokenizer file")
-    doc = json.loads(path.read_text())
-    if isinstance(doc.get("config"), Mapping) and "tokenizer" in doc["config"]:
+    try:
+        doc = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError(f"data.tokenizer (--tokenizer) {value}: not a tokenizer (not JSON); give a "
+                         "`bior2 pretrain text` run folder, its config.json or a tokenizer JSON") from None
+    if isinstance(doc, Mapping) and isinstance(doc.get("config"), Mapping) and "tokenizer" in doc["config"]:
         doc = doc["config"]["tokenizer"]  # a saved model's config.json
-    return BPETokenizer(doc)
+    if not isinstance(doc, Mapping):
+        raise ValueError(f"data.tokenizer (--tokenizer) {value}: not a tokenizer JSON (a {type(doc).__name__})")
+    try:
+        return BPETokenizer(dict(doc))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"data.tokenizer (--tokenizer) {value}: not a bioR2 tokenizer ({exc})") from None
 
 
 def _build_data(source: Any, cfg, train_cfg) -> DomainData:
@@ -142,6 +156,7 @@ SPEC = DomainSpec(
         use="Text embeddings (the tokenizer is in config.json) for linear probes and masked-token prediction.",
         limits=("Trained on the small corpus below; not a general-purpose language model, and it may "
                 "reproduce the biases of that corpus."),
+        pipeline_tag="fill-mask",
     ),
     fixed_ratio=0.15,  # BERT's
     per_example_ratios=True,

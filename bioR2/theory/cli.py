@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
+from pathlib import Path
 from typing import Any, Dict
 
 __all__ = ["add_theory_arguments", "run_theory"]
@@ -53,12 +55,18 @@ def _problem_options(p: argparse.ArgumentParser, gamma_many: bool = False) -> No
     p.add_argument("--d", type=int, default=400, help="number of features (default 400)")
 
 
+# A spike's DELTA may be given negative by mistake (``--spike -5:0.5``): argparse would read it as
+# an unknown option; read it as the value so its own check names the problem.
+_NEGATIVE_VALUE = re.compile(r"^-\d+$|^-\d*\.\d+$|^-[\d.eE+-]*:[-\d.eE+]*$")
+
+
 def add_theory_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="theory_command", metavar="{risk,optimal-p,plot}")
     sub.required = True
 
     risk = sub.add_parser("risk", help="test risk at one masking ratio or range",
                           description="Test risk (β̂ − β)ᵀΣ(β̂ − β) of masked min-norm regression.")
+    risk._negative_number_matcher = _NEGATIVE_VALUE
     _problem_options(risk)
     risk.add_argument("--p", type=float, default=None, help="fixed masking ratio in [0, 1)")
     risk.add_argument("--p-range", type=_ratio, default=None, metavar="A-B|FORM",
@@ -72,6 +80,7 @@ def add_theory_arguments(parser: argparse.ArgumentParser) -> None:
 
     opt = sub.add_parser("optimal-p", help="the masking ratio that minimises the risk",
                          description="p* = argmin over a grid of the closed-form (or simulated) risk.")
+    opt._negative_number_matcher = _NEGATIVE_VALUE
     _problem_options(opt)
     opt.add_argument("--method", choices=["closed-form", "simulate"], default="closed-form")
     opt.add_argument("--grid-step", type=float, default=None,
@@ -81,8 +90,10 @@ def add_theory_arguments(parser: argparse.ArgumentParser) -> None:
     opt.add_argument("--json", action="store_true", help='print {"p_star", "risk"} as JSON')
 
     plot = sub.add_parser("plot", help="risk-vs-ratio figure", description="Write the risk-curve figure.")
+    plot._negative_number_matcher = _NEGATIVE_VALUE
     _problem_options(plot, gamma_many=True)
     plot.add_argument("--out", required=True, metavar="FIG.png", help="figure path (.png, .pdf, .svg)")
+    plot.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     plot.add_argument("--p-max", type=float, default=0.6, help="largest ratio drawn (default 0.6)")
     plot.add_argument("--simulate", action="store_true", help="add simulated points (±2 se)")
     plot.add_argument("--seeds", type=int, default=10, help="simulation seeds (default 10)")
@@ -117,8 +128,19 @@ def _risk(args: argparse.Namespace) -> Dict[str, Any]:
     problem = _problem(args, args.gamma)
     if args.method == "simulate":
         out = simulate_risk(problem, ratio, args.seeds)
-        return {"risk": out["risk"], "se": out["se"], "bias": out["bias"], "variance": out["variance"]}
-    out = spiked_risk(problem, ratio)
+        se = out["se"] if args.seeds > 1 else None  # one seed has no standard error
+        if se is None:
+            print("bior2 theory: note: se needs --seeds 2 or more; reported as null", file=sys.stderr)
+        return {"risk": out["risk"], "se": se, "bias": out["bias"], "variance": out["variance"]}
+    import numpy as np
+
+    with np.errstate(invalid="ignore", divide="ignore"):  # an infinite risk is reported below, in words
+        out = spiked_risk(problem, ratio)
+    if not math.isfinite(float(out["risk"])):
+        given = f"--p {args.p:g}" if args.p is not None else f"--p-range {ratio.to_config()}"
+        raise ValueError(f"--gamma {args.gamma:g} with {given}: "
+                         "the test risk is infinite (min-norm regression with as many samples as features and "
+                         "no masking interpolates the noise); use --p > 0 or a --gamma other than 1")
     if "approximation" in out["method"]:
         print(f"bior2 theory: note: {out['method']} for a range with spikes (see bioR2.theory.asymptotics, "
               "section 6); use --method simulate for the exact value", file=sys.stderr)
@@ -134,7 +156,7 @@ def _optimal(args: argparse.Namespace) -> Dict[str, Any]:
     if not 0 < args.p_max < 1:
         raise ValueError("--p-max must be in (0, 1)")
     problem = _problem(args, args.gamma)
-    step = args.grid_step or (0.0025 if args.method == "closed-form" else 0.025)
+    step = args.grid_step if args.grid_step is not None else (0.0025 if args.method == "closed-form" else 0.025)
     if not 0 < step <= args.p_max:
         raise ValueError("--grid-step must be in (0, --p-max]")
     grid = np.round(np.arange(0.0, args.p_max + 1e-9, step), 6)
@@ -177,11 +199,16 @@ def _plot(args: argparse.Namespace) -> str:
 def run_theory(args: argparse.Namespace) -> int:
     _check_common(args)
     if args.theory_command == "plot":
+        from ..utils.outputs import check_output_path
+
+        check_output_path(args.out, overwrite=args.overwrite)  # an existing figure is kept unless --overwrite
+        if Path(args.out).suffix.lower() not in (".png", ".pdf", ".svg"):
+            raise ValueError(f"--out {args.out}: name the figure .png, .pdf or .svg")
         print(_plot(args))
         return 0
     out = _risk(args) if args.theory_command == "risk" else _optimal(args)
     if args.json:
-        print(json.dumps(out))
+        print(json.dumps(out, allow_nan=False))  # strict JSON: a value that is not a number is null
     else:
-        print("  ".join(f"{k}={v:.6g}" for k, v in out.items()))
+        print("  ".join(f"{k}={v:.6g}" if v is not None else f"{k}=n/a" for k, v in out.items()))
     return 0

@@ -14,6 +14,7 @@ from .checkpoint import (
 )
 from .config import TrainConfig
 from .distributed import DistContext, setup_distributed
+from .history import history_frame, read_log
 from .mlm import MaskedTokenTask
 from .sampler import ChunkShuffleSampler, IndexedDataset, ResumableDistributedSampler, chunk_sampler_factory, index_rng
 from .schedule import warmup_cosine_lr
@@ -45,4 +46,6 @@ __all__ = [
     "IndexedDataset",
     "index_rng",
     "warmup_cosine_lr",
+    "read_log",
+    "history_frame",
 ]

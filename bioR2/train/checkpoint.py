@@ -35,6 +35,7 @@ from torch import nn
 
 from .. import __version__
 from ..utils.io import PathLike, atomic_dir, atomic_path, atomic_write_json, atomic_write_text, sha256_file
+from ..utils.warn import caller_stacklevel
 
 __all__ = [
     "CheckpointError",
@@ -155,11 +156,25 @@ def save_model(directory: PathLike, model: nn.Module, config: Optional[Dict[str,
     _write_manifest(directory, [MODEL_FILE, CONFIG_FILE])
 
 
+def _no_model_hint(directory: Path) -> str:
+    """What a folder without ``config.json`` is: a run stopped before its final model (name its
+    latest checkpoint, which loads), or not a bioR2 folder at all."""
+    if (directory / "checkpoints").is_dir():
+        try:
+            ckpt = latest_checkpoint(directory)
+        except CheckpointError:
+            ckpt = None
+        if ckpt is not None:
+            return (f"the run in {directory} stopped before its final model; its latest checkpoint is {ckpt} "
+                    f"(give that folder as the model, or finish the run with --resume)")
+    return f"is {directory} a bioR2 run or model folder?"
+
+
 def read_model_config(directory: PathLike) -> Dict[str, Any]:
     """The ``config.json`` of a saved model (``model_class``, ``config``, ``bior2_version``)."""
     path = Path(directory) / CONFIG_FILE
     if not path.exists():
-        raise CheckpointError(f"{path}: not found; is {directory} a bioR2 run or model folder?")
+        raise CheckpointError(f"{path}: not found; " + _no_model_hint(Path(directory)))
     try:
         meta = json.loads(path.read_text())
     except ValueError as exc:
@@ -306,7 +321,7 @@ def latest_checkpoint(run_dir: PathLike) -> Optional[Path]:
                 import warnings
 
                 warnings.warn(f"resuming from {path}: skipped the newer checkpoint(s) that cannot be "
-                              f"used: {'; '.join(skipped)}", stacklevel=2)
+                              f"used: {'; '.join(skipped)}", stacklevel=caller_stacklevel())
             return path
         skipped.append(f"{path.name}: {problem}" if not problem.startswith(str(path)) else problem)
     raise CheckpointError(

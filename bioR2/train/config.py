@@ -51,6 +51,7 @@ class TrainConfig:
     seed: int = 0
     num_workers: int = 0
     device: str = DEFAULT_DEVICE  # auto | cpu | cuda | cuda:N
+    log_to: str = "jsonl"  # jsonl | tensorboard (log.jsonl is always written; tensorboard adds event files)
     progress: Optional[bool] = None  # None: a progress bar when stderr is a terminal
     shuffle: bool = True
     find_unused_parameters: bool = False

@@ -55,7 +55,10 @@ def resolve_device(preference: str, local_rank: int = 0, option: str = "train.de
         if torch.cuda.is_available():
             return torch.device("cuda", local_rank % torch.cuda.device_count())
         return torch.device("cpu")
-    device = torch.device(preference)
+    try:
+        device = torch.device(preference)
+    except RuntimeError:  # torch's own message lists twenty device types
+        raise ValueError(f"{option}={preference!r}: not a device; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"{option}={preference!r} but CUDA is not available here")
     if device.type == "cuda" and device.index is None:

@@ -43,6 +43,7 @@ from .checkpoint import (
 from .config import TrainConfig
 from .distributed import DistContext, all_reduce_sum, setup_distributed
 from .log import JsonlLog, make_progress
+from .tensorboard import open_run_log
 from .sampler import IndexedDataset, ResumableDistributedSampler
 from .schedule import warmup_cosine_lr
 from .task import Task, TaskOutput
@@ -232,7 +233,8 @@ class Trainer:
         if ctx.is_main and self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_json(self.out_dir / "train_config.json", c.to_dict())
-        log = JsonlLog(self.out_dir / "log.jsonl", ctx.is_main, resume_step=resumed_from) if self.out_dir else None
+        log = (open_run_log(self.out_dir, ctx.is_main, resumed_from, c.log_to)  # log.jsonl (+ TensorBoard)
+               if self.out_dir else None)
         progress = make_progress(c.steps, step, c.progress, ctx.is_main)
 
         iterator = new_iterator()

@@ -63,10 +63,15 @@ def atomic_path(target: PathLike) -> Iterator[Path]:
     (``to_parquet``, ``write_h5ad``) still work.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent
-    )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent
+        )
+    except OSError as exc:  # name the file asked for, not the hidden temporary one
+        kind = PermissionError if isinstance(exc, PermissionError) else OSError
+        raise kind(f"{target}: cannot write in the folder {target.parent} ({exc.strerror or exc}); "
+                   "choose a writable folder") from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:

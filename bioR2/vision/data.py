@@ -168,6 +168,8 @@ def load_image_folder(root: Union[str, Path], image_size: Union[int, Sequence[in
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: image folder not found")
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(int(s) for s in image_size)
+    if min(size) < 1:
+        raise ValueError(f"data.image_size (--image-size) must be >= 1, got {image_size}")
 
     def images_in(folder: Path) -> List[Path]:
         return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)

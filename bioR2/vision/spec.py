@@ -129,6 +129,7 @@ SPEC = DomainSpec(
         tags=("vision", "image"),
         use="Image features for linear probes and reconstruction of masked patches.",
         limits="Trained on the small image set below at its resolution; not a general-purpose vision model.",
+        pipeline_tag="image-feature-extraction",
     ),
     fixed_ratio=0.75,  # MAE's
     per_example_ratios=False,  # MAE keeps one number of patches per batch
