@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dna_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 
 from bioR2.cli import main
 

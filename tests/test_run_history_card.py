@@ -12,7 +12,6 @@ import types
 import numpy as np
 import pytest
 
-from dna_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 
 from bioR2.cli import main
 
