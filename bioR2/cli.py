@@ -22,6 +22,8 @@ __all__ = ["main", "build_parser"]
 HOOKS: List[Tuple[str, Optional[str], str, str, str]] = [
     # command, sub, module, hook, one-line help
     ("score-variants", None, "bioR2.dna.cli", "score_variants", "score SNVs zero-shot with a DNA model"),
+    ("score-region", None, "bioR2.dna.cli", "score_region",
+     "score every SNV of regions (in-silico mutagenesis): a table or a bedGraph/bigWig track"),
     ("embed", None, "bioR2.sc.cli", "embed", "embed cells: writes obsm['X_r2mae']"),
     ("annotate", None, "bioR2.sc.cli", "annotate", "annotate query cells from a labelled reference"),
     ("benchmark", "dna", "bioR2.bench.cli", "benchmark_dna", "regulatory-variant AUPRC benchmark"),
@@ -39,6 +41,7 @@ HOOKS: List[Tuple[str, Optional[str], str, str, str]] = [
 COMMAND_HELP = {
     "pretrain": "pretrain a model with R²MAE masking",
     "score-variants": "score variants with a pretrained DNA model",
+    "score-region": "score every SNV of regions with a pretrained DNA model",
     "embed": "embed cells with a pretrained single-cell model",
     "annotate": "annotate cell types with a pretrained single-cell model",
     "benchmark": "run a quality benchmark; writes results.json and results.md",

@@ -22,6 +22,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "model": ("DNAMaskedLM",),
     "spec": ("pretrain", "SPEC", "DNADataConfig", "DNAModelConfig", "DNATaskConfig"),
     "scorer": ("VariantScorer",),
+    "region": ("score_region", "score_region_file", "region_snvs", "region_track"),
     "task": ("MaskedLMTask",),
     "tokenizer": ("NucleotideTokenizer", "reverse_complement"),
     "variants": (
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real imports
     from .data import Genome, WindowDataset, make_windows, read_bed, split_windows
     from .model import DNAMaskedLM
     from .spec import SPEC, DNADataConfig, DNAModelConfig, DNATaskConfig, pretrain
+    from .region import region_snvs, region_track, score_region, score_region_file
     from .scorer import VariantScorer
     from .task import MaskedLMTask
     from .tokenizer import NucleotideTokenizer, reverse_complement
@@ -60,4 +62,8 @@ __all__ = [
     "score_variants",
     "score_variants_file",
     "load_model_for_scoring",
+    "score_region",
+    "score_region_file",
+    "region_snvs",
+    "region_track",
 ]
