@@ -131,3 +131,22 @@ def test_read_region_bed_skips_track_and_comment_lines(tmp_path):
     path = tmp_path / "r.bed"
     path.write_text("track name=x\nbrowser position chr1\n#c\nchr1 0 10\n")
     assert read_region_bed(path).values.tolist() == [["chr1", 0, 10]]
+
+
+def test_shared_pass_and_per_window_fallback_both_equal_score_variants(inputs):
+    from bioR2.dna.mutagenesis import shared_pass_applies
+    from bioR2.dna.scorer import VariantScorer
+    from bioR2.dna.data import Genome
+
+    _, fasta, model, _ = inputs
+    genome = Genome(fasta)
+    torch.manual_seed(1)
+    wide = DNAMaskedLM(hidden=8, layers=3, kernel_size=5, dilation_max=8, window=32).eval()  # cone > window/2
+    trans = DNAMaskedLM(arch="transformer", hidden=8, layers=1, heads=2, max_len=32, window=32).eval()
+    assert shared_pass_applies(VariantScorer(model, genome, window=32, device="cpu"))
+    for other in (wide, trans):
+        assert not shared_pass_applies(VariantScorer(other, genome, window=32, device="cpu"))
+    for m in (model, wide, trans):
+        got = score_region(m, genome, ["chr1:280-300", "chr2:1-12"], window=32)
+        want = score_variants(m, genome, got[["chrom", "pos", "ref", "alt"]].copy(), window=32)
+        np.testing.assert_allclose(got["score"].to_numpy(), want["score"].to_numpy(), rtol=0, atol=1e-5)

@@ -226,11 +226,17 @@ def _rows(contig: str, pos0: np.ndarray, ref: np.ndarray, scores: np.ndarray) ->
 
 # ---------------------------------------------------------------------------- scoring
 def _score_positions(scorer, contig: str, pos0: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """``(n, 3)`` scores of the three alternative alleles at each position, exactly as
-    :meth:`VariantScorer.llr` computes them (one masked pass per position and strand)."""
+    """``(n, 3)`` scores of the three alternative alleles at each position, as
+    :meth:`VariantScorer.llr` computes them (one masked pass per position and strand; for a
+    convnet whose cone fits the window, the unmasked activations are shared between positions:
+    :mod:`bioR2.dna.mutagenesis`)."""
+    from .mutagenesis import shared_pass_applies, shared_site_logits
     from .scorer import complement_ids
 
-    lf, lr = scorer.site_logits(np.full(len(pos0), contig, dtype=object), pos0)
+    if shared_pass_applies(scorer):  # neighbouring positions share one unmasked pass per tile
+        lf, lr = shared_site_logits(scorer, contig, pos0)
+    else:
+        lf, lr = scorer.site_logits(np.full(len(pos0), contig, dtype=object), pos0)
     alts = _alt_ids(ref)
     rows = np.arange(len(pos0))[:, None]
     fwd = lf[rows, alts] - lf[rows, ref[:, None]]
