@@ -141,7 +141,7 @@ def test_shared_pass_and_per_window_fallback_both_equal_score_variants(inputs):
     _, fasta, model, _ = inputs
     genome = Genome(fasta)
     torch.manual_seed(1)
-    wide = DNAMaskedLM(hidden=8, layers=3, kernel_size=5, dilation_max=8, window=32).eval()  # cone > window/2
+    wide = DNAMaskedLM(hidden=8, layers=4, kernel_size=5, dilation_max=8, window=32).eval()  # cone > window/2
     trans = DNAMaskedLM(arch="transformer", hidden=8, layers=1, heads=2, max_len=32, window=32).eval()
     assert shared_pass_applies(VariantScorer(model, genome, window=32, device="cpu"))
     for other in (wide, trans):
