@@ -395,11 +395,14 @@ def test_scores_written_as_vcf_carry_score_and_status_in_info(tmp_path, scoring_
         text = out.read_text()
     lines = text.splitlines()
     assert lines[0] == "##fileformat=VCFv4.2"
-    assert any(l.startswith("##INFO=<ID=BIOR2_SCORE,Number=1,Type=Float") for l in lines)
-    assert any(l.startswith("##INFO=<ID=BIOR2_STATUS,Number=1,Type=String") for l in lines)
+    # one value per ALT (Number=A), and the input's header lines kept
+    assert any(l.startswith("##INFO=<ID=BIOR2_SCORE,Number=A,Type=Float") for l in lines)
+    assert any(l.startswith("##INFO=<ID=BIOR2_STATUS,Number=A,Type=String") for l in lines)
+    assert "##contig=<ID=chr1>" in lines
     body = [l.split("\t") for l in lines if not l.startswith("#")]
     assert len(body) == 5 and all(len(f) == 8 for f in body)
     assert body[0][:5] == ["chr1", "10", "rs10", SEQ[9], "A" if SEQ[9] != "A" else "C"]
+    assert body[0][6] == "PASS"  # FILTER kept
     info = [dict(kv.split("=") for kv in f[7].split(";")) for f in body]
     assert [i["BIOR2_STATUS"] for i in info] == ["ok", "ok", "ok", "skipped_contig_not_in_genome",
                                                  "skipped_not_an_SNV_indel_or_MNV"]

@@ -30,8 +30,9 @@ def add_score_variants_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variants", required=True, metavar="FILE",
                         help="VCF, or TSV/CSV/parquet with chrom, pos (1-based), ref, alt")
     parser.add_argument("--out", required=True, metavar="FILE",
-                        help="output: .tsv/.tsv.gz, .csv/.csv.gz, .parquet, or .vcf/.vcf.gz (score and status "
-                             "in INFO); input columns + status + score")
+                        help="output: .tsv/.tsv.gz, .csv/.csv.gz, .parquet, or .vcf/.vcf.gz (a VCF input's "
+                             "records as they came, score and status added to INFO per ALT; .vcf.gz bgzipped + .tbi); "
+                             "input columns + status + score")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     parser.add_argument("--window", type=_positive_int("--window"), default=None,
                         help="window length (default: the model's)")
@@ -48,6 +49,10 @@ def add_score_variants_arguments(parser: argparse.ArgumentParser) -> None:
                              "embeddings and write its out-of-fold probability as probe_score")
     parser.add_argument("--groups", default=None, metavar="COLUMN",
                         help="with --labels: keep each group (e.g. chrom) in one fold")
+    parser.add_argument("--region", default=None, metavar="CHROM:START-END",
+                        help="read only this region of an indexed VCF (.tbi/.csi; needs pysam)")
+    parser.add_argument("--info-name", default="BIOR2_SCORE", metavar="NAME",
+                        help="VCF output: the INFO field the scores go to (Number=A, one per ALT)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available) | cpu | cuda | cuda:N")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--progress", dest="progress", action="store_true", default=None,
@@ -63,6 +68,8 @@ def run_score_variants(args: argparse.Namespace) -> int:
     # not an existing file unless --overwrite, a writable folder.
     check_output_format(args.out)
     check_output_path(args.out, [args.variants, args.fasta], overwrite=args.overwrite)
+    if args.labels and args.region:
+        raise ValueError("--region cannot be combined with --labels (the probe reads the whole file)")
     if args.labels:
         from .probe import score_with_probe
 
@@ -75,7 +82,8 @@ def run_score_variants(args: argparse.Namespace) -> int:
                                       batch_size=args.batch_size, chunk_size=args.chunk_size,
                                       skip_mismatch=args.skip_mismatch,
                                       embedding_distance=args.embedding_distance, device=args.device,
-                                      precision=args.precision, progress=args.progress)
+                                      precision=args.precision, progress=args.progress, region=args.region,
+                                      info_name=args.info_name)
     counts = ", ".join(f"{k}: {v}" for k, v in sorted(summary["status_counts"].items()))
     print(f"scored {summary['variants']} variants ({counts}) -> {summary['out']}")
     return 0

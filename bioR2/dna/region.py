@@ -335,7 +335,9 @@ def _require_pybigwig():
     try:
         import pyBigWig
     except ImportError:
-        raise ImportError("bigWig output needs pyBigWig: pip install 'bioR2[tracks]' (or pyBigWig), or write "
+        from ..utils.lazy import MissingExtra
+
+        raise MissingExtra("bigWig output needs pyBigWig: pip install 'bioR2[tracks]' (or pyBigWig), or write "
                           "a .bedgraph") from None
     return pyBigWig
 

@@ -7,8 +7,9 @@ Inputs are VCF (``.vcf``, ``.vcf.gz``) or tables (TSV/CSV/parquet) with GPN's co
 * chromosome names are resolved against the FASTA (``chr1`` = ``1``, ``chrM`` = ``MT``);
 * the ref allele is checked against the genome: a mismatch is an error listing the first
   offenders, or with ``skip_mismatch`` a ``ref_mismatch`` status;
-* indels, multi-allelic records, non-ACGT alleles, unknown contigs and positions past a contig
-  end are skipped with a reason, never a crash;
+* a multi-allelic VCF record is scored allele by allele (one row per ALT);
+* indels, non-ACGT alleles, unknown contigs and positions past a contig end are skipped with a
+  reason, never a crash;
 * files are read and written in chunks, so a million-variant file never holds all its windows;
 * messages name rows by their 1-based line number in the file (header lines counted);
 * the output is written in the format its extension names (:func:`check_output_format`:
@@ -207,9 +208,22 @@ def _iter_variant_chunks(path: Path, chunk_size: int, fmt: Optional[str]) -> Ite
                 chunk = chunk[~blank]
                 _check_separated(chunk, path, sep_hint)
             chunk = _normalise_columns(chunk, path)
+            if fmt == "vcf":
+                chunk = split_alleles(chunk)
             yield chunk
     except pd.errors.ParserError as exc:
         raise ValueError(f"{path}: malformed table ({exc})") from None
+
+
+def split_alleles(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per ALT allele: a multi-allelic VCF record (``alt`` ``A,G``) becomes two rows with
+    the same line number, each scored on its own."""
+    alt = df["alt"].astype(str)
+    multi = alt.str.contains(",", regex=False).to_numpy() & df["alt"].notna().to_numpy()
+    if not multi.any():
+        return df
+    out = df.assign(alt=[a.split(",") if m else a for a, m in zip(alt, multi)]).explode("alt")
+    return out
 
 
 def read_variants(path: PathLike, fmt: Optional[str] = None) -> pd.DataFrame:
@@ -540,7 +554,8 @@ class _TableWriter:
 def score_variants_file(model, genome, variants: PathLike, out: PathLike, *, window: Optional[int] = None,
                         batch_size: int = 128, chunk_size: int = 50_000, skip_mismatch: bool = False,
                         embedding_distance: bool = False, device: str = "auto", precision: str = "fp32",
-                        progress: Optional[bool] = None) -> Dict[str, Any]:
+                        progress: Optional[bool] = None, region: Optional[str] = None,
+                        info_name: str = "BIOR2_SCORE") -> Dict[str, Any]:
     """Stream ``variants`` through the scorer into ``out``, in the format its extension names:
     ``.tsv``/``.tsv.gz``, ``.csv``/``.csv.gz``, ``.parquet``, or ``.vcf``/``.vcf.gz`` (a VCF
     with the score and status in INFO: ``BIOR2_SCORE``, ``BIOR2_STATUS``). Any other extension
@@ -548,10 +563,21 @@ def score_variants_file(model, genome, variants: PathLike, out: PathLike, *, win
 
     Reads, scores and writes ``chunk_size`` variants at a time; the output appears atomically
     only when every chunk succeeded. Returns counts per status.
+
+    A VCF written from a VCF keeps every input column and header line and gets the scores as
+    INFO fields declared ``Number=A`` (``info_name``, default ``BIOR2_SCORE``), one value per
+    ALT; ``.vcf.gz`` is bgzipped with a tabix index (:mod:`bioR2.dna.vcf`, needs ``pysam``).
+    ``region`` (``chr1:1000-2000``) reads only that region of an indexed VCF.
     """
     from .scorer import VariantScorer
+    from .vcf import check_vcf_input, vcf_to_vcf
 
     check_output_format(out)
+    from_vcf = Path(variants).exists() and detect_format(variants) == "vcf"
+    if region is not None and not from_vcf:
+        raise ValueError(f"{variants}: --region reads a region of an indexed VCF; this input is not a VCF")
+    if from_vcf and (region is not None or vcf_to_vcf(variants, out)):
+        check_vcf_input(variants, info_name, embedding_distance, region)  # before the model loads
     model, genome = _load(model, genome)
     window = window or _model_window(model)
     scorer = VariantScorer(model, genome, window=window, batch_size=batch_size, device=device,
@@ -560,13 +586,28 @@ def score_variants_file(model, genome, variants: PathLike, out: PathLike, *, win
     from ..train.log import progress_bar
 
     bar = progress_bar(enabled=progress, unit="variant")
+    if vcf_to_vcf(variants, out):
+        from .vcf import score_vcf_file
+
+        try:
+            return score_vcf_file(scorer, variants, out, info_name=info_name, region=region, chunk_size=chunk_size,
+                                  skip_mismatch=skip_mismatch, embedding_distance=embedding_distance, bar=bar)
+        finally:
+            if bar is not None:
+                bar.close()
+    if region is not None:
+        from .vcf import iter_vcf_region_chunks
+
+        chunks = iter_vcf_region_chunks(variants, region, chunk_size=chunk_size)
+    else:
+        chunks = iter_variant_chunks(variants, chunk_size=chunk_size)
     writer = _TableWriter(out)
     counts: Dict[str, int] = {}
     tally = _ContigTally()
     n = 0
     ok = False
     try:
-        for chunk in iter_variant_chunks(variants, chunk_size=chunk_size):
+        for chunk in chunks:
             scored = _score_chunk(scorer, chunk, skip_mismatch, str(variants), embedding_distance,
                                   require_known_contig=False)
             tally.add(scored)
