@@ -116,6 +116,13 @@ def _field_kind(annotation: Any) -> Tuple[str, type]:
     return "scalar", str
 
 
+class _OneOrMany(argparse.Action):
+    """``--flag A`` stores ``A``; ``--flag A B`` stores ``[A, B]`` (a field with ``nargs``)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values[0] if len(values) == 1 else list(values))
+
+
 def add_domain_pretrain_arguments(parser: argparse.ArgumentParser, spec: Any) -> None:
     """``bior2 pretrain <domain>``'s options, generated from the domain's spec: one flag per
     config field (``--field-name`` unless the field names its own flag), ``--preset``, then the
@@ -152,6 +159,10 @@ def add_domain_pretrain_arguments(parser: argparse.ArgumentParser, spec: Any) ->
             parse = _list_parser(item, flag) if kind == "list" else item
             shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
             metavar = meta.get("metavar") or (None if meta.get("choices") else flag[2:].replace("-", "_").upper())
+            if meta.get("nargs"):
+                group.add_argument(flag, dest=dest, type=parse, default=None, nargs=meta["nargs"], metavar=metavar,
+                                   action=_OneOrMany, help=f"{text} (default {shown})")
+                continue
             group.add_argument(flag, dest=dest, type=parse, default=None, choices=meta.get("choices"),
                                metavar=metavar, help=f"{text} (default {shown})")
     add_run_options(parser, default_ratio=spec.default_ratio)

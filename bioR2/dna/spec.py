@@ -7,7 +7,7 @@ Only the standard library at import time (the CLI reads the configs without torc
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 from ..domain import DomainData, DomainSpec, Preset, option
 from ..pipeline import domain_pretrain
@@ -21,8 +21,11 @@ DEFAULT_RATIO = "0.05-0.3"  # the paper's DNA range, written once for the packag
 class DNADataConfig:
     """Which windows of which genome are trained on."""
 
-    source: Optional[str] = option(None, "genome: FASTA (plain or bgzip) or GenBank/EMBL", flag="--fasta",
-                                   metavar="GENOME")
+    source: Optional[Union[str, List[str]]] = option(
+        None, "genome: FASTA (plain or bgzip) or GenBank/EMBL; several: pretrain on all (contigs named NAME/CONTIG)",
+        flag="--fasta", metavar="GENOME", nargs="+")
+    genomes: Optional[str] = option(None, "CSV of genomes to pretrain on: path,name,weight,held_out "
+                                          "(bioR2.dna.genomes)", metavar="CSV")
     window: int = option(512, "window length in bases")
     stride: Optional[int] = option(None, "step between windows (default: the window)")
     contigs: Optional[List[str]] = option(None, "train only on these contigs (default: all)", metavar="C1,C2")
@@ -84,6 +87,12 @@ def build_data(source: Any, cfg, train_cfg) -> DomainData:
     if isinstance(source, tuple):
         source, windows = source
     source = d.source if source is None else source
+    if windows is None and (d.genomes or (isinstance(source, (list, tuple)) and len(source) > 1)):
+        from .genomes import build_multi_genome_data  # several genomes: its own module
+
+        return build_multi_genome_data(source, cfg, train_cfg)
+    if isinstance(source, (list, tuple)):
+        source = source[0] if source else None
     if source is None:
         raise ValueError("pretrain dna: no genome given (--fasta GENOME, or data.source in the config)")
     genome = open_genome(source)
