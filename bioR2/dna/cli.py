@@ -28,7 +28,8 @@ def add_score_variants_arguments(parser: argparse.ArgumentParser) -> None:
                              "or a Hub id ORG/NAME[@REV]")
     parser.add_argument("--fasta", required=True, metavar="GENOME", help="the reference genome")
     parser.add_argument("--variants", required=True, metavar="FILE",
-                        help="VCF, or TSV/CSV/parquet with chrom, pos (1-based), ref, alt")
+                        help="VCF, or TSV/CSV/parquet with chrom, pos (1-based), ref, alt; or a folder: parquet "
+                             "shards, a datasets save_to_disk folder, a TraitGym dataset (its test.parquet)")
     parser.add_argument("--out", required=True, metavar="FILE",
                         help="output: .tsv/.tsv.gz, .csv/.csv.gz, .parquet, or .vcf/.vcf.gz (a VCF input's "
                              "records as they came, score and status added to INFO per ALT; .vcf.gz bgzipped + .tbi); "

@@ -158,6 +158,12 @@ def iter_variant_chunks(path: PathLike, chunk_size: int = 100_000,
 def _iter_variant_chunks(path: Path, chunk_size: int, fmt: Optional[str]) -> Iterator[pd.DataFrame]:
     if not path.exists():
         raise FileNotFoundError(f"{path}: variants file not found")
+    if path.is_dir():  # datasets save_to_disk, parquet shards, TraitGym: bioR2/dna/variant_folders.py
+        from .variant_folders import iter_folder_chunks
+
+        for chunk in iter_folder_chunks(path, chunk_size):
+            yield _normalise_columns(chunk, path)
+        return
     fmt = fmt or detect_format(path)
     # By content, not suffix: gnomAD ships bgzip files named .vcf.bgz, which pandas would not
     # recognise as compressed.
@@ -573,7 +579,7 @@ def score_variants_file(model, genome, variants: PathLike, out: PathLike, *, win
     from .vcf import check_vcf_input, vcf_to_vcf
 
     check_output_format(out)
-    from_vcf = Path(variants).exists() and detect_format(variants) == "vcf"
+    from_vcf = Path(variants).is_file() and detect_format(variants) == "vcf"
     if region is not None and not from_vcf:
         raise ValueError(f"{variants}: --region reads a region of an indexed VCF; this input is not a VCF")
     if from_vcf and (region is not None or vcf_to_vcf(variants, out)):

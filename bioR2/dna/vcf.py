@@ -217,4 +217,4 @@ def vcf_to_vcf(variants: PathLike, out: PathLike) -> bool:
     """True when ``score-variants`` copies a VCF into a VCF (this module's path)."""
     from .variants import check_output_format, detect_format
 
-    return check_output_format(out)[0] == "vcf" and Path(variants).exists() and detect_format(variants) == "vcf"
+    return check_output_format(out)[0] == "vcf" and Path(variants).is_file() and detect_format(variants) == "vcf"
