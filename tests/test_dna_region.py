@@ -150,3 +150,23 @@ def test_shared_pass_and_per_window_fallback_both_equal_score_variants(inputs):
         got = score_region(m, genome, ["chr1:280-300", "chr2:1-12"], window=32)
         want = score_variants(m, genome, got[["chrom", "pos", "ref", "alt"]].copy(), window=32)
         np.testing.assert_allclose(got["score"].to_numpy(), want["score"].to_numpy(), rtol=0, atol=1e-5)
+
+
+def test_missing_optional_packages_are_one_line_naming_the_extra(inputs, tmp_path, capsys, monkeypatch):
+    import sys
+
+    _, fasta, _, run = inputs
+    monkeypatch.setitem(sys.modules, "pyBigWig", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "pysam", None)
+    code = main(["score-region", "--model", str(run), "--fasta", str(fasta), "--region", "chr1:1-5", "--track",
+                 "min", "--out", str(tmp_path / "t.bw"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and len(err.splitlines()) == 1 and "pip install 'bioR2[tracks]'" in err, err
+    vcf = tmp_path / "v.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                   f"chr1\t3\t.\t{SEQ1[2]}\t{'A' if SEQ1[2] != 'A' else 'C'}\t.\t.\t.\n")
+    code = main(["score-variants", "--model", str(run), "--fasta", str(fasta), "--variants", str(vcf),
+                 "--out", str(tmp_path / "o.vcf"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and len(err.splitlines()) == 1 and "needs pysam: pip install 'bioR2[vcf]'" in err, err
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["v.vcf"]
