@@ -136,6 +136,8 @@ def resolve_regions(genome: Genome, regions: Sequence[Union[str, Tuple[str, Opti
     Overlapping regions are merged, so no position is scored twice.
     """
     items: List[Tuple[str, Optional[int], Optional[int], str]] = []
+    if isinstance(regions, str):  # one region given as a string, not a list of them
+        regions = [regions]
     for r in regions or ():
         chrom, s, e = parse_region(r) if isinstance(r, str) else (str(r[0]), r[1], r[2])
         items.append((chrom, s, e, f"--region {r if isinstance(r, str) else f'{chrom}:{s}-{e}'}"))
