@@ -170,3 +170,16 @@ def test_missing_optional_packages_are_one_line_naming_the_extra(inputs, tmp_pat
     err = capsys.readouterr().err.strip()
     assert code != 0 and len(err.splitlines()) == 1 and "needs pysam: pip install 'bioR2[vcf]'" in err, err
     assert sorted(f.name for f in tmp_path.iterdir()) == ["v.vcf"]
+
+
+def test_results_md_speed_rows_match_their_json():
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "benchmarks"
+    text = (root / "RESULTS.md").read_text()
+    for folder in sorted((root / "results").glob("dna_region_speed*")):
+        res = json.loads((folder / "results.json").read_text())
+        row = (f"| {res['snvs']:,} | {res['score_region']['snvs_per_s']:,.0f} | "
+               f"{res['score_variants']['snvs_per_s']:,.0f} | **{res['ratio']:.1f}×** |")
+        assert row in text, f"{folder.name}: RESULTS.md lacks {row}"
