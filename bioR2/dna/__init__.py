@@ -9,7 +9,9 @@ Typical use::
 Modules: ``spec`` (configs, presets and builders behind ``bioR2.pretrain("dna", ...)``), ``tokenizer``
 (single-nucleotide tokens), ``data`` (genomes, windows, dataset), ``model`` (dilated-conv / transformer
 encoders + MLM head), ``task`` (masked-LM loss for the shared trainer), ``scorer`` and ``variants``
-(zero-shot scoring), ``probe`` (supervised probe).
+(zero-shot scoring), ``vcf`` (VCF in, the same VCF out with scores), ``variant_folders`` (parquet shards,
+``datasets`` folders), ``region`` and ``mutagenesis`` (every SNV of a region, tracks), ``genomes`` (pretraining on
+several genomes), ``traitgym`` (the TraitGym benchmark), ``probe`` (supervised probe).
 """
 
 from typing import TYPE_CHECKING
