@@ -121,6 +121,8 @@ BAD = [
      r"already declares INFO field BIOR2_SCORE; pass --info-name"),
     ("region-unindexed", lambda i, p: ["--variants", str(i[1]), "--region", "chr1:1-50", "--out", str(p / "o.vcf")],
      r"in\.vcf: --region needs an indexed VCF .*tabix -p vcf"),
+    ("ref-mismatch", lambda i, p: ["--variants", str(_mismatch(i, p)), "--out", str(p / "o.vcf.gz")],
+     r"1 variant\(s\) whose ref allele does not match the genome .*\(record 4\).*--skip-mismatch"),
     ("region-table", lambda i, p: ["--variants", str(_tsv(p)), "--region", "chr1:1-50", "--out", str(p / "o.tsv")],
      r"v\.tsv: --region reads a region of an indexed VCF; this input is not a VCF"),
 ]
@@ -130,6 +132,15 @@ def _with_info(i, p):
     path = p / "clash.vcf"
     path.write_text(i[1].read_text().replace("##FILTER", '##INFO=<ID=BIOR2_SCORE,Number=1,Type=Float,'
                                                         'Description="old">\n##FILTER'))
+    return path
+
+
+def _mismatch(i, p):
+    path = p / "bad.vcf"
+    lines = i[1].read_text().splitlines()
+    wrong = others(SEQ[149])[1]
+    lines[-1] = lines[-1].replace(f"\t{SEQ[149]}\t", f"\t{wrong}\t", 1)
+    path.write_text("\n".join(lines) + "\n")
     return path
 
 

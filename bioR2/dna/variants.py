@@ -302,7 +302,7 @@ def check_variants(df: pd.DataFrame, genome: Genome, *, skip_mismatch: bool = Fa
         if mism.any():
             bad_rows = ok[mism]
             if not skip_mismatch:
-                line = "line " if df.index.name == "line" else "row "
+                line = {"line": "line ", "record": "record "}.get(df.index.name, "row ")
                 examples = ", ".join(
                     f"{df['chrom'].iat[i]}:{df['pos'].iat[i]} ref={ref.iat[i]} genome={found[mism][k]} "
                     f"({line}{df.index[i]})"

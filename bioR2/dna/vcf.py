@@ -96,9 +96,10 @@ def _format(values: List[Any], kind: str) -> str:
     return ",".join(_vcf_token(v) if kind == "String" else _vcf_number(v) for v in values)
 
 
-def _score_records(scorer, records, skip_mismatch: bool, source: str, embedding_distance: bool):
+def _score_records(scorer, records, skip_mismatch: bool, source: str, embedding_distance: bool, first: int = 1):
     """Scores of every ALT of ``records`` (a list of pysam records): a DataFrame with one row per
-    allele, ``_rec`` naming its record."""
+    allele, ``_rec`` naming its record in the list; rows are labelled with the record's number in
+    the file (``first`` for the first), which messages quote."""
     from .variants import _score_chunk
 
     rows = []
@@ -106,6 +107,7 @@ def _score_records(scorer, records, skip_mismatch: bool, source: str, embedding_
         for alt in rec.alts or ():
             rows.append((rec.chrom, rec.pos, rec.ref, alt, k))
     df = pd.DataFrame(rows, columns=["chrom", "pos", "ref", "alt", "_rec"])
+    df.index = pd.Index(df["_rec"].to_numpy() + first, name="record")
     if not len(df):
         return df.assign(status=[], score=[])
     return _score_chunk(scorer, df, skip_mismatch, source, embedding_distance, require_known_contig=False)
@@ -172,7 +174,7 @@ def _write(pysam, tmp: Path, compressed: bool, header: List[str], records, field
             chunk = list(itertools.islice(records, chunk_size))
             if not chunk:
                 break
-            scored = _score_records(scorer, chunk, skip_mismatch, source, embedding_distance)
+            scored = _score_records(scorer, chunk, skip_mismatch, source, embedding_distance, first=totals[1] + 1)
             if len(scored):
                 tally.add(scored)
                 for status, k in scored["status"].value_counts().items():
