@@ -43,6 +43,7 @@ def all_hooks() -> List[Tuple[str, Optional[str], str, str, str]]:
 COMMAND_HELP = {
     "pretrain": "pretrain a model with R²MAE masking",
     "score-variants": "score variants with a pretrained DNA model",
+    "score-region": "score every SNV of regions with a pretrained DNA model",
     "embed": "embed cells with a pretrained single-cell model",
     "annotate": "annotate cell types with a pretrained single-cell model",
     "benchmark": "run a quality benchmark; writes results.json and results.md",

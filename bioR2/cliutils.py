@@ -121,6 +121,13 @@ def _field_kind(annotation: Any) -> Tuple[str, type]:
     return "scalar", str
 
 
+class _OneOrMany(argparse.Action):
+    """``--flag A`` stores ``A``; ``--flag A B`` stores ``[A, B]`` (a field with ``nargs``)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values[0] if len(values) == 1 else list(values))
+
+
 def add_domain_pretrain_arguments(parser: argparse.ArgumentParser, spec: Any) -> None:
     """``bior2 pretrain <domain>``'s options, generated from the domain's spec: one flag per
     config field (``--field-name`` unless the field names its own flag), ``--preset``, then the
@@ -159,6 +166,10 @@ def add_domain_pretrain_arguments(parser: argparse.ArgumentParser, spec: Any) ->
             metavar = meta.get("metavar") or (None if meta.get("choices") else flag[2:].replace("-", "_").upper())
             # one default per help line: none when the text states it or there is none to show
             suffix = "" if "default" in text or shown is None or shown == "" else f" (default {shown})"
+            if meta.get("nargs"):
+                group.add_argument(flag, dest=dest, type=parse, default=None, nargs=meta["nargs"], metavar=metavar,
+                                   action=_OneOrMany, help=f"{text}{suffix}")
+                continue
             group.add_argument(flag, dest=dest, type=parse, default=None, choices=meta.get("choices"),
                                metavar=metavar, help=f"{text}{suffix}")
     add_run_options(parser, default_ratio=spec.default_ratio)

@@ -43,11 +43,11 @@ DOMAINS: Dict[str, str] = {
 
 def option(default: Any = None, help: str = "", *, flag: Optional[str] = None, cli: bool = True,
            choices: Optional[Tuple[Any, ...]] = None, metavar: Optional[str] = None,
-           default_factory: Optional[Callable[[], Any]] = None) -> Any:
+           default_factory: Optional[Callable[[], Any]] = None, nargs: Optional[str] = None) -> Any:
     """A config field with what the generated CLI needs: its ``help`` text, a ``flag`` other than
     ``--field-name`` (e.g. ``--fasta`` for ``data.source``), ``cli=False`` to keep it config-only,
-    and ``choices``."""
-    metadata = {"help": help, "flag": flag, "cli": cli, "choices": choices, "metavar": metavar}
+    ``choices``, and ``nargs`` (``"+"``: the flag takes several values; one given stays a scalar)."""
+    metadata = {"help": help, "flag": flag, "cli": cli, "choices": choices, "metavar": metavar, "nargs": nargs}
     if default_factory is not None:
         return field(default_factory=default_factory, metadata=metadata)
     return field(default=default, metadata=metadata)

@@ -302,6 +302,17 @@ def _bullets(mapping: Mapping[str, Any], skip: Tuple[str, ...] = ()) -> List[str
     return lines
 
 
+def _genomes_table(genomes: List[Any]) -> List[str]:
+    lines = ["Genomes (`data.json`):", "", "| genome | path | weight | held out | training windows (share) |",
+             "|---|---|---|---|---|"]
+    for g in genomes:
+        if isinstance(g, Mapping):
+            held = "all" if g.get("held_out") is True else (", ".join(map(str, g.get("held_out") or [])) or "-")
+            lines.append(f"| {g.get('name')} | {_short(g.get('path'), 60)} | {g.get('weight')} | {held} | "
+                         f"{g.get('n_train_windows')} ({g.get('share')}) |")
+    return lines + [""]
+
+
 def _results_section(results: Mapping[str, Any]) -> List[str]:
     from .results import methods_table
 
@@ -430,7 +441,9 @@ def model_card(run_dir: PathLike, repo_id: Optional[str] = None, *, license: str
         lines += [f"Genome: `{genome['name']}`{digest}.", ""]
     if data or (isinstance(run_config, Mapping) and run_config.get("data")):
         if isinstance(data, Mapping):
-            lines += ["From `data.json`:", ""] + _bullets(data, skip=("domain", "genome")) + [""]
+            lines += ["From `data.json`:", ""] + _bullets(data, skip=("domain", "genome", "genomes")) + [""]
+            if isinstance(data.get("genomes"), list):  # a DNA model pretrained on several genomes
+                lines += _genomes_table(data["genomes"])
         if isinstance(run_config, Mapping) and isinstance(run_config.get("data"), Mapping):
             lines += ["Data options (`run_config.yaml`):", ""] + _bullets(run_config["data"]) + [""]
     else:

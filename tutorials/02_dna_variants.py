@@ -20,7 +20,8 @@
 # 2. **pretrain** a dilated-convolution masked LM with R²MAE masking, `p ~ U(0.05, 0.3)` per batch;
 # 3. **score** SNVs zero-shot: `logit[alt] − logit[ref]` at the masked centre, averaged over both strands;
 # 4. measure how well the scores separate motif-breaking from background variants (**AUPRC**), look at an
-#    embedding-distance score, and fit a supervised probe.
+#    embedding-distance score, and fit a supervised probe;
+# 5. score every possible SNV around a planted motif (in-silico mutagenesis) and plot the track.
 #
 # On the command line the same steps are `bior2 pretrain dna --fasta G.fa --out RUN` and
 # `bior2 score-variants --model RUN --fasta G.fa --variants V.vcf --out S.tsv`.
@@ -223,6 +224,39 @@ print(f"{feats.shape[1]} features per variant; probe AUPRC (out of fold) {probe_
 # %% [markdown]
 # The probe combines the LLR with what the embeddings say (the distance's information included) and adds a few
 # points of AUPRC over the zero-shot score — at the price of needing labelled variants.
+#
+# ## A mutagenesis track over a planted motif
+# GPN users score **every** possible SNV of a promoter or enhancer and look at the track. `score_region` does
+# that for a region (`chr3:START-END`, 1-based and inclusive, or a BED file): three alternative alleles at each
+# base, scored exactly as `score_variants` would score them, and `region_track` reduces them to one value per
+# base (`min`: the most disruptive change). Here a 60-bp stretch of the held-out contig around one planted motif:
+
+# %%
+from bioR2.dna import region_track, score_region
+
+seq3 = genome.fetch("chr3", 0, genome.length("chr3")).upper()
+m0 = seq3.find("TGACTCAGCA", 5_000)                      # 0-based start of a motif on chr3
+lo, hi = m0 - 25, m0 + 35                                # 60 bases around it (0-based, half-open)
+ism = score_region(run, genome, [f"chr3:{lo + 1}-{hi}"])  # 3 rows per base
+track = region_track(ism, "min")
+print(f"{len(ism)} SNVs at {len(track)} positions; motif at chr3:{m0 + 1}-{m0 + 10}")
+in_motif = (track["start"] >= m0) & (track["start"] < m0 + 10)
+print(f"mean of the per-base minimum: inside the motif {track.loc[in_motif, 'value'].mean():.2f}, "
+      f"outside {track.loc[~in_motif, 'value'].mean():.2f}")
+
+fig, ax = plt.subplots(figsize=(8, 2.6))
+ax.axvspan(m0 + 0.5, m0 + 10.5, color="orange", alpha=0.25, label="planted motif")
+ax.bar(track["end"], track["value"], width=0.8, color="C0", label="min LLR over the 3 alleles")
+ax.set_xticks(track["end"][::5]); ax.set_xlabel("chr3 position (1-based)"); ax.set_ylabel("LLR")
+ax.legend(frameon=False, fontsize=8, loc="lower left")
+fig.tight_layout();
+
+# %% [markdown]
+# The track is flat near 0 over the random background and dips at each base of the motif: every substitution
+# there breaks a pattern the model learned. The same track for a genome browser comes from the command line,
+# as bedGraph or (with `pip install 'bioR2[tracks]'`) bigWig:
+# `bior2 score-region --model RUN --fasta G.fa --region chr3:START-END --track min --out ism.bedgraph`; without
+# `--track` every allele goes to a table (`.tsv`, `.csv`, `.parquet`).
 #
 # ## Next
 # * Your genome: `bior2 pretrain dna --fasta GENOME.fa --held-out chr1,chr2 --out RUN` (`--mask-ratio 0.15` for

@@ -169,11 +169,20 @@ def add_benchmark_dna_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-positives", type=int, default=None,
                         help="cap positives per factor / task (quick: 60; default all)")
     _scoreboard_option(parser)
+    tg = parser.add_argument_group("TraitGym (score a pretrained model; bioR2.dna.traitgym)")
+    tg.add_argument("--traitgym", default=None, metavar="DIR",
+                    help="a TraitGym dataset folder (e.g. mendelian_traits_matched_9 with test.parquet): report "
+                         "AUPRC_by_chrom_weighted_average of --model on --fasta (hg38)")
+    tg.add_argument("--model", default=None, metavar="RUN", help="with --traitgym: the model to score with")
+    tg.add_argument("--fasta", default=None, metavar="GENOME", help="with --traitgym: the genome (hg38)")
+    tg.add_argument("--subset", default="all", help="with --traitgym: subset/{SUBSET}.parquet (default all)")
 
 
 def run_benchmark_dna(args: argparse.Namespace) -> int:
     from .dna import SCHEMES, BenchmarkConfig, run_benchmark as run, run_scoreboard
 
+    if args.traitgym or args.model or args.fasta:
+        return _run_traitgym(args)
     _sequential_only(args, "dna")
     overrides = {k: getattr(args, k) for k in ("steps", "hidden", "layers", "batch_size", "threads", "device",
                                                "max_positives")
@@ -192,6 +201,20 @@ def run_benchmark_dna(args: argparse.Namespace) -> int:
     config = BenchmarkConfig.make(quick=args.quick, preset=args.preset, **overrides)
     results = run(config, args.out, task=args.task)
     _print_means(results)
+    print(f"wrote {args.out}/results.json and results.md")
+    return 0
+
+
+def _run_traitgym(args: argparse.Namespace) -> int:
+    if not (args.traitgym and args.model and args.fasta):
+        raise ValueError("benchmark dna --traitgym DIR needs --model RUN and --fasta GENOME too (all three)")
+    from ..dna.traitgym import traitgym_benchmark
+
+    res = traitgym_benchmark(args.model, args.fasta, args.traitgym, args.out, subset=args.subset,
+                             batch_size=args.batch_size or 128, device=args.device)
+    for name, m in res["methods"].items():
+        print(f"{name}: AUPRC_by_chrom_weighted_average {m['AUPRC_by_chrom_weighted_average']:.4f} "
+              f"(se {m['se']:.4f}); chance {res['data']['chance_AUPRC']:.3f}")
     print(f"wrote {args.out}/results.json and results.md")
     return 0
 

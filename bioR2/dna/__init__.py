@@ -9,7 +9,9 @@ Typical use::
 Modules: ``spec`` (configs, presets and builders behind ``bioR2.pretrain("dna", ...)``), ``tokenizer``
 (single-nucleotide tokens), ``data`` (genomes, windows, dataset), ``model`` (dilated-conv / transformer
 encoders + MLM head), ``task`` (masked-LM loss for the shared trainer), ``scorer`` and ``variants``
-(zero-shot scoring), ``probe`` (supervised probe).
+(zero-shot scoring), ``vcf`` (VCF in, the same VCF out with scores), ``variant_folders`` (parquet shards,
+``datasets`` folders), ``region`` and ``mutagenesis`` (every SNV of a region, tracks), ``genomes`` (pretraining on
+several genomes), ``traitgym`` (the TraitGym benchmark), ``probe`` (supervised probe).
 """
 
 from typing import TYPE_CHECKING
@@ -24,6 +26,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "config": ("DNADataConfig", "DNAModelConfig", "DNATaskConfig",),
     "api": ("pretrain",),
     "scorer": ("VariantScorer",),
+    "region": ("score_region", "score_region_file", "region_snvs", "region_track"),
     "task": ("MaskedLMTask",),
     "tokenizer": ("NucleotideTokenizer", "reverse_complement"),
     "variants": (
@@ -38,6 +41,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real imports
     from .api import pretrain
     from .config import DNADataConfig, DNAModelConfig, DNATaskConfig
     from .spec import SPEC
+    from .region import region_snvs, region_track, score_region, score_region_file
     from .scorer import VariantScorer
     from .task import MaskedLMTask
     from .tokenizer import NucleotideTokenizer, reverse_complement
@@ -64,4 +68,8 @@ __all__ = [
     "score_variants",
     "score_variants_file",
     "load_model_for_scoring",
+    "score_region",
+    "score_region_file",
+    "region_snvs",
+    "region_track",
 ]

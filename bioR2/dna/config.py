@@ -8,7 +8,7 @@ library only (the CLI reads them without torch).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 from ..domain import option
 
@@ -19,8 +19,11 @@ __all__ = ["DNADataConfig", "DNAModelConfig", "DNATaskConfig"]
 class DNADataConfig:
     """Which windows of which genome are trained on."""
 
-    source: Optional[str] = option(None, "genome: FASTA (plain or bgzip) or GenBank/EMBL", flag="--fasta",
-                                   metavar="GENOME")
+    source: Optional[Union[str, List[str]]] = option(
+        None, "genome: FASTA (plain or bgzip) or GenBank/EMBL; several: pretrain on all (contigs named NAME/CONTIG)",
+        flag="--fasta", metavar="GENOME", nargs="+")
+    genomes: Optional[str] = option(None, "CSV of genomes to pretrain on: path,name,weight,held_out "
+                                          "(bioR2.dna.genomes)", metavar="CSV")
     window: int = option(512, "window length in bases")
     stride: Optional[int] = option(None, "step between windows (default: the window)")
     contigs: Optional[List[str]] = option(None, "train only on these contigs (default: all)", metavar="C1,C2")

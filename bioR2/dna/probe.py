@@ -64,9 +64,9 @@ def score_with_probe(model, genome, variants: PathLike, out: PathLike, *, label_
                      n_splits: int = 5) -> Dict[str, Any]:
     """Zero-shot score plus an out-of-fold ``probe_score`` for a labelled variants file."""
     from .scorer import VariantScorer
-    from .variants import _load, _model_window, _TableWriter, check_variants, read_variants
+    from .variants import TableWriter, check_variants, load_model_and_genome, model_window, read_variants
 
-    model, genome = _load(model, genome)
+    model, genome = load_model_and_genome(model, genome)
     df = read_variants(variants)
     if label_column not in df.columns:
         raise ValueError(f"{variants}: no label column {label_column!r}; found {list(df.columns)[:12]}")
@@ -77,7 +77,7 @@ def score_with_probe(model, genome, variants: PathLike, out: PathLike, *, label_
     labels = pd.to_numeric(checked.loc[ok, label_column], errors="coerce")
     if labels.isna().any() or not set(labels.unique()) <= {0, 1}:
         raise ValueError(f"{variants}: column {label_column!r} must hold 0/1 labels")
-    scorer = VariantScorer(model, genome, window=window or _model_window(model), batch_size=batch_size,
+    scorer = VariantScorer(model, genome, window=window or model_window(model), batch_size=batch_size,
                            device=device, precision=precision)
     sub = checked[ok]
     args = (sub["_contig"].to_numpy(), sub["_pos0"].to_numpy(), sub["ref"].astype(str).to_numpy(),
@@ -92,7 +92,7 @@ def score_with_probe(model, genome, variants: PathLike, out: PathLike, *, label_
         raise ValueError(f"{variants}: column {group_column!r} holds one group among the scored variants; "
                          "grouped folds need at least 2")
     result.loc[ok, "probe_score"] = cross_val_probe(feats, labels.to_numpy(), groups, n_splits=n_splits)
-    writer = _TableWriter(Path(out))
+    writer = TableWriter(Path(out))
     ok = False
     try:
         writer.write(result)

@@ -28,6 +28,12 @@ def build_data(source: Any, cfg, train_cfg) -> DomainData:
     if isinstance(source, tuple):
         source, windows = source
     source = d.source if source is None else source
+    if windows is None and (d.genomes or (isinstance(source, (list, tuple)) and len(source) > 1)):
+        from .genomes import build_multi_genome_data  # several genomes: its own module
+
+        return build_multi_genome_data(source, cfg, train_cfg)
+    if isinstance(source, (list, tuple)):
+        source = source[0] if source else None
     if source is None:
         raise ValueError("pretrain dna: no genome given (--fasta GENOME, or data.source in the config)")
     genome = open_genome(source)
@@ -112,6 +118,8 @@ SPEC = DomainSpec(
     eval_ratios=(0.15, 0.3),
     commands=(
         Command("score-variants", None, "bioR2.dna.cli", "score_variants", "score SNVs zero-shot with a DNA model"),
+        Command("score-region", None, "bioR2.dna.cli", "score_region",
+                "score every SNV of regions (in-silico mutagenesis): a table or a bedGraph/bigWig track"),
         Command("benchmark", "dna", "bioR2.bench.cli", "benchmark_dna", "regulatory-variant AUPRC benchmark"),
     ),
 )

@@ -7,8 +7,9 @@ Inputs are VCF (``.vcf``, ``.vcf.gz``) or tables (TSV/CSV/parquet) with GPN's co
 * chromosome names are resolved against the FASTA (``chr1`` = ``1``, ``chrM`` = ``MT``);
 * the ref allele is checked against the genome: a mismatch is an error listing the first
   offenders, or with ``skip_mismatch`` a ``ref_mismatch`` status;
-* indels, multi-allelic records, non-ACGT alleles, unknown contigs and positions past a contig
-  end are skipped with a reason, never a crash;
+* a multi-allelic VCF record is scored allele by allele (one row per ALT);
+* indels, non-ACGT alleles, unknown contigs and positions past a contig end are skipped with a
+  reason, never a crash;
 * files are read and written in chunks, so a million-variant file never holds all its windows;
 * messages name rows by their 1-based line number in the file (header lines counted);
 * the output is written in the format its extension names (:func:`check_output_format`:
@@ -21,13 +22,14 @@ from __future__ import annotations
 import gzip
 import zlib
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
 
 from ..utils.device import DEFAULT_DEVICE
 from ..utils.io import PathLike, atomic_path
+from .formats import OUTPUT_FORMATS, check_output_format, detect_format, is_gzip, open_text, vcf_number, vcf_token
 from .data import Genome, open_genome
 
 __all__ = [
@@ -54,37 +56,6 @@ ACGT = set("ACGT")
 
 
 # ---------------------------------------------------------------------------- reading
-def detect_format(path: PathLike) -> str:
-    """``vcf``, ``parquet``, ``csv`` or ``tsv`` from the suffix (or the first line)."""
-    path = Path(path)
-    name = path.name.lower()
-    for suffix in (".gz", ".bgz"):
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-    if name.endswith(".vcf"):
-        return "vcf"
-    if name.endswith((".parquet", ".pq")):
-        return "parquet"
-    if name.endswith(".csv"):
-        return "csv"
-    if name.endswith((".tsv", ".txt", ".tab")):
-        return "tsv"
-    with _open_text(path) as fh:
-        first = fh.readline()
-    if first.startswith("##fileformat=VCF"):
-        return "vcf"
-    return "csv" if first.count(",") > first.count("\t") else "tsv"
-
-
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(2) == b"\x1f\x8b"
-
-
-def _open_text(path: Path):
-    return gzip.open(path, "rt") if _is_gzip(path) else open(path, "rt")
-
-
 def _normalise_columns(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     lower = {str(c).lower(): c for c in df.columns}
     rename = {}
@@ -124,7 +95,7 @@ def _check_separated(chunk: pd.DataFrame, path: Path, sep_name: str) -> None:
 
 def _vcf_header_lines(path: Path) -> int:
     n = 0
-    with _open_text(path) as fh:
+    with open_text(path) as fh:
         for line in fh:
             if line.startswith("##"):
                 n += 1
@@ -158,10 +129,16 @@ def iter_variant_chunks(path: PathLike, chunk_size: int = 100_000,
 def _iter_variant_chunks(path: Path, chunk_size: int, fmt: Optional[str]) -> Iterator[pd.DataFrame]:
     if not path.exists():
         raise FileNotFoundError(f"{path}: variants file not found")
+    if path.is_dir():  # datasets save_to_disk, parquet shards, TraitGym: bioR2/dna/variant_folders.py
+        from .variant_folders import iter_folder_chunks
+
+        for chunk in iter_folder_chunks(path, chunk_size):
+            yield _normalise_columns(chunk, path)
+        return
     fmt = fmt or detect_format(path)
     # By content, not suffix: gnomAD ships bgzip files named .vcf.bgz, which pandas would not
     # recognise as compressed.
-    compression = "gzip" if fmt != "parquet" and _is_gzip(path) else None
+    compression = "gzip" if fmt != "parquet" and is_gzip(path) else None
     # Rows are indexed by their 1-based line number in the file (header lines counted), so
     # messages point where an editor does; parquet rows are numbered from 1.
     first_line = 1
@@ -208,9 +185,22 @@ def _iter_variant_chunks(path: Path, chunk_size: int, fmt: Optional[str]) -> Ite
                 chunk = chunk[~blank]
                 _check_separated(chunk, path, sep_hint)
             chunk = _normalise_columns(chunk, path)
+            if fmt == "vcf":
+                chunk = split_alleles(chunk)
             yield chunk
     except pd.errors.ParserError as exc:
         raise ValueError(f"{path}: malformed table ({exc})") from None
+
+
+def split_alleles(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per ALT allele: a multi-allelic VCF record (``alt`` ``A,G``) becomes two rows with
+    the same line number, each scored on its own."""
+    alt = df["alt"].astype(str)
+    multi = alt.str.contains(",", regex=False).to_numpy() & df["alt"].notna().to_numpy()
+    if not multi.any():
+        return df
+    out = df.assign(alt=[a.split(",") if m else a for a, m in zip(alt, multi)]).explode("alt")
+    return out
 
 
 def read_variants(path: PathLike, fmt: Optional[str] = None) -> pd.DataFrame:
@@ -290,7 +280,7 @@ def check_variants(df: pd.DataFrame, genome: Genome, *, skip_mismatch: bool = Fa
         if mism.any():
             bad_rows = ok[mism]
             if not skip_mismatch:
-                line = "line " if df.index.name == "line" else "row "
+                line = {"line": "line ", "record": "record "}.get(df.index.name, "row ")
                 examples = ", ".join(
                     f"{df['chrom'].iat[i]}:{df['pos'].iat[i]} ref={ref.iat[i]} genome={found[mism][k]} "
                     f"({line}{df.index[i]})"
@@ -347,12 +337,14 @@ def load_model_for_scoring(model):
     return loaded
 
 
-def _load(model, genome):
+def load_model_and_genome(model, genome):
+    """``(model, genome)`` ready to score: a model (or run folder, GPN folder, Hub id) checked for
+    DNA scoring, and a genome opened from a path (or an open :class:`~bioR2.dna.Genome`)."""
     return load_model_for_scoring(model), open_genome(genome)
 
 
-def _score_chunk(scorer, df: pd.DataFrame, skip_mismatch: bool, source: str,
-                 embedding_distance: bool, require_known_contig: bool = True) -> pd.DataFrame:
+def score_chunk(scorer, df: pd.DataFrame, skip_mismatch: bool, source: str,
+                embedding_distance: bool, require_known_contig: bool = True) -> pd.DataFrame:
     checked = check_variants(df, scorer.genome, skip_mismatch=skip_mismatch, source=source,
                              require_known_contig=require_known_contig)
     ok = (checked["status"] == "ok").to_numpy()
@@ -370,7 +362,7 @@ def _score_chunk(scorer, df: pd.DataFrame, skip_mismatch: bool, source: str,
     return out
 
 
-class _ContigTally:
+class ContigTally:
     """Across the chunks of a file: was any variant's contig in the genome? (A file whose
     contigs are all unknown is an error; a chunk of unplaced contigs alone is not.)"""
 
@@ -404,17 +396,17 @@ def score_variants(model, genome, variants: Union[pd.DataFrame, PathLike], *, wi
     """
     from .scorer import VariantScorer
 
-    model, genome = _load(model, genome)
-    window = window or _model_window(model)
+    model, genome = load_model_and_genome(model, genome)
+    window = window or model_window(model)
     scorer = VariantScorer(model, genome, window=window, batch_size=batch_size, device=device,
                            precision=precision)
     if isinstance(variants, pd.DataFrame):
         df = _normalise_columns(variants, Path("<DataFrame>"))
-        return _score_chunk(scorer, df, skip_mismatch, "variants DataFrame", embedding_distance)
-    tally = _ContigTally()
+        return score_chunk(scorer, df, skip_mismatch, "variants DataFrame", embedding_distance)
+    tally = ContigTally()
     parts = []
     for c in iter_variant_chunks(variants):
-        parts.append(_score_chunk(scorer, c, skip_mismatch, str(variants), embedding_distance,
+        parts.append(score_chunk(scorer, c, skip_mismatch, str(variants), embedding_distance,
                                   require_known_contig=False))
         tally.add(parts[-1])
     if not parts or not sum(len(p) for p in parts):
@@ -423,32 +415,11 @@ def score_variants(model, genome, variants: Union[pd.DataFrame, PathLike], *, wi
     return pd.concat(parts)
 
 
-def _model_window(model) -> int:
+def model_window(model) -> int:
     return int(getattr(model, "window", None) or 512)
 
 
 # ---------------------------------------------------------------------------- writing
-# suffix -> (format, compressed); the longest matching suffix wins
-OUTPUT_FORMATS = {
-    ".tsv": ("tsv", False), ".tsv.gz": ("tsv", True), ".txt": ("tsv", False), ".txt.gz": ("tsv", True),
-    ".csv": ("csv", False), ".csv.gz": ("csv", True),
-    ".parquet": ("parquet", False), ".pq": ("parquet", False),
-    ".vcf": ("vcf", False), ".vcf.gz": ("vcf", True), ".vcf.bgz": ("vcf", True),
-}
-
-
-def check_output_format(path: PathLike) -> Tuple[str, bool]:
-    """``(format, compressed)`` of an output file from its extension: ``tsv``, ``csv``,
-    ``parquet`` or ``vcf`` (see :data:`OUTPUT_FORMATS`). Raises ``ValueError`` for any other
-    extension, so a caller can refuse it before computing anything."""
-    name = Path(path).name.lower()
-    for suffix in sorted(OUTPUT_FORMATS, key=len, reverse=True):
-        if name.endswith(suffix) and len(name) > len(suffix):
-            return OUTPUT_FORMATS[suffix]
-    raise ValueError(f"{path}: cannot tell the output format from the extension; name it .tsv, "
-                     ".tsv.gz, .csv, .csv.gz, .parquet, .vcf or .vcf.gz")
-
-
 _VCF_INFO = (
     ("score", "BIOR2_SCORE", "Float", "bioR2 zero-shot score: logit[alt] - logit[ref] at the masked "
                                       "site, averaged over both strands (lower = more disruptive)"),
@@ -459,23 +430,7 @@ _VCF_INFO = (
 )
 
 
-def _vcf_token(text: str) -> str:
-    """An INFO value without the characters VCF reserves (whitespace ; = , :)."""
-    out = "".join(ch if ch.isalnum() or ch in "._-+" else "_" for ch in str(text))
-    while "__" in out:
-        out = out.replace("__", "_")
-    return out.strip("_") or "."
-
-
-def _vcf_number(x: Any) -> str:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return "."
-    return "." if not np.isfinite(v) else f"{v:.6g}"
-
-
-class _TableWriter:
+class TableWriter:
     """Writes chunks to one output file in the format its extension names (TSV, CSV, parquet
     or VCF, optionally gzipped; see :func:`check_output_format`), atomically at close."""
 
@@ -526,7 +481,7 @@ class _TableWriter:
             header.append("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO")
             self._handle.write(("\n".join(header) + "\n").encode())
         ids = df["id"].fillna(".").astype(str) if "id" in df.columns else pd.Series(".", index=df.index)
-        cols = {col: (df[col].map(_vcf_token) if key == "BIOR2_STATUS" else df[col].map(_vcf_number))
+        cols = {col: (df[col].map(vcf_token) if key == "BIOR2_STATUS" else df[col].map(vcf_number))
                 for col, key in self._info}
         lines = []
         for i in range(len(df)):
@@ -549,7 +504,8 @@ class _TableWriter:
 def score_variants_file(model, genome, variants: PathLike, out: PathLike, *, window: Optional[int] = None,
                         batch_size: int = 128, chunk_size: int = 50_000, skip_mismatch: bool = False,
                         embedding_distance: bool = False, device: str = DEFAULT_DEVICE, precision: str = "fp32",
-                        progress: Optional[bool] = None) -> Dict[str, Any]:
+                        progress: Optional[bool] = None, region: Optional[str] = None,
+                        info_name: str = "BIOR2_SCORE") -> Dict[str, Any]:
     """Stream ``variants`` through the scorer into ``out``, in the format its extension names:
     ``.tsv``/``.tsv.gz``, ``.csv``/``.csv.gz``, ``.parquet``, or ``.vcf``/``.vcf.gz`` (a VCF
     with the score and status in INFO: ``BIOR2_SCORE``, ``BIOR2_STATUS``). Any other extension
@@ -557,26 +513,53 @@ def score_variants_file(model, genome, variants: PathLike, out: PathLike, *, win
 
     Reads, scores and writes ``chunk_size`` variants at a time; the output appears atomically
     only when every chunk succeeded. Returns counts per status.
+
+    A VCF written from a VCF keeps every input column and header line and gets the scores as
+    INFO fields declared ``Number=A`` (``info_name``, default ``BIOR2_SCORE``), one value per
+    ALT; ``.vcf.gz`` is bgzipped with a tabix index (:mod:`bioR2.dna.vcf`, needs ``pysam``).
+    ``region`` (``chr1:1000-2000``) reads only that region of an indexed VCF.
     """
     from .scorer import VariantScorer
+    from .vcf import check_vcf_input, vcf_to_vcf
 
     check_output_format(out)
-    model, genome = _load(model, genome)
-    window = window or _model_window(model)
+    from_vcf = Path(variants).is_file() and detect_format(variants) == "vcf"
+    if region is not None and not from_vcf:
+        raise ValueError(f"{variants}: --region reads a region of an indexed VCF; this input is not a VCF")
+    if from_vcf and (region is not None or vcf_to_vcf(variants, out)):
+        check_vcf_input(variants, info_name, embedding_distance, region)  # before the model loads
+    model, genome = load_model_and_genome(model, genome)
+    window = window or model_window(model)
     scorer = VariantScorer(model, genome, window=window, batch_size=batch_size, device=device,
                            precision=precision)
     out = Path(out)
     from ..train.log import progress_bar
 
     bar = progress_bar(enabled=progress, unit="variant")
-    writer = _TableWriter(out)
+    if vcf_to_vcf(variants, out):
+        from .vcf import score_vcf_file
+
+        try:
+            return score_vcf_file(scorer, variants, out, score_chunk=score_chunk, tally=ContigTally(),
+                                  info_name=info_name, region=region, chunk_size=chunk_size,
+                                  skip_mismatch=skip_mismatch, embedding_distance=embedding_distance, bar=bar)
+        finally:
+            if bar is not None:
+                bar.close()
+    if region is not None:
+        from .vcf import iter_vcf_region_chunks
+
+        chunks = iter_vcf_region_chunks(variants, region, chunk_size=chunk_size)
+    else:
+        chunks = iter_variant_chunks(variants, chunk_size=chunk_size)
+    writer = TableWriter(out)
     counts: Dict[str, int] = {}
-    tally = _ContigTally()
+    tally = ContigTally()
     n = 0
     ok = False
     try:
-        for chunk in iter_variant_chunks(variants, chunk_size=chunk_size):
-            scored = _score_chunk(scorer, chunk, skip_mismatch, str(variants), embedding_distance,
+        for chunk in chunks:
+            scored = score_chunk(scorer, chunk, skip_mismatch, str(variants), embedding_distance,
                                   require_known_contig=False)
             tally.add(scored)
             writer.write(scored)

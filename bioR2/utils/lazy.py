@@ -48,3 +48,8 @@ def _package_class(shadowed: frozenset) -> type:
             super().__setattr__(name, value)
 
     return LazyPackage
+
+
+class MissingExtra(ImportError, RuntimeError):
+    """An optional dependency is not installed: the message says which extra to install. (A
+    RuntimeError too, so that the CLI prints it as one line like other usage errors.)"""
