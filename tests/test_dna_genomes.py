@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pytest
 
-from dna_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 
 from bioR2.cli import main
 from bioR2.dna.genomes import genome_entries, multi_genome_windows, read_genomes_csv

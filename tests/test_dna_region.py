@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 import torch
 
-from dna_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 
 from bioR2.cli import main
 from bioR2.dna import DNAMaskedLM, region_snvs, region_track, score_region, score_variants

@@ -13,7 +13,6 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score
 
-from dna_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 
 from bioR2.cli import main
 from bioR2.dna import DNAMaskedLM, read_variants, score_variants

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 import torch
 
-from dna_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 
 from bioR2.cli import main
 from bioR2.dna import DNAMaskedLM, score_variants
