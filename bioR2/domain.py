@@ -37,11 +37,11 @@ DOMAINS: Dict[str, str] = {
 
 def option(default: Any = None, help: str = "", *, flag: Optional[str] = None, cli: bool = True,
            choices: Optional[Tuple[Any, ...]] = None, metavar: Optional[str] = None,
-           default_factory: Optional[Callable[[], Any]] = None) -> Any:
+           default_factory: Optional[Callable[[], Any]] = None, nargs: Optional[str] = None) -> Any:
     """A config field with what the generated CLI needs: its ``help`` text, a ``flag`` other than
     ``--field-name`` (e.g. ``--fasta`` for ``data.source``), ``cli=False`` to keep it config-only,
-    and ``choices``."""
-    metadata = {"help": help, "flag": flag, "cli": cli, "choices": choices, "metavar": metavar}
+    and ``choices``; ``nargs="+"`` takes several values after one flag (a list, or one value alone)."""
+    metadata = {"help": help, "flag": flag, "cli": cli, "choices": choices, "metavar": metavar, "nargs": nargs}
     if default_factory is not None:
         return field(default_factory=default_factory, metadata=metadata)
     return field(default=default, metadata=metadata)

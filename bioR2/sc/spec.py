@@ -43,9 +43,31 @@ def default_epochs(n_cells: int) -> float:
 class SCDataConfig:
     """Which cells, which values and which genes are trained on."""
 
-    source: Optional[str] = option(None, ".h5ad file of cells (read in memory when small, backed above "
-                                         "1 GB on disk or 2 GB of matrix)", flag="--h5ad", metavar="FILE")
-    layer: Optional[str] = option(None, "layer holding the values (default: .X)", metavar="NAME")
+    source: Any = option(None, ".h5ad file(s) of cells, a folder or a glob (one file: read in memory when small, "
+                               "backed above 1 GB on disk or 2 GB of matrix; several: a corpus)", flag="--h5ad",
+                         metavar="FILE", nargs="+")
+    corpus: Optional[str] = option(None, "corpus table (CSV: path,dataset,layer,gene_key,weight; empty cell = "
+                                         "default)", metavar="CSV")
+    soma: Optional[str] = option(None, "TileDB-SOMA Experiment URI (local folder, s3://, Census) to pretrain on; "
+                                       "needs pip install 'bior2[soma]'", metavar="URI")
+    soma_measurement: str = option("RNA", "SOMA measurement to read", metavar="NAME")
+    obs_filter: Optional[str] = option(None, "SOMA obs value filter, e.g. \"tissue == 'blood'\"", metavar="EXPR")
+    var_filter: Optional[str] = option(None, "SOMA var value filter", metavar="EXPR")
+    gene_key: Optional[str] = option(None, "var column naming genes, e.g. feature_name (default: var_names; "
+                                           "SOMA: feature_name)", metavar="COLUMN")
+    vocab: str = option("hvg", "corpus gene vocabulary: hvg (top --n-top-genes, default 2000, most often highly "
+                               "variable across files), union, intersection, or a file with one gene a line",
+                        metavar="MODE")
+    hvg_flavor: str = option("seurat", "how a file ranks variable genes when its var has no highly_variable "
+                                       "column: seurat (dispersion) or seurat_v3 (scanpy, on counts)",
+                             choices=("seurat", "seurat_v3"))
+    train_size: float = option(1.0, "fraction of each dataset's cells trained on; the rest is the validation "
+                                     "split, its loss in the log (scVI's train_size)", metavar="F")
+    val_datasets: Optional[List[str]] = option(None, "corpus datasets held out whole as the validation split",
+                                               metavar="D1,D2")
+    buffer_chunks: int = option(8, "corpus shuffle buffer: chunks of cells (from any file) shuffled together",
+                                metavar="N")
+    layer: Optional[str] = option(None, "layer holding the values (default: .X; SOMA: raw)", metavar="NAME")
     use_raw: bool = option(False, "read .raw.X instead of .X or a layer")
     is_log1p: bool = option(False, "the values are already log1p(CP10k)-normalised (default: raw counts, "
                                    "normalised here)", flag="--log1p")
@@ -56,7 +78,8 @@ class SCDataConfig:
     genes: Optional[List[str]] = option(None, "train on exactly these genes (default: all, or --n-top-genes)",
                                         metavar="G1,G2")
     n_top_genes: Optional[int] = option(None, "keep the N most variable genes (default: all)", metavar="N")
-    batch_key: Optional[str] = option(None, "obs column with a batch covariate for the decoder", metavar="COLUMN")
+    batch_key: Optional[str] = option(None, "obs column with a batch covariate for the decoder ('dataset': a "
+                                            "corpus's dataset ids)", metavar="COLUMN")
     target_sum: float = option(1e4, "counts per cell after normalisation (CP10k)", metavar="SUM")
     chunk_size: Optional[int] = option(None, "cells per chunk of chunk-shuffled reading (default: 8 x batch size "
                                              "for a backed file, off in memory; 0: off)", metavar="N")
@@ -77,6 +100,12 @@ class SCDataConfig:
             raise ValueError("data.in_memory and data.backed both set: give one of them (neither: automatic)")
         if int(self.stats_cells) < 1:
             raise ValueError(f"data.stats_cells must be >= 1, got {self.stats_cells}")
+        if not 0.0 < float(self.train_size) <= 1.0:
+            raise ValueError(f"data.train_size must be in (0, 1], got {self.train_size}")
+        if int(self.buffer_chunks) < 1:
+            raise ValueError(f"data.buffer_chunks must be >= 1, got {self.buffer_chunks}")
+        if isinstance(self.val_datasets, str):
+            self.val_datasets = [v for v in self.val_datasets.split(",") if v]
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -170,6 +199,15 @@ def build_data(source: Any, cfg, train_cfg) -> DomainData:
     if isinstance(source, tuple):
         source, rows = source
     source = d.source if source is None else source
+    from .corpus import build_corpus_data, is_corpus_source
+
+    if is_corpus_source(source, d):  # several files, a folder, a glob, a corpus table or a SOMA URI
+        if rows is not None:
+            raise ValueError("pretrain sc: (data, rows) takes one dataset; split a corpus with train_size / "
+                             "val_datasets")
+        return build_corpus_data(source, cfg, train_cfg)
+    if isinstance(source, (list, tuple)) and len(source) == 1:
+        source = source[0]
     if source is None:
         raise ValueError("pretrain sc: no cells given (--h5ad FILE, or data.source in the config)")
     if isinstance(source, ExpressionReader):
@@ -193,6 +231,12 @@ def build_data(source: Any, cfg, train_cfg) -> DomainData:
     rows_arr = np.arange(reader.n_obs) if rows is None else np.asarray(rows, dtype=np.int64)
     if rows_arr.size == 0:
         raise ValueError(f"{cells.where}: no cells to train on")
+    val_rows = None
+    if float(d.train_size) < 1.0:  # scVI's train_size: a random share of the cells for validation
+        pick = np.random.default_rng([int(train_cfg.seed), 7]).random(rows_arr.size) >= float(d.train_size)
+        rows_arr, val_rows = rows_arr[~pick], rows_arr[pick]
+        if rows_arr.size == 0 or val_rows.size == 0:
+            raise ValueError(f"{cells.where}: train_size={d.train_size} leaves an empty training or validation split")
 
     batch_codes, categories = None, None
     if d.batch_key is not None:
@@ -208,6 +252,8 @@ def build_data(source: Any, cfg, train_cfg) -> DomainData:
     if chunk_size is None and isinstance(cells, H5adSource):
         chunk_size = 8 * train_cfg.batch_size  # backed reads: every batch from one stretch of the file
     train = CellDataset(reader, rows_arr, batch_codes=batch_codes, with_counts=cfg.model.loss == "nb")
+    val = None if val_rows is None else CellDataset(reader, val_rows, batch_codes=batch_codes,
+                                                    with_counts=cfg.model.loss == "nb")
 
     if read is None or isinstance(cells, H5adSource) != read.startswith("backed"):
         read = "backed" if isinstance(cells, H5adSource) else "in memory"
@@ -218,9 +264,10 @@ def build_data(source: Any, cfg, train_cfg) -> DomainData:
             "epochs": train_cfg.epochs, "steps": train_cfg.steps_for_examples(int(rows_arr.size)),
             "n_genes": len(reader.genes), **setup, "is_log1p": reader.is_log1p,
             "target_sum": reader.target_sum, "batch_categories": categories,
-            "gene_alignment": reader.alignment.report(), "data": d.to_dict()}
+            "gene_alignment": reader.alignment.report(), "data": d.to_dict(),
+            "n_val_cells": 0 if val_rows is None else int(val_rows.size)}
     content = {"reader": reader, "rows": rows_arr, "batch_categories": categories, "setup": setup}
-    return DomainData(train=train, content=content, info=info,
+    return DomainData(train=train, val=val, content=content, info=info,
                       sampler_factory=chunk_sampler_factory(int(chunk_size)) if chunk_size else None)
 
 
@@ -269,7 +316,7 @@ SPEC = DomainSpec(
     build_model=build_model,
     build_task=build_task,
     finish=finish,
-    source_help="an AnnData or .h5ad path",
+    source_help="an AnnData or .h5ad path; a list of them, a folder, a glob or a corpus table (a corpus)",
 )
 
 # bioR2.sc.pretrain(adata, out, ...): the one pretrain with the domain filled in.
