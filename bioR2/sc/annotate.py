@@ -539,7 +539,9 @@ class ClassificationTask(Task):
     def forward(self, batch, mask_ratio, rng) -> TaskOutput:
         x = batch["x"]
         observed = batch.get("observed")
-        mask = mask_expression(x, mask_ratio, rng=rng, min_one=False, eligible=observed).mask if mask_ratio > 0 else None
+        mask = None
+        if mask_ratio > 0:
+            mask = mask_expression(x, mask_ratio, rng=rng, min_one=False, eligible=observed).mask
         if observed is not None:  # genes the reference does not measure: hidden, never read as 0
             mask = ~observed if mask is None else (mask | ~observed)
         logits = self.model(x, mask)

@@ -159,7 +159,8 @@ def read_corpus_table(table: Union[str, os.PathLike, pd.DataFrame], *, layer: Op
         try:
             weight = float(weight)
         except (TypeError, ValueError):
-            raise ValueError(f"{where}: weight {row['weight']!r} is not a number; use e.g. 1.0 or leave it empty") from None
+            raise ValueError(f"{where}: weight {row['weight']!r} is not a number; use e.g. 1.0 or leave it "
+                             "empty") from None
         if not (weight > 0 and math.isfinite(weight)):
             raise ValueError(f"{where}: weight must be > 0, got {weight:g}; drop the row to leave a file out")
         entries.append(CorpusEntry(

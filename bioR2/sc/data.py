@@ -6,10 +6,10 @@ The pieces, from the file to the model:
   or an ``.h5ad`` on disk (``backed=True``: rows are read from the file on demand, so memory
   stays flat however large the file). The user names where the values live: ``layer=`` (default
   ``.X``) or ``use_raw=True`` (``.raw.X``).
-* :class:`GeneAlignment` maps a dataset's ``var_names`` onto the model's gene list: missing genes
-  are *unobserved* (read as 0 but flagged, so the model hides them instead of reading a measured
-  0: see :attr:`ExpressionReader.observed_genes`), extra genes ignored, and a dataset sharing too few genes is refused with the
-  numbers in the message (scvi-tools' rule: never silently misread a query).
+* :class:`GeneAlignment` maps a dataset's ``var_names`` onto the model's gene list: missing
+  genes are *unobserved* (read as 0 but flagged, so the model hides them instead of reading a
+  measured 0: see :attr:`ExpressionReader.observed_genes`), extra genes ignored, and a dataset
+  sharing too few genes is refused with the numbers in the message (scvi-tools' rule: never silently misread a query).
 * :class:`ExpressionReader` reads rows, checks them (NaN/inf, negative values), and turns
   counts into CP10k + log1p (library size over the model's genes, so a query's extra genes do
   not change it; a query's missing genes count as zero, so its library size is over the shared
@@ -444,7 +444,8 @@ class GeneAlignment:
 
     def report(self) -> str:
         return (f"{self.n_shared}/{len(self.genes)} model genes found ({self.overlap:.1%}); "
-                f"{len(self.genes) - self.n_shared} unobserved (hidden, not zero-filled), {self.n_extra} extra genes ignored")
+                f"{len(self.genes) - self.n_shared} unobserved (hidden, not zero-filled), "
+                f"{self.n_extra} extra genes ignored")
 
 
 # --------------------------------------------------------------------------- values
@@ -709,9 +710,10 @@ class CellDataset:
 
     ``rows`` restricts it to a subset of the source's cells (e.g. training folds); item ``i`` is
     row ``rows[i]``. A reader whose cells lack some model genes (a query, a corpus of files with
-    different genes) adds ``"observed"`` (bool, cells x genes). ``batch_codes`` (int per source row) adds ``"batch"`` for a batch covariate;
-    ``with_counts`` adds ``"counts"`` for count likelihoods. ``__getitems__`` reads a whole
-    mini-batch in one call and returns it already collated.
+    different genes) adds ``"observed"`` (bool, cells x genes). ``batch_codes`` (int per source
+    row) adds ``"batch"`` for a batch covariate; ``with_counts`` adds ``"counts"`` for count
+    likelihoods. ``__getitems__`` reads a whole mini-batch in one call and returns it already
+    collated.
 
     ``cache``: hold the model input of every row (log-normalised, dense float32; with
     ``with_counts`` the counts too) in memory, read once, and serve batches from it instead of
