@@ -26,6 +26,8 @@ HOOKS: List[Tuple[str, Optional[str], str, str, str]] = [
     ("annotate", None, "bioR2.sc.cli", "annotate", "annotate query cells from a labelled reference"),
     ("benchmark", "dna", "bioR2.bench.cli", "benchmark_dna", "regulatory-variant AUPRC benchmark"),
     ("benchmark", "sc", "bioR2.bench.cli", "benchmark_sc", "cell-type annotation benchmark"),
+    ("benchmark", "sc-corpus", "bioR2.bench.cli", "benchmark_sc_corpus",
+     "zero-shot embedding of a held-out dataset by a corpus model (leave one dataset out)"),
     ("benchmark", "vision", "bioR2.bench.cli", "benchmark_vision", "linear-probe benchmark on digits/MNIST"),
     ("benchmark", "text", "bioR2.bench.cli", "benchmark_text", "linear-probe benchmark on BBC news"),
     ("benchmark", "theory", "bioR2.bench.cli", "benchmark_theory", "reproduce the paper's linear-model figures"),
