@@ -337,6 +337,22 @@ def _results_section(results: Mapping[str, Any]) -> List[str]:
     return lines
 
 
+def _corpus_table(data: Mapping[str, Any]) -> List[str]:
+    """A single-cell corpus's files and how much of the gene vocabulary each measures."""
+    rows = data.get("gene_overlap")
+    if not isinstance(rows, list) or not rows:
+        return []
+    out = ["Corpus (each file's share of the model's gene vocabulary; genes a file lacks were unobserved "
+           "for its cells, not zeros):", "", "| dataset | cells | genes in file | vocabulary genes measured | weight |",
+           "|---|---|---|---|---|"]
+    for r in rows:
+        if isinstance(r, Mapping):
+            out.append(f"| {r.get('dataset')} | {r.get('n_cells')} | {r.get('n_genes_file')} | "
+                       f"{r.get('n_vocab_measured')} ({100 * float(r.get('vocab_overlap') or 0):.1f}%) | "
+                       f"{r.get('weight')} |")
+    return out + [""]
+
+
 def model_card(run_dir: PathLike, repo_id: Optional[str] = None, *, license: str = "mit") -> str:
     """The model card (``README.md`` text) of a run folder, from the files it holds."""
     run = Path(run_dir)
@@ -376,6 +392,7 @@ def model_card(run_dir: PathLike, repo_id: Optional[str] = None, *, license: str
     if data or (isinstance(run_config, Mapping) and run_config.get("data")):
         if isinstance(data, Mapping):
             lines += ["From `data.json`:", ""] + _bullets(data, skip=("domain",)) + [""]
+            lines += _corpus_table(data)
         if isinstance(run_config, Mapping) and isinstance(run_config.get("data"), Mapping):
             lines += ["Data options (`run_config.yaml`):", ""] + _bullets(run_config["data"]) + [""]
     else:

@@ -60,6 +60,29 @@ def test_corpus_table_union_vocab_overlap_and_dataset_batches(tmp_path):
     from bioR2.train import load_model
 
     assert load_model(tmp_path / "run").genes == model.genes  # the vocabulary is saved with the model
+    from bioR2.hub import model_card
+
+    assert "| B | 70 | 35 | 35 (87.5%) | 2.0 |" in model_card(tmp_path / "run")  # the corpus in the card
+
+
+def test_backed_corpus_streams_rows_and_matches_in_memory(tmp_path):
+    from bioR2.sc.corpus import CorpusReader, corpus_entries, open_entry
+    from bioR2.sc.data import H5adSource
+
+    a, b, c = _three_files(tmp_path)
+    entries = corpus_entries([a, b])
+    genes = [f"G{j}" for j in range(40)]
+    backed = CorpusReader([open_entry(e, backed=True)[0] for e in entries], ["a", "b"], genes)
+    memory = CorpusReader([open_entry(e, backed=False)[0] for e in entries], ["a", "b"], genes)
+    assert isinstance(backed.readers[0].source, H5adSource) and not backed.in_memory and memory.in_memory
+    rows = np.array([150, 3, 89, 90, 17, 159])
+    np.testing.assert_array_equal(backed.read(rows), memory.read(rows))
+    obs = backed.observed_rows(rows)
+    assert obs[:, :5].tolist() == [[r < 90] * 5 for r in rows]  # file b lacks G0..G4
+    result = _pretrain([a, b], tmp_path / "run", vocab="union", backed=True, batch_size=32, steps=4)
+    info = json.loads((tmp_path / "run" / "data.json").read_text())
+    assert [r["read"] for r in info["gene_overlap"]] == ["backed", "backed"]
+    assert result.steps == 4
 
 
 def test_cli_several_files_intersection_and_validation_split(tmp_path):

@@ -56,11 +56,12 @@ class CorpusBenchConfig:
     quick: bool = False
     seeds: List[int] = field(default_factory=lambda: [0, 1, 2])
     held_out: Optional[List[str]] = None  # default: every labelled dataset
-    epochs: float = 30.0  # passes over each model's pretraining cells
+    # The package's single-cell recipe (bioR2.sc.spec): 50 passes, MLP 512,256 -> 128.
+    epochs: float = 50.0  # passes over each model's pretraining cells
     batch_size: int = 256
     lr: float = 1e-3
-    hidden: List[int] = field(default_factory=lambda: [256, 128])
-    latent: int = 32
+    hidden: List[int] = field(default_factory=lambda: [512, 256])
+    latent: int = 128
     dropout: float = 0.1
     n_pcs: int = 50
     n_hvg: int = 2000
