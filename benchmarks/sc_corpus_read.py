@@ -89,6 +89,9 @@ def main() -> None:
         names = [p.stem for p in paths]
         entries = [CorpusEntry(p, p.stem) for p in paths]
         backed = CorpusReader([open_entry(e, backed=True)[0] for e in entries], names, genes)
+        out["cells_per_s"]["h5ad_backed_unbuffered"] = round(_throughput(backed, args.seconds, args.batch,
+                                                                         8 * args.batch, 8))
+        backed.buffer_reads(8 * args.batch, 8)
         out["cells_per_s"]["h5ad_backed"] = round(_throughput(backed, args.seconds, args.batch, 8 * args.batch, 8))
         memory = CorpusReader([open_entry(CorpusEntry(a, n))[0] for a, n in zip(adatas, names)], names, genes)
         out["cells_per_s"]["in_memory"] = round(_throughput(memory, args.seconds, args.batch, 64, 8))
@@ -103,6 +106,9 @@ def main() -> None:
             tiledbsoma.io.from_anndata(str(folder / "soma"), whole, measurement_name="RNA", X_layer_name="raw")
             out["write_soma_s"] = round(time.perf_counter() - t0, 1)
             soma = CorpusReader([SomaSource(str(folder / "soma"), gene_key="var_id")], ["soma"], genes)
+            out["cells_per_s"]["soma_unbuffered"] = round(_throughput(soma, args.seconds, args.batch,
+                                                                      8 * args.batch, 8))
+            soma.buffer_reads(8 * args.batch, 8)
             out["cells_per_s"]["soma"] = round(_throughput(soma, args.seconds, args.batch, 8 * args.batch, 8))
         except ImportError:
             out["cells_per_s"]["soma"] = None

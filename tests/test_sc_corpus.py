@@ -79,6 +79,14 @@ def test_backed_corpus_streams_rows_and_matches_in_memory(tmp_path):
     np.testing.assert_array_equal(backed.read(rows), memory.read(rows))
     obs = backed.observed_rows(rows)
     assert obs[:, :5].tolist() == [[r < 90] * 5 for r in rows]  # file b lacks G0..G4
+    # through the bounded buffer: the same values, each chunk read from disk once per pass
+    from bioR2.sc.corpus import CorpusSampler
+
+    buffer = backed.buffer_reads(16, 2)
+    order = np.array(list(CorpusSampler(backed.dataset_codes, [1.0, 1.0], 16, 2, seed=1)))
+    for i in range(0, order.size, 8):
+        np.testing.assert_array_equal(backed.read(order[i:i + 8]), memory.read(order[i:i + 8]))
+    assert buffer.reads == int(np.ceil(90 / 16) + np.ceil(70 / 16))
     result = _pretrain([a, b], tmp_path / "run", vocab="union", backed=True, batch_size=32, steps=4)
     info = json.loads((tmp_path / "run" / "data.json").read_text())
     assert [r["read"] for r in info["gene_overlap"]] == ["backed", "backed"]

@@ -289,6 +289,80 @@ class KeyedSource(CellSource):
         return self.inner.obs_names
 
 
+class ChunkBuffer:
+    """The bounded shuffle buffer's memory: the last ``capacity`` chunks read from any file.
+
+    A chunk is ``chunk_size`` consecutive rows of one file, read in one contiguous call and kept
+    (as the file stores it: CSR or dense) until ``capacity`` newer chunks push it out, so the
+    cells the sampler draws from its buffer of chunks are read from disk once per epoch instead
+    of row by row."""
+
+    def __init__(self, chunk_size: int, capacity: int) -> None:
+        from collections import OrderedDict
+
+        self.chunk_size, self.capacity = int(chunk_size), int(capacity)
+        self._blocks: "OrderedDict[Tuple[int, int], Any]" = OrderedDict()
+        self.reads = 0
+
+    def get(self, key: Tuple[int, int], load) -> Any:
+        block = self._blocks.get(key)
+        if block is None:
+            block = load()
+            self.reads += 1
+            self._blocks[key] = block
+            while len(self._blocks) > self.capacity:
+                self._blocks.popitem(last=False)
+        else:
+            self._blocks.move_to_end(key)
+        return block
+
+    def __getstate__(self) -> Dict[str, Any]:
+        state = dict(self.__dict__)
+        from collections import OrderedDict
+
+        state["_blocks"] = OrderedDict()  # a worker starts with an empty buffer
+        return state
+
+
+class BufferedSource(CellSource):
+    """A backed :class:`~bioR2.sc.data.CellSource` read a chunk at a time through a shared
+    :class:`ChunkBuffer` (the corpus's bounded buffer)."""
+
+    def __init__(self, inner: CellSource, buffer: ChunkBuffer, file_id: int) -> None:
+        self.inner, self.buffer, self.file_id = inner, buffer, int(file_id)
+        self.var_names, self.n_obs, self.where = inner.var_names, inner.n_obs, inner.where
+        self.layer, self.use_raw = inner.layer, inner.use_raw
+        self.gene_key = getattr(inner, "gene_key", None)
+
+    def read_rows(self, indices: np.ndarray):
+        import scipy.sparse as sp
+
+        indices = np.asarray(indices, dtype=np.int64)
+        size = self.buffer.chunk_size
+        chunks = indices // size
+        parts, order = [], []
+        for c in np.unique(chunks):
+            lo = int(c) * size
+            hi = min(lo + size, self.n_obs)
+            block = self.buffer.get((self.file_id, int(c)), lambda: self.inner.read_rows(np.arange(lo, hi)))
+            pos = np.flatnonzero(chunks == c)
+            parts.append(block[indices[pos] - lo])
+            order.append(pos)
+        if len(parts) == 1:
+            return parts[0]
+        stacked = sp.vstack(parts, format="csr") if sp.issparse(parts[0]) else np.concatenate(parts)
+        back = np.empty(indices.size, dtype=np.int64)
+        back[np.concatenate(order)] = np.arange(indices.size)
+        return stacked[back]
+
+    def obs_column(self, key: str) -> pd.Series:
+        return self.inner.obs_column(key)
+
+    @property
+    def obs_names(self) -> pd.Index:
+        return self.inner.obs_names
+
+
 def open_entry(entry: CorpusEntry, *, backed: Optional[bool] = None) -> Tuple[CellSource, str]:
     """``(source, how it is read)`` for one corpus entry; ``backed=None``: backed when large."""
     data, read = entry.data, "in memory"
@@ -382,6 +456,18 @@ class CorpusReader:
     def genes(self) -> Tuple[str, ...]:
         return self.readers[0].genes
 
+    def buffer_reads(self, chunk_size: int, buffer_chunks: int) -> Optional[ChunkBuffer]:
+        """Read backed files (and SOMA) a chunk of ``chunk_size`` rows at a time through one
+        shared :class:`ChunkBuffer` of ``2 * buffer_chunks + 2`` chunks (a sampler chunk can
+        straddle two of a file's chunks); files held in memory are read as they are."""
+        buffer = ChunkBuffer(chunk_size, 2 * int(buffer_chunks) + 2)
+        used = False
+        for i, r in enumerate(self.readers):
+            if not isinstance(_base(r.source), MemorySource):
+                r.source = BufferedSource(r.source, buffer, i)
+                used = True
+        return buffer if used else None
+
     @property
     def n_obs(self) -> int:
         return int(self.offsets[-1])
@@ -466,7 +552,9 @@ class CorpusReader:
 
 
 def _base(source: CellSource) -> CellSource:
-    return source.inner if isinstance(source, KeyedSource) else source
+    while isinstance(source, (KeyedSource, BufferedSource)):
+        source = source.inner
+    return source
 
 
 def split_rows(reader: CorpusReader, *, train_size: float = 1.0, val_datasets: Optional[Sequence[str]] = None,
@@ -695,6 +783,7 @@ def build_corpus_data(source: Any, cfg: Any, train_cfg: Any):
     # Backed files: chunks of 8 batches of consecutive cells (fast reads); in memory: small chunks,
     # which, interleaved at random, give a near-uniform shuffle.
     chunk = d.chunk_size if d.chunk_size else (8 * train_cfg.batch_size if not reader.in_memory else 64)
+    reader.buffer_reads(int(chunk), int(d.buffer_chunks))
     overlap = reader.overlap()
     for row, how in zip(overlap, reads):
         row["read"] = how
