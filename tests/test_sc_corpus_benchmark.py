@@ -57,3 +57,22 @@ def test_bio_scores_separate_a_good_from_a_random_embedding(monkeypatch):
     good = rng.normal(size=(90, 5)) + np.repeat(np.eye(3, 5) * 8, 30, axis=0)
     bad = rng.normal(size=(90, 5))
     assert bio_scores(good, labels)["bio_avg"] > bio_scores(bad, labels)["bio_avg"] + 0.3
+
+
+def test_results_md_quotes_the_committed_sc_corpus_numbers():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    results = json.loads((root / "benchmarks/results/sc_corpus/results.json").read_text())
+    text = (root / "benchmarks/RESULTS.md").read_text()
+    section = text[text.index("### Corpus pretraining, zero-shot"):]
+    section = section[:section.index("\n### ", 10)]
+    methods = results["held_out"]["pbmc68k"]["methods"]
+    for name in ("r2mae_corpus", "fixed_corpus", "uniform_corpus", "r2mae_target", "pca_hvg", "scvi_target"):
+        row = next(line for line in section.splitlines() if line.startswith(f"| {name} "))
+        assert f"{methods[name]['bio_avg']:.3f}" in row, (name, row)
+    for name, stats in results["held_out"]["pbmc68k"]["paired_r2mae_corpus_minus"]["bio_avg"].items():
+        assert f"{stats['mean']:+.3f}" in section, name
+    throughput = json.loads((root / "benchmarks/results/sc_corpus/read_throughput.json").read_text())
+    for value in throughput["cells_per_s"].values():
+        assert f"{value:,}" in section
