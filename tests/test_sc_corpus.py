@@ -100,6 +100,8 @@ def test_cli_several_files_intersection_and_validation_split(tmp_path):
            "--preset", "sc-tiny", "--steps", "2", "--train-size", "0.8", "--out", str(out), "--threads", "1"]
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout[done.stdout.index("{"):])
+    assert summary["gene_overlap"] == {"a": "35/35 (100.0%)", "b": "35/35 (100.0%)"}  # printed per file
     info = json.loads((out / "data.json").read_text())
     assert info["n_genes"] == 35 and info["datasets"] == ["a", "b"]
     assert info["n_val_cells"] == round(90 * 0.2) + round(70 * 0.2)

@@ -23,6 +23,7 @@ import glob
 import logging
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -44,6 +45,8 @@ __all__ = ["CorpusEntry", "corpus_entries", "read_corpus_table", "expand_paths",
 
 log = logging.getLogger(__name__)
 
+# A file measuring less of the vocabulary than this gets a warning (its cells still train).
+LOW_VOCAB_OVERLAP = 0.5
 # --batch-key dataset: condition the decoder on each cell's corpus dataset id.
 DATASET_BATCH_KEY = "dataset"
 TABLE_COLUMNS = ("path", "dataset", "layer", "gene_key", "weight")
@@ -727,6 +730,9 @@ def open_corpus(source: Any, d: Any, *, seed: int = 0) -> Tuple[CorpusReader, Li
         mode: Union[str, Sequence[str]] = list(d.genes)
     else:
         mode = d.vocab
+    if d.n_top_genes is not None and mode != "hvg":
+        raise ValueError(f"--n-top-genes sizes the hvg vocabulary; it does not apply to --vocab {d.vocab} "
+                         "(drop one of them)")
     flags = [_hvg_flags(e, s) for e, s in zip(entries, sources)] if mode == "hvg" else None
     genes = _vocabulary(sources, mode, d, flags, seed)
     reader = CorpusReader(sources, datasets, genes, is_log1p=bool(d.is_log1p), target_sum=float(d.target_sum),
@@ -787,6 +793,11 @@ def build_corpus_data(source: Any, cfg: Any, train_cfg: Any):
     overlap = reader.overlap()
     for row, how in zip(overlap, reads):
         row["read"] = how
+        if row["vocab_overlap"] < LOW_VOCAB_OVERLAP:
+            warnings.warn(f"{row['source']} (dataset {row['dataset']!r}): measures only {row['n_vocab_measured']} of "
+                          f"the {len(reader.genes)} vocabulary genes ({100 * row['vocab_overlap']:.1f}%); the rest are "
+                          "unobserved for its cells. Check its gene naming (gene_key) if that is unexpected",
+                          stacklevel=2)
         log.info("corpus %s: %d cells, %d/%d vocabulary genes measured (%.1f%%), read %s", row["dataset"],
                  row["n_cells"], row["n_vocab_measured"], len(reader.genes), 100 * row["vocab_overlap"], how)
     setup = {"layer": d.layer, "use_raw": bool(d.use_raw), "batch_key": d.batch_key}

@@ -296,7 +296,11 @@ def build_task(model, cfg, data: DomainData):
 def finish(result, cfg, data: DomainData) -> Dict[str, Any]:
     """The run's cells and genes in its summary (the data set-up is in the model's config.json,
     the provenance in data.json)."""
-    return {"n_cells": data.info["n_train_cells"], "n_genes": data.info["n_genes"]}
+    out = {"n_cells": data.info["n_train_cells"], "n_genes": data.info["n_genes"]}
+    if data.info.get("gene_overlap"):  # a corpus: how much of the vocabulary each file measures
+        out["gene_overlap"] = {r["dataset"]: f"{r['n_vocab_measured']}/{data.info['n_genes']} "
+                                             f"({100 * r['vocab_overlap']:.1f}%)" for r in data.info["gene_overlap"]}
+    return out
 
 
 SPEC = DomainSpec(
