@@ -76,3 +76,14 @@ def test_results_md_quotes_the_committed_sc_corpus_numbers():
     throughput = json.loads((root / "benchmarks/results/sc_corpus/read_throughput.json").read_text())
     for value in throughput["cells_per_s"].values():
         assert f"{value:,}" in section
+
+
+def test_results_md_quotes_the_committed_scale_numbers():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    scale = json.loads((root / "benchmarks/results/sc_corpus/scale.json").read_text())
+    text = (root / "benchmarks/RESULTS.md").read_text()
+    section = text[text.index("#### 1,000,000 cells in 20 files"):]
+    for loader in scale["loaders"].values():
+        assert f"{loader['cells_per_s']:,}" in section and f"{loader['peak_rss_mb']} MB" in section
