@@ -79,7 +79,7 @@ def file_hvg_ranks(source: CellSource, n_top: int, *, flavor: str = "seurat", is
         try:
             sc.pp.highly_variable_genes(adata, flavor="seurat_v3", n_top_genes=min(n_top, adata.n_vars))
         except ImportError as exc:
-            raise ImportError(f"--hvg-flavor seurat_v3 needs scikit-misc ({exc}); pip install scikit-misc, "
+            raise ImportError(f"--hvg-flavor seurat_v3 needs scikit-misc ({exc}); pip install 'bior2[hvg]', "
                               "or use --hvg-flavor seurat") from None
         rank = adata.var["highly_variable_rank"].to_numpy()
         keep = np.flatnonzero(np.isfinite(rank))
