@@ -161,6 +161,10 @@ def add_domain_pretrain_arguments(parser: argparse.ArgumentParser, spec: Any) ->
                     group.add_argument(flag, dest=dest, action="store_true", default=None,
                                        help=text if "default" in text else f"{text} (off by default)")
                 continue
+            if meta.get("nargs"):  # several values after one flag (e.g. --h5ad a.h5ad b.h5ad)
+                group.add_argument(flag, dest=dest, nargs=meta["nargs"], default=None,
+                                   metavar=meta.get("metavar"), help=f"{text} (default {default})")
+                continue
             parse = _list_parser(item, flag) if kind == "list" else item
             shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
             metavar = meta.get("metavar") or (None if meta.get("choices") else flag[2:].replace("-", "_").upper())

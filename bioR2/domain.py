@@ -98,6 +98,8 @@ class DomainData:
     genome, an expression reader, an image set, a corpus, ...).
     info: JSON-able facts written to ``data.json`` in the run folder (source, sizes, split).
     sampler_factory, collate_fn: passed to the trainer when the domain needs them.
+    epoch_size: examples in one pass when a sampler draws other than ``len(train)`` of them (a
+    corpus weighting its datasets); epochs turn into steps with it.
     """
 
     train: Any
@@ -106,6 +108,7 @@ class DomainData:
     info: Dict[str, Any] = field(default_factory=dict)
     sampler_factory: Optional[Callable] = None
     collate_fn: Optional[Callable] = None
+    epoch_size: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -159,7 +162,8 @@ class DomainSpec:
         after the data, model and task are built and before the trainer is."""
         if self.resolve is not None:
             train_cfg = self.resolve(cfg, train_cfg, data)
-        n_train = len(data.train) if data.train is not None and hasattr(data.train, "__len__") else None
+        n_train = data.epoch_size or (len(data.train) if data.train is not None and hasattr(data.train, "__len__")
+                                      else None)
         return train_cfg.resolve(n_train)
 
     def comparison_schemes(self) -> Tuple[str, ...]:

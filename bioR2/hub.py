@@ -302,6 +302,22 @@ def _bullets(mapping: Mapping[str, Any], skip: Tuple[str, ...] = ()) -> List[str
     return lines
 
 
+def _corpus_table(data: Mapping[str, Any]) -> List[str]:
+    """A single-cell corpus's files and how much of the gene vocabulary each measures."""
+    rows = data.get("gene_overlap")
+    if not isinstance(rows, list) or not rows:
+        return []
+    out = ["Corpus (each file's share of the model's gene vocabulary; genes a file lacks were unobserved "
+           "for its cells, not zeros):", "", "| dataset | cells | genes in file | vocabulary genes measured | weight |",
+           "|---|---|---|---|---|"]
+    for r in rows:
+        if isinstance(r, Mapping):
+            out.append(f"| {r.get('dataset')} | {r.get('n_cells')} | {r.get('n_genes_file')} | "
+                       f"{r.get('n_vocab_measured')} ({100 * float(r.get('vocab_overlap') or 0):.1f}%) | "
+                       f"{r.get('weight')} |")
+    return out + [""]
+
+
 def _genomes_table(genomes: List[Any]) -> List[str]:
     lines = ["Genomes (`data.json`):", "", "| genome | path | weight | held out | training windows (share) |",
              "|---|---|---|---|---|"]
@@ -444,6 +460,7 @@ def model_card(run_dir: PathLike, repo_id: Optional[str] = None, *, license: str
             lines += ["From `data.json`:", ""] + _bullets(data, skip=("domain", "genome", "genomes")) + [""]
             if isinstance(data.get("genomes"), list):  # a DNA model pretrained on several genomes
                 lines += _genomes_table(data["genomes"])
+            lines += _corpus_table(data)
         if isinstance(run_config, Mapping) and isinstance(run_config.get("data"), Mapping):
             lines += ["Data options (`run_config.yaml`):", ""] + _bullets(run_config["data"]) + [""]
     else:

@@ -54,6 +54,18 @@ def _sc_source(tmp: Path) -> str:
     return str(path)
 
 
+def _sc_corpus_source(tmp: Path) -> str:
+    """A folder of two files with different genes (a corpus): unobserved genes, two datasets."""
+    sys.path.insert(0, str(HERE))
+    from sc_helpers import make_counts
+
+    folder = tmp / "corpus"
+    folder.mkdir()
+    make_counts(n_cells=32, n_genes=30, density=0.2, seed=0).write_h5ad(folder / "a.h5ad")
+    make_counts(n_cells=32, n_genes=30, density=0.2, seed=1)[:, 4:].copy().write_h5ad(folder / "b.h5ad")
+    return str(folder)
+
+
 def _text_source(tmp: Path) -> str:
     rng = np.random.default_rng(0)
     words = "cell gene dna protein binds motif enhancer promoter read count variant score".split()
@@ -76,6 +88,9 @@ CASES = [
     ("dna", _dna_source, []),                                  # Bernoulli count, soft weights: ranks differ
     ("sc", _sc_source, ["task.only_nonzero=true"]),             # nonzero genes differ per cell
     ("sc", _sc_source, ["task.only_nonzero=false"]),            # all genes, exact count
+    # a corpus (files with different genes): its sampler's strided shares give each rank half of
+    # the single process's batch, and the ratio counts only each cell's observed genes
+    ("sc", _sc_corpus_source, ["data.vocab=union", "data.chunk_size=4", "data.batch_key=dataset"]),
     ("vision", lambda tmp: "digits", []),
     ("text", _text_source, []),                                 # padding: documents differ in length
 ]

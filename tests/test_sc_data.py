@@ -60,7 +60,7 @@ def test_alignment_permuted_missing_extra_genes():
     zeroed.X[:, [0, 5, 7]] = 0
     expected = ExpressionReader(open_cells(zeroed), genes).read(np.arange(adata.n_obs))
     np.testing.assert_allclose(aligned.read(np.arange(adata.n_obs)), expected, rtol=1e-6)
-    assert "3 zero-filled" in aligned.alignment.report()
+    assert "3 unobserved" in aligned.alignment.report()
 
 
 def test_low_overlap_refused_with_numbers():

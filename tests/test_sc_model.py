@@ -78,9 +78,23 @@ def test_query_with_permuted_missing_extra_genes_embeds_like_aligned_original():
     x = original.X.toarray()
     x[:, [list(adata.var_names).index(g) for g in missing]] = 0
     original.X = sp.csr_matrix(x)
-    # .X named explicitly: the model was trained on layer "counts", which it would read by default
-    np.testing.assert_allclose(embed(query, model, layer="X", copy=True).obsm["X_r2mae"],
-                               embed(original, model, layer="X", copy=True).obsm["X_r2mae"], rtol=1e-5, atol=1e-6)
+    # .X named explicitly: the model was trained on layer "counts", which it would read by default.
+    # The missing genes are unobserved: hidden from the encoder (as masked entries are), not read
+    # as zeros, so the query embeds like the original with those genes hidden.
+    from bioR2.sc.annotate import reader_for
+
+    reader = reader_for(original, model, layer="X")
+    hidden = torch.zeros(len(model.genes), dtype=torch.bool)
+    hidden[[model.genes.index(g) for g in missing]] = True
+    expected = model.embed_array(torch.from_numpy(reader.read(np.arange(60))), hidden).numpy()
+    np.testing.assert_allclose(embed(query, model, layer="X", copy=True).obsm["X_r2mae"], expected,
+                               rtol=1e-5, atol=1e-6)
+    assert not np.allclose(expected, embed(original, model, layer="X", copy=True).obsm["X_r2mae"], atol=1e-4)
+    # extra and permuted genes alone change nothing
+    full = anndata.concat([adata, extra], axis=1)
+    full = full[:, rng.permutation(full.n_vars)].copy()
+    np.testing.assert_allclose(embed(full, model, layer="X", copy=True).obsm["X_r2mae"],
+                               embed(adata, model, layer="X", copy=True).obsm["X_r2mae"], rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="shares only"):
         embed(adata[:, :5].copy(), model, layer="X")
 

@@ -283,6 +283,40 @@ def run_benchmark_sc(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- sc-corpus
+def add_benchmark_sc_corpus_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (results.json, results.md)")
+    parser.add_argument("--quick", action="store_true", help="1 seed, 400 cells a dataset, tiny models (a minute)")
+    parser.add_argument("--seeds", action=_ListAction, parse=parse_seeds, default=None, metavar="S",
+                        help="seeds, as 0,1,2 or 0 1 2 or 0-2 (default 0,1,2; quick: 0)")
+    parser.add_argument("--held-out", nargs="+", default=None, metavar="NAME",
+                        help="labelled datasets to hold out (default: every one: pbmc68k cbmc)")
+    parser.add_argument("--epochs", type=float, default=None, help="pretraining passes over each model's cells")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default 1)")
+
+
+def run_benchmark_sc_corpus(args: argparse.Namespace) -> int:
+    import logging
+
+    from .sc_corpus import CorpusBenchConfig, run_sc_corpus
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    config = CorpusBenchConfig.preset(args.quick)
+    if args.seeds:
+        config.seeds = list(args.seeds)
+    if args.held_out:
+        config.held_out = list(args.held_out)
+    if args.epochs is not None:
+        if not args.epochs > 0:
+            raise ValueError(f"--epochs must be > 0, got {args.epochs}")
+        config.epochs = float(args.epochs)
+    if args.threads:
+        config.threads = args.threads
+    results = run_sc_corpus(config, args.out)
+    print(f"wrote {args.out}/results.json and results.md ({results['elapsed_s']:.0f} s)", file=sys.stderr)
+    return 0
+
+
 # --------------------------------------------------------------------------- vision and text
 def _preset_steps(domain: str, preset: str) -> int:
     from ..domain import get_domain

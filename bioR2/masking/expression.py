@@ -66,8 +66,10 @@ def mask_expression(
     """Hide a ``ratio`` fraction of each cell's genes.
 
     ``only_nonzero=True`` draws only among the cell's nonzero genes (so the ratio is a fraction
-    of detected genes, as in scGPT); otherwise among all genes. ``eligible`` can restrict further
-    (e.g. genes absent from a query dataset). The corrupted value is ``mask_value``; models that
+    of detected genes, as in scGPT); otherwise among all genes. ``eligible`` (bool, like ``x``)
+    restricts the draw further, and the ratio is then a fraction of each cell's eligible genes:
+    pass the *observed* genes of a corpus whose files measure different genes, so an unmeasured
+    gene is never masked, scored, or counted by the ratio. The corrupted value is ``mask_value``; models that
     need to tell a masked zero from a measured zero should also take ``mask`` as input.
     ``ratio`` is one float for the batch or a 1-D tensor with one ratio per cell.
     """

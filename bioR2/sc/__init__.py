@@ -20,6 +20,10 @@ The model remembers where its training values were (``layer``, ``use_raw``), how
 normalised and the batch key, as scvi-tools' ``setup_anndata`` does, so ``embed`` and ``annotate``
 read the query the same way unless given ``layer=`` / ``use_raw=``.
 
+A corpus of files with different genes pretrains one model: ``bioR2.sc.pretrain(["a.h5ad",
+"b.h5ad"], "runs/c")``, a folder, a glob or a corpus table (``corpus.csv``); see ``corpus``,
+``vocab`` and ``soma`` (TileDB-SOMA input).
+
 Modules: ``spec`` (configs, presets and builders behind ``bioR2.pretrain("sc", ...)``), ``data``
 (AnnData sources, gene alignment, normalisation, datasets), ``model`` (the expression MAE),
 ``task`` (the masked-expression loss), ``annotate`` (embeddings, probes, fine-tuning, files),
@@ -42,6 +46,8 @@ __getattr__, __dir__ = lazy_exports(__name__, {
         "highly_variable_genes", "open_cells"
     ),
     "model": ("ExpressionMAE",),
+    "corpus": ("CorpusEntry", "CorpusReader", "corpus_entries", "read_corpus_table"),
+    "vocab": ("build_vocabulary",),
     "spec": ("SPEC", "DEFAULT_RATIO",),
     "config": ("SCDataConfig", "SCModelConfig", "SCTaskConfig",),
     "api": ("pretrain",),
@@ -74,7 +80,9 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real imports
         highly_variable_genes,
         open_cells,
     )
+    from .corpus import CorpusEntry, CorpusReader, corpus_entries, read_corpus_table
     from .model import ExpressionMAE
+    from .vocab import build_vocabulary
     from .io import copy_h5ad_with
     from .api import pretrain
     from .config import SCDataConfig, SCModelConfig, SCTaskConfig
@@ -113,4 +121,9 @@ __all__ = [
     "DEFAULT_MIN_CONFIDENCE",
     "UNKNOWN",
     "LowGeneOverlapWarning",
+    "CorpusEntry",
+    "CorpusReader",
+    "corpus_entries",
+    "read_corpus_table",
+    "build_vocabulary",
 ]

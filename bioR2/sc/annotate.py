@@ -96,7 +96,7 @@ Field = Tuple[str, str]  # ("obsm", "X_r2mae"): an AnnData field and a key in it
 
 
 class LowGeneOverlapWarning(UserWarning):
-    """The data holds fewer than 90% of the model's genes (the rest are read as zeros)."""
+    """The data holds fewer than 90% of the model's genes (the rest are unobserved: hidden from the model)."""
 
 
 # --------------------------------------------------------------------------- models and devices
@@ -171,9 +171,9 @@ def overlap_warning(where: str, alignment: GeneAlignment) -> Optional[str]:
         return None
     n_model = len(alignment.genes)
     return (f"{where}: only {alignment.n_shared} of the model's {n_model} genes are in the data "
-            f"({alignment.overlap:.1%}); the other {n_model - alignment.n_shared} are read as zeros, which "
-            "blurs embeddings and labels; check the gene naming (symbols vs Ensembl ids) or use a model "
-            "trained on these genes")
+            f"({alignment.overlap:.1%}); the other {n_model - alignment.n_shared} are unobserved (hidden "
+            "from the model, not read as zeros), which blurs embeddings and labels; check the gene naming "
+            "(symbols vs Ensembl ids) or use a model trained on these genes")
 
 
 def reader_for(data: Any, model: ModelLike, *, layer: Optional[str] = None, use_raw: Optional[bool] = None,
@@ -279,6 +279,16 @@ def _check_copy(adata: Any, copy: bool, function: str) -> None:
 
 
 # --------------------------------------------------------------------------- embedding
+def _unobserved(reader: Any, rows: np.ndarray, device: torch.device) -> Optional[torch.Tensor]:
+    """bool (cells x model genes), True where the cell's data does not measure the gene (the model
+    hides those entries, as it hides masked ones, instead of reading a 0); ``None`` when every
+    model gene is measured (the plain, unmasked embedding)."""
+    observed = reader.observed_rows(rows) if hasattr(reader, "observed_rows") else None
+    if observed is None:
+        return None
+    return torch.from_numpy(~np.asarray(observed, dtype=bool)).to(device)
+
+
 @torch.no_grad()
 def embed_reader(reader: ExpressionReader, model: ModelLike, rows: Optional[Sequence[int]] = None,
                  batch_size: int = DEFAULT_BATCH_SIZE, device: Union[str, torch.device] = DEFAULT_DEVICE,
@@ -294,8 +304,9 @@ def embed_reader(reader: ExpressionReader, model: ModelLike, rows: Optional[Sequ
     bar = progress_bar(rows_arr.size, enabled=progress, unit="cell", desc="embedding")
     try:
         for start in range(0, rows_arr.size, batch_size):
-            x = torch.from_numpy(reader.read(rows_arr[start:start + batch_size])).to(device)
-            out[start:start + x.shape[0]] = _numpy(mae.embed_array(x))
+            chunk = rows_arr[start:start + batch_size]
+            x = torch.from_numpy(reader.read(chunk)).to(device)
+            out[start:start + x.shape[0]] = _numpy(mae.embed_array(x, _unobserved(reader, chunk, device)))
             if bar is not None:
                 bar.update(x.shape[0])
     finally:
@@ -510,11 +521,12 @@ class CellTypeClassifier(PretrainedModule):
         return self.head(self.mae.encode(x, mask))
 
     @torch.no_grad()
-    def predict_proba_array(self, x: torch.Tensor) -> torch.Tensor:
+    def predict_proba_array(self, x: torch.Tensor, unobserved: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Class probabilities of log-normalised cells; ``unobserved`` (bool) hides unmeasured genes."""
         was = self.training
         self.eval()
         try:
-            return torch.softmax(self(x), dim=1)
+            return torch.softmax(self(x, unobserved), dim=1)
         finally:
             self.train(was)
 
@@ -548,7 +560,12 @@ class ClassificationTask(Task):
 
     def forward(self, batch, mask_ratio, rng) -> TaskOutput:
         x = batch["x"]
-        mask = mask_expression(x, mask_ratio, rng=rng, min_one=False).mask if mask_ratio > 0 else None
+        observed = batch.get("observed")
+        mask = None
+        if mask_ratio > 0:
+            mask = mask_expression(x, mask_ratio, rng=rng, min_one=False, eligible=observed).mask
+        if observed is not None:  # genes the reference does not measure: hidden, never read as 0
+            mask = ~observed if mask is None else (mask | ~observed)
         logits = self.model(x, mask)
         loss = F.cross_entropy(logits, batch["y"], weight=self.class_weight)
         acc = (logits.argmax(1) == batch["y"]).float().mean()
@@ -628,7 +645,8 @@ def _predict(clf: Union[LinearProbe, CellTypeClassifier], reader: ExpressionRead
         net = _on_device(clf, device)  # the head and its inputs on one device
         parts = []
         for rows in iter_chunks(reader.n_obs, batch_size):
-            parts.append(_numpy(net.predict_proba_array(torch.from_numpy(reader.read(rows)).to(device))))
+            x = torch.from_numpy(reader.read(rows)).to(device)
+            parts.append(_numpy(net.predict_proba_array(x, _unobserved(reader, rows, device))))
         proba = np.concatenate(parts)
         classes = np.asarray(clf.classes)
     best = proba.argmax(axis=1)

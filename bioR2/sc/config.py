@@ -19,9 +19,31 @@ __all__ = ["SCDataConfig", "SCModelConfig", "SCTaskConfig"]
 class SCDataConfig:
     """Which cells, which values and which genes are trained on."""
 
-    source: Optional[str] = option(None, ".h5ad file of cells (read in memory when small, backed above "
-                                         "1 GB on disk or 2 GB of matrix)", flag="--h5ad", metavar="FILE")
-    layer: Optional[str] = option(None, "layer holding the values (default: .X)", metavar="NAME")
+    source: Any = option(None, ".h5ad file(s) of cells, a folder or a glob (one file: read in memory when small, "
+                               "backed above 1 GB on disk or 2 GB of matrix; several: a corpus)", flag="--h5ad",
+                         metavar="FILE", nargs="+")
+    corpus: Optional[str] = option(None, "corpus table (CSV: path,dataset,layer,gene_key,weight; empty cell = "
+                                         "default)", metavar="CSV")
+    soma: Optional[str] = option(None, "TileDB-SOMA Experiment URI (local folder, s3://, Census) to pretrain on; "
+                                       "needs pip install 'bior2[soma]'", metavar="URI")
+    soma_measurement: str = option("RNA", "SOMA measurement to read", metavar="NAME")
+    obs_filter: Optional[str] = option(None, "SOMA obs value filter, e.g. \"tissue == 'blood'\"", metavar="EXPR")
+    var_filter: Optional[str] = option(None, "SOMA var value filter", metavar="EXPR")
+    gene_key: Optional[str] = option(None, "var column naming genes, e.g. feature_name (default: var_names; "
+                                           "SOMA: feature_name)", metavar="COLUMN")
+    vocab: str = option("hvg", "corpus gene vocabulary: hvg (top --n-top-genes, default 2000, most often highly "
+                               "variable across files), union, intersection, or a file with one gene a line",
+                        metavar="MODE")
+    hvg_flavor: str = option("seurat", "how a file ranks variable genes when its var has no highly_variable "
+                                       "column: seurat (dispersion) or seurat_v3 (scanpy, on counts)",
+                             choices=("seurat", "seurat_v3"))
+    train_size: float = option(1.0, "fraction of each dataset's cells trained on; the rest is the validation "
+                                     "split, its loss in the log (scVI's train_size)", metavar="F")
+    val_datasets: Optional[List[str]] = option(None, "corpus datasets held out whole as the validation split",
+                                               metavar="D1,D2")
+    buffer_chunks: int = option(8, "corpus shuffle buffer: chunks of cells (from any file) shuffled together",
+                                metavar="N")
+    layer: Optional[str] = option(None, "layer holding the values (default: .X; SOMA: raw)", metavar="NAME")
     use_raw: bool = option(False, "read .raw.X instead of .X or a layer")
     is_log1p: bool = option(False, "the values are already log1p(CP10k)-normalised (default: raw counts, "
                                    "normalised here)", flag="--log1p")
@@ -32,7 +54,8 @@ class SCDataConfig:
     genes: Optional[List[str]] = option(None, "train on exactly these genes (default: all, or --n-top-genes)",
                                         metavar="G1,G2")
     n_top_genes: Optional[int] = option(None, "keep the N most variable genes (default: all)", metavar="N")
-    batch_key: Optional[str] = option(None, "obs column with a batch covariate for the decoder", metavar="COLUMN")
+    batch_key: Optional[str] = option(None, "obs column with a batch covariate for the decoder ('dataset': a "
+                                            "corpus's dataset ids)", metavar="COLUMN")
     target_sum: float = option(1e4, "counts per cell after normalisation (CP10k)", metavar="SUM")
     chunk_size: Optional[int] = option(None, "cells per chunk of chunk-shuffled reading (default: 8 x batch size "
                                              "for a backed file, off in memory; 0: off)", metavar="N")
@@ -53,6 +76,12 @@ class SCDataConfig:
             raise ValueError("data.in_memory and data.backed both set: give one of them (neither: automatic)")
         if int(self.stats_cells) < 1:
             raise ValueError(f"data.stats_cells must be >= 1, got {self.stats_cells}")
+        if not 0.0 < float(self.train_size) <= 1.0:
+            raise ValueError(f"data.train_size must be in (0, 1], got {self.train_size}")
+        if int(self.buffer_chunks) < 1:
+            raise ValueError(f"data.buffer_chunks must be >= 1, got {self.buffer_chunks}")
+        if isinstance(self.val_datasets, str):
+            self.val_datasets = [v for v in self.val_datasets.split(",") if v]
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)

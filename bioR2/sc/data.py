@@ -6,9 +6,10 @@ The pieces, from the file to the model:
   or an ``.h5ad`` on disk (``backed=True``: rows are read from the file on demand, so memory
   stays flat however large the file). The user names where the values live: ``layer=`` (default
   ``.X``) or ``use_raw=True`` (``.raw.X``).
-* :class:`GeneAlignment` maps a dataset's ``var_names`` onto the model's gene list: missing genes
-  are zero-filled, extra genes ignored, and a dataset sharing too few genes is refused with the
-  numbers in the message (scvi-tools' rule: never silently misread a query).
+* :class:`GeneAlignment` maps a dataset's ``var_names`` onto the model's gene list: missing
+  genes are *unobserved* (read as 0 but flagged, so the model hides them instead of reading a
+  measured 0: see :attr:`ExpressionReader.observed_genes`), extra genes ignored, and a dataset
+  sharing too few genes is refused with the numbers in the message (scvi-tools' rule: never silently misread a query).
 * :class:`ExpressionReader` reads rows, checks them (NaN/inf, negative values), and turns
   counts into CP10k + log1p (library size over the model's genes, so a query's extra genes do
   not change it; a query's missing genes count as zero, so its library size is over the shared
@@ -36,6 +37,7 @@ import scipy.sparse as sp
 from ..utils.warn import caller_stacklevel
 
 __all__ = [
+    "unique_gene_names",
     "CellSource",
     "CSCStorageError",
     "open_cells",
@@ -46,6 +48,7 @@ __all__ = [
     "gene_moments",
     "sample_rows",
     "highly_variable_genes",
+    "dispersion_scores",
     "read_labels",
     "labelled_rows",
     "DEFAULT_TARGET_SUM",
@@ -413,7 +416,7 @@ def labelled_rows(source: CellSource, key: str) -> Tuple[np.ndarray, np.ndarray]
 # --------------------------------------------------------------------------- genes
 @dataclass(frozen=True)
 class GeneAlignment:
-    """Where each of the model's genes sits in a dataset (``-1``: absent, zero-filled)."""
+    """Where each of the model's genes sits in a dataset (``-1``: absent, unobserved)."""
 
     genes: Tuple[str, ...]
     source_index: np.ndarray
@@ -449,7 +452,8 @@ class GeneAlignment:
 
     def report(self) -> str:
         return (f"{self.n_shared}/{len(self.genes)} model genes found ({self.overlap:.1%}); "
-                f"{len(self.genes) - self.n_shared} zero-filled, {self.n_extra} extra genes ignored")
+                f"{len(self.genes) - self.n_shared} unobserved (hidden, not zero-filled), "
+                f"{self.n_extra} extra genes ignored")
 
 
 # --------------------------------------------------------------------------- values
@@ -565,6 +569,21 @@ class ExpressionReader:
     def n_obs(self) -> int:
         return self.source.n_obs
 
+    @property
+    def observed_genes(self) -> Optional[np.ndarray]:
+        """Which model genes the source measures (bool per gene), or ``None`` when it measures
+        them all. A gene it lacks is *unobserved*: read as 0 here, but the model is told (as a
+        hidden entry), never shown that 0 as a measurement."""
+        present = self.alignment.source_index >= 0
+        return None if bool(present.all()) else present
+
+    def observed_rows(self, indices: Sequence[int]) -> Optional[np.ndarray]:
+        """``(cells, genes)`` bool: True where the cell's gene was measured; ``None`` when all were."""
+        present = self.observed_genes
+        if present is None:
+            return None
+        return np.broadcast_to(present, (len(indices), present.size))
+
     def _block(self, indices: Sequence[int]):
         """Checked values of the model's genes present in the source, for these rows: CSR (a
         sparse source) or dense float32, columns in the order of ``self._dst``."""
@@ -674,29 +693,26 @@ def sample_rows(rows: np.ndarray, n: int, seed: int, run: int = 1024) -> np.ndar
     return np.concatenate([rows[s:s + run] for s in picked])
 
 
-def highly_variable_genes(source: CellSource, n_top: int, *, is_log1p: bool = False,
-                          target_sum: float = DEFAULT_TARGET_SUM, n_bins: int = 20,
-                          chunk_size: int = 4096) -> List[str]:
-    """The ``n_top`` most variable genes, Seurat-style, streamed in chunks (works backed).
+def dispersion_scores(source: CellSource, *, is_log1p: bool = False, target_sum: float = DEFAULT_TARGET_SUM,
+                      n_bins: int = 20, chunk_size: int = 4096, rows: Optional[np.ndarray] = None) -> np.ndarray:
+    """Seurat-style normalised dispersion of every gene of ``source`` (``-inf`` for genes never
+    expressed), streamed in chunks over ``rows`` (default: every cell); higher is more variable.
 
     Dispersion (variance / mean of the normalised expression) is z-scored within bins of mean
     expression, as ``scanpy.pp.highly_variable_genes(flavor="seurat")`` does, so highly expressed
     genes do not win by their mean alone. Normalisation here uses every gene of the file.
     """
-    if n_top <= 0:
-        raise ValueError(f"n_top_genes must be > 0, got {n_top}")
     reader = ExpressionReader(source, None, is_log1p=is_log1p, target_sum=target_sum, min_overlap=0.0)
-    if n_top >= len(reader.genes):
-        return list(reader.genes)
-    n = reader.n_obs
+    rows = np.arange(reader.n_obs) if rows is None else np.sort(np.asarray(rows, dtype=np.int64))
+    n = int(rows.size)
     total = np.zeros(len(reader.genes))
     total_sq = np.zeros_like(total)
-    for rows in iter_chunks(n, chunk_size):
-        x = np.expm1(reader.read(rows).astype(np.float64))  # Seurat works on the linear scale
+    for start in range(0, n, chunk_size):
+        x = np.expm1(reader.read(rows[start:start + chunk_size]).astype(np.float64))  # Seurat: linear scale
         total += x.sum(axis=0)
         total_sq += (x * x).sum(axis=0)
-    mean = total / n
-    var = np.maximum(total_sq / n - mean * mean, 0.0) * n / max(n - 1, 1)
+    mean = total / max(n, 1)
+    var = np.maximum(total_sq / max(n, 1) - mean * mean, 0.0) * n / max(n - 1, 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         dispersion = np.where(mean > 0, var / mean, 0.0)
         log_disp = np.log(np.where(dispersion > 0, dispersion, np.nan))
@@ -707,8 +723,22 @@ def highly_variable_genes(source: CellSource, n_top: int, *, is_log1p: bool = Fa
     mu, sd = grouped.transform("mean"), grouped.transform("std")
     z = ((frame["log_disp"] - mu) / sd.replace(0, np.nan)).fillna(0.0)
     z[frame["log_disp"].isna()] = -np.inf  # never pick genes that are never expressed
-    top = np.argsort(-z.to_numpy(), kind="stable")[:n_top]
-    return [reader.genes[i] for i in np.sort(top)]
+    return z.to_numpy()
+
+
+def highly_variable_genes(source: CellSource, n_top: int, *, is_log1p: bool = False,
+                          target_sum: float = DEFAULT_TARGET_SUM, n_bins: int = 20,
+                          chunk_size: int = 4096) -> List[str]:
+    """The ``n_top`` most variable genes, Seurat-style (:func:`dispersion_scores`), streamed in
+    chunks (works backed), in the file's gene order."""
+    if n_top <= 0:
+        raise ValueError(f"n_top_genes must be > 0, got {n_top}")
+    names = list(source.var_names)
+    if n_top >= len(names):
+        return names
+    z = dispersion_scores(source, is_log1p=is_log1p, target_sum=target_sum, n_bins=n_bins, chunk_size=chunk_size)
+    top = np.argsort(-z, kind="stable")[:n_top]
+    return [names[i] for i in np.sort(top)]
 
 
 # --------------------------------------------------------------------------- datasets
@@ -716,9 +746,11 @@ class CellDataset:
     """Map-style dataset of cells for the trainer: items are ``{"x": float32 genes}``.
 
     ``rows`` restricts it to a subset of the source's cells (e.g. training folds); item ``i`` is
-    row ``rows[i]``. ``batch_codes`` (int per source row) adds ``"batch"`` for a batch covariate;
-    ``with_counts`` adds ``"counts"`` for count likelihoods. ``__getitems__`` reads a whole
-    mini-batch in one call and returns it already collated.
+    row ``rows[i]``. A reader whose cells lack some model genes (a query, a corpus of files with
+    different genes) adds ``"observed"`` (bool, cells x genes). ``batch_codes`` (int per source
+    row) adds ``"batch"`` for a batch covariate; ``with_counts`` adds ``"counts"`` for count
+    likelihoods. ``__getitems__`` reads a whole mini-batch in one call and returns it already
+    collated.
 
     ``cache``: hold the model input of every row (log-normalised, dense float32; with
     ``with_counts`` the counts too) in memory, read once, and serve batches from it instead of
@@ -749,7 +781,10 @@ class CellDataset:
     def _use_cache(self) -> bool:
         if self.cache is not None:
             return bool(self.cache)
-        return isinstance(self.reader.source, MemorySource) and self.cache_bytes() <= CACHE_MAX_BYTES
+        in_memory = getattr(self.reader, "in_memory", None)  # a corpus says so itself
+        if in_memory is None:
+            in_memory = isinstance(self.reader.source, MemorySource)
+        return bool(in_memory) and self.cache_bytes() <= CACHE_MAX_BYTES
 
     def _cache(self) -> Optional[Tuple[bool, np.ndarray, Optional[np.ndarray]]]:
         """The cached rows (built on first use, again if ``with_counts`` changed), or ``None``."""
@@ -792,6 +827,9 @@ class CellDataset:
         else:
             x = self.reader.read(rows)
         out["x"] = torch.from_numpy(x)
+        observed = self.reader.observed_rows(rows) if hasattr(self.reader, "observed_rows") else None
+        if observed is not None:  # genes a cell's file does not measure: hidden, never scored
+            out["observed"] = torch.from_numpy(np.ascontiguousarray(observed))
         if self.batch_codes is not None:
             out["batch"] = torch.from_numpy(self.batch_codes[rows])
         return out
@@ -809,3 +847,16 @@ class CellDataset:
 
     def __getitems__(self, indices: Sequence[int]) -> Dict[str, Any]:
         return self._batch(indices)
+
+
+def unique_gene_names(values: Sequence[Any]) -> pd.Index:
+    """Gene names from a var column: a missing name, or a repeat of an earlier one, gets a name
+    that matches no vocabulary gene (the first occurrence of a symbol is the one read)."""
+    out, seen = [], set()
+    for i, v in enumerate(values):
+        name = None if (v is None or (isinstance(v, float) and v != v) or str(v).strip() == "") else str(v)
+        if name is None or name in seen:
+            name = f"__unnamed_{i}"
+        seen.add(name)
+        out.append(name)
+    return pd.Index(out)

@@ -177,7 +177,9 @@ class ExpressionMAE(PretrainedModule):
 
         net = cls(reader.genes, is_log1p=reader.is_log1p, target_sum=reader.target_sum, **options)
         rows_arr = np.arange(reader.n_obs) if rows is None else np.asarray(rows, dtype=np.int64)
-        mean, std = gene_moments(reader, sample_rows(rows_arr, stats_cells, seed))
+        # A corpus reader computes each gene's moments over the cells that measure it.
+        moments = getattr(reader, "gene_moments", None) or (lambda r: gene_moments(reader, r))
+        mean, std = moments(sample_rows(rows_arr, stats_cells, seed))
         net.set_gene_stats(mean, std)
         return net
 
@@ -263,11 +265,19 @@ class ExpressionMAE(PretrainedModule):
         return self.encode(x, mask)
 
     @torch.no_grad()
-    def embed_array(self, x: torch.Tensor) -> torch.Tensor:
-        """Embeddings of a batch of log-normalised cells (eval mode, no masking)."""
+    def embed_array(self, x: torch.Tensor, unobserved: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Embeddings of a batch of log-normalised cells (eval mode, no masking).
+
+        ``unobserved`` (bool, cells x genes or genes): genes the cells' data does not measure.
+        They enter as hidden entries (the learned mask value and the mask flag), as genes a file
+        lacks do in corpus pretraining, never as a measured 0. ``None``: every gene measured."""
         was_training = self.training
         self.eval()
         try:
+            if unobserved is not None:
+                unobserved = unobserved.to(device=x.device, dtype=torch.bool).expand_as(x)
+                if bool(unobserved.any()):
+                    return self.encode(x, unobserved)
             return self.encode(x)
         finally:
             self.train(was_training)

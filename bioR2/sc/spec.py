@@ -95,6 +95,15 @@ def build_data(source: Any, cfg, train_cfg) -> DomainData:
     if isinstance(source, tuple):
         source, rows = source
     source = d.source if source is None else source
+    from .corpus import build_corpus_data, is_corpus_source
+
+    if is_corpus_source(source, d):  # several files, a folder, a glob, a corpus table or a SOMA URI
+        if rows is not None:
+            raise ValueError("pretrain sc: (data, rows) takes one dataset; split a corpus with train_size / "
+                             "val_datasets")
+        return build_corpus_data(source, cfg, train_cfg)
+    if isinstance(source, (list, tuple)) and len(source) == 1:
+        source = source[0]
     if source is None:
         raise ValueError("pretrain sc: no cells given (--h5ad FILE, or data.source in the config)")
     if isinstance(source, ExpressionReader):
@@ -122,6 +131,12 @@ def build_data(source: Any, cfg, train_cfg) -> DomainData:
     rows_arr = np.arange(reader.n_obs) if rows is None else np.asarray(rows, dtype=np.int64)
     if rows_arr.size == 0:
         raise ValueError(f"{cells.where}: no cells to train on")
+    val_rows = None
+    if float(d.train_size) < 1.0:  # scVI's train_size: a random share of the cells for validation
+        pick = np.random.default_rng([int(train_cfg.seed), 7]).random(rows_arr.size) >= float(d.train_size)
+        rows_arr, val_rows = rows_arr[~pick], rows_arr[pick]
+        if rows_arr.size == 0 or val_rows.size == 0:
+            raise ValueError(f"{cells.where}: train_size={d.train_size} leaves an empty training or validation split")
 
     batch_codes, categories = None, None
     if d.batch_key is not None:
@@ -130,6 +145,8 @@ def build_data(source: Any, cfg, train_cfg) -> DomainData:
         categories = [str(c) for c in categories]
 
     train = CellDataset(reader, rows_arr, batch_codes=batch_codes, with_counts=cfg.model.loss == "nb")
+    val = None if val_rows is None else CellDataset(reader, val_rows, batch_codes=batch_codes,
+                                                    with_counts=cfg.model.loss == "nb")
 
     if read is None or isinstance(cells, H5adSource) != read.startswith("backed"):
         read = "backed" if isinstance(cells, H5adSource) else "in memory"
@@ -139,10 +156,11 @@ def build_data(source: Any, cfg, train_cfg) -> DomainData:
     info = {"source": cells.where, "read": read, "n_cells": int(cells.n_obs), "n_train_cells": int(rows_arr.size),
             "n_genes": len(reader.genes), **setup, "is_log1p": reader.is_log1p,
             "target_sum": reader.target_sum, "batch_categories": categories,
-            "gene_alignment": reader.alignment.report(), "data": d.to_dict()}
+            "gene_alignment": reader.alignment.report(), "data": d.to_dict(),
+            "n_val_cells": 0 if val_rows is None else int(val_rows.size)}
     content = {"reader": reader, "rows": rows_arr, "batch_categories": categories, "setup": setup,
                "backed": isinstance(cells, H5adSource)}
-    return DomainData(train=train, content=content, info=info)
+    return DomainData(train=train, val=val, content=content, info=info)
 
 
 def resolve_train(cfg, train_cfg, data: DomainData):
@@ -153,18 +171,22 @@ def resolve_train(cfg, train_cfg, data: DomainData):
 
     from ..train import chunk_sampler_factory
 
-    n_cells = int(data.content["rows"].size)
+    n_cells = int(data.epoch_size or len(data.train))  # a corpus: its weighted pass over the datasets
     changes: Dict[str, Any] = {}
-    if train_cfg.batch_size is None:
-        changes["batch_size"] = min(DEFAULT_BATCH_SIZE, n_cells)  # a small dataset: one batch
+    if train_cfg.batch_size is None:  # a small dataset: one batch
+        changes["batch_size"] = min(DEFAULT_BATCH_SIZE, n_cells, len(data.train))
     if train_cfg.steps is None and train_cfg.epochs is None:
         changes["epochs"] = default_epochs(n_cells)  # fewer passes over a large dataset
     train_cfg = replace(train_cfg, **changes)
-    chunk_size = cfg.data.chunk_size
-    if chunk_size is None and data.content["backed"]:
-        chunk_size = 8 * int(train_cfg.batch_size)  # backed reads: every batch from one stretch of the file
-    if chunk_size:
-        data.sampler_factory = chunk_sampler_factory(int(chunk_size))
+    reading = data.content.get("reading")
+    if reading is not None:  # a corpus sets up its chunked, buffered reads for the batch size
+        data.sampler_factory = reading(int(train_cfg.batch_size))
+    else:
+        chunk_size = cfg.data.chunk_size
+        if chunk_size is None and data.content["backed"]:
+            chunk_size = 8 * int(train_cfg.batch_size)  # backed reads: every batch from one stretch of the file
+        if chunk_size:
+            data.sampler_factory = chunk_sampler_factory(int(chunk_size))
     data.info.update(epochs=train_cfg.epochs, steps=train_cfg.steps_for_examples(n_cells))
     return train_cfg
 
@@ -194,7 +216,11 @@ def build_task(model, cfg, data: DomainData):
 def finish(result, cfg, data: DomainData) -> Dict[str, Any]:
     """The run's cells and genes in its summary (the data set-up is in the model's config.json,
     the provenance in data.json)."""
-    return {"n_cells": data.info["n_train_cells"], "n_genes": data.info["n_genes"]}
+    out = {"n_cells": data.info["n_train_cells"], "n_genes": data.info["n_genes"]}
+    if data.info.get("gene_overlap"):  # a corpus: how much of the vocabulary each file measures
+        out["gene_overlap"] = {r["dataset"]: f"{r['n_vocab_measured']}/{data.info['n_genes']} "
+                                             f"({100 * r['vocab_overlap']:.1f}%)" for r in data.info["gene_overlap"]}
+    return out
 
 
 SPEC = DomainSpec(
@@ -215,6 +241,10 @@ SPEC = DomainSpec(
         Preset("sc-bench", "bior2 benchmark sc: MLP 512,256 -> 128, 50 epochs x 256 cells, lr 1e-3",
                {"model": {"hidden": [512, 256], "latent": 128},
                 "train": {"epochs": DEFAULT_EPOCHS, "batch_size": DEFAULT_BATCH_SIZE, "lr": 1e-3}}),
+        Preset("sc-corpus-bench-quick", "bior2 benchmark sc-corpus --quick: MLP 64 -> 16, 2 epochs x 256 cells, "
+               "lr 1e-3",
+               {"model": {"hidden": [64], "latent": 16},
+                "train": {"epochs": 2.0, "batch_size": DEFAULT_BATCH_SIZE, "lr": 1e-3}}),
         Preset("sc-bench-quick", "bior2 benchmark sc --quick: MLP 512,256 -> 128, 10 epochs x 256 cells, lr 1e-3",
                {"model": {"hidden": [512, 256], "latent": 128},
                 "train": {"epochs": 10.0, "batch_size": DEFAULT_BATCH_SIZE, "lr": 1e-3}}),
@@ -224,7 +254,7 @@ SPEC = DomainSpec(
     build_task=build_task,
     finish=finish,
     resolve=resolve_train,
-    source_help="an AnnData or .h5ad path",
+    source_help="an AnnData or .h5ad path; a list of them, a folder, a glob or a corpus table (a corpus)",
     display_name="single-cell",
     card=ModelCard(
         what="single-cell expression model",
@@ -246,5 +276,7 @@ SPEC = DomainSpec(
         Command("embed", None, "bioR2.sc.cli", "embed", "embed cells: writes obsm['X_r2mae']"),
         Command("annotate", None, "bioR2.sc.cli", "annotate", "annotate query cells from a labelled reference"),
         Command("benchmark", "sc", "bioR2.bench.cli", "benchmark_sc", "cell-type annotation benchmark"),
+        Command("benchmark", "sc-corpus", "bioR2.bench.cli", "benchmark_sc_corpus",
+                "zero-shot embedding of a held-out dataset by a corpus model (leave one dataset out)"),
     ),
 )

@@ -51,14 +51,23 @@ class ExpressionMAETask(Task):
         ``loss`` (their mean: ``loss_sum / n_items``, 0 when nothing is masked), ``masked_mse``
         (on the log1p(CP10k) scale) and the ``mask``."""
         x = batch["x"]
-        masking = mask_expression(x, mask_ratio, only_nonzero=self.only_nonzero, count=self.count, rng=rng)
+        # Genes a cell's file does not measure (a corpus of files with different genes) are
+        # unobserved: the ratio is a fraction of the observed genes only, they are never scored,
+        # and the encoder sees them hidden (mask value + flag), never as a measured 0.
+        observed = batch.get("observed")
+        masking = mask_expression(x, mask_ratio, only_nonzero=self.only_nonzero, count=self.count, rng=rng,
+                                  eligible=observed)
         mask = masking.mask
         model = self.model
         z = model.standardise(x)  # once: the encoder's input and the mse target
         # The mask as 0/1 values: multiplying by it is masked_fill(~mask, 0) for the finite values
         # here (the same numbers), at a fraction of a bool-conditioned kernel's cost on CPU.
         hidden = _as_float_mask(mask, z.dtype)
-        out = model.decode(model.encode_standardised(z, mask, hidden), batch.get("batch"))
+        if observed is None:
+            latent = model.encode_standardised(z, mask, hidden)
+        else:
+            latent = model.encode_standardised(z, mask | ~observed.to(torch.bool))
+        out = model.decode(latent, batch.get("batch"))
         if model.loss == "nb":
             counts = batch["counts"]
             library = counts.sum(dim=1, keepdim=True).clamp_min(1.0)
