@@ -80,10 +80,17 @@ class BenchmarkConfig:
     preset: str = "default"
     curve_points: int = 0  # > 0: also score this many evenly spaced checkpoints (AUPRC vs steps)
 
-    @classmethod
-    def make(cls, quick: bool = False, preset: Optional[str] = None, **overrides: Any) -> "BenchmarkConfig":
+    def __post_init__(self) -> None:
         from ..pipeline import resolve_run_config, typed_sections
 
+        sections, train = typed_sections("dna", resolve_run_config("dna", preset=self.spec_preset))
+        recipe = {"train": train, "model": sections.model, "data": sections.data}
+        for name, (section, key) in RECIPE_FIELDS.items():
+            if getattr(self, name) is None:  # not overridden: the spec preset's
+                setattr(self, name, getattr(recipe[section], key))
+
+    @classmethod
+    def make(cls, quick: bool = False, preset: Optional[str] = None, **overrides: Any) -> "BenchmarkConfig":
         if preset is not None and preset not in PRESETS or preset == "quick":
             raise ValueError(f"unknown DNA benchmark preset {preset!r}; choose from {sorted(set(PRESETS) - {'quick'})}")
         if quick and preset not in (None, "default"):
@@ -93,11 +100,6 @@ class BenchmarkConfig:
             base["preset"] = preset
         base.update(overrides)
         cfg = cls(**base)
-        sections, train = typed_sections("dna", resolve_run_config("dna", preset=cfg.spec_preset))
-        recipe = {"train": train, "model": sections.model, "data": sections.data}
-        for name, (section, key) in RECIPE_FIELDS.items():
-            if getattr(cfg, name) is None:
-                setattr(cfg, name, getattr(recipe[section], key))
         unknown = [s for s in cfg.schemes if s not in SCHEMES]
         if unknown:
             raise ValueError(f"unknown masking scheme(s) {unknown}; known: {list(SCHEMES)}")
