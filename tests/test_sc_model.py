@@ -129,7 +129,7 @@ def _reference_first_layer(model, z, mask):
 
 
 def test_masked_input_layer_matches_autograd_forward_and_gradients():
-    from bioR2.sc.model import _as_float_mask, _MaskedInputLinear
+    from bioR2.sc.model import as_float_mask, _MaskedInputLinear
 
     torch.manual_seed(0)
     model = ExpressionMAE([f"g{i}" for i in range(30)], hidden=[24], latent=5, dropout=0.0)
@@ -143,7 +143,7 @@ def test_masked_input_layer_matches_autograd_forward_and_gradients():
 
     ref = _reference_first_layer(model, z, mask)
     ref_grads = torch.autograd.grad(ref, params, grad_out)
-    fast = _MaskedInputLinear.apply(z, _as_float_mask(mask, z.dtype), *params)
+    fast = _MaskedInputLinear.apply(z, as_float_mask(mask, z.dtype), *params)
     fast_grads = torch.autograd.grad(fast, params, grad_out)
     assert torch.equal(fast, ref)  # the same addmm on the same input
     assert torch.equal(fast_grads[1], ref_grads[1]) and torch.equal(fast_grads[2], ref_grads[2])

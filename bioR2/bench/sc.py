@@ -296,7 +296,7 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
     from threadpoolctl import threadpool_limits
 
     from .common import run_all
-    from .sc_baselines import BASELINES, _pca, embedding_scores, fit_predict, scib_available, scvi_available
+    from .sc_baselines import BASELINES, pca_pipeline, embedding_scores, fit_predict, scib_available, scvi_available
 
     t0 = time.perf_counter()
     # Torch and BLAS each default to every core; on a shared machine that oversubscription is
@@ -332,7 +332,7 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
             emb_scores.setdefault(method, {}).setdefault(k, []).append(v)
 
     if scib:
-        add_embedding("pca", embedding_scores(_pca().fit_transform(x_log), labels))
+        add_embedding("pca", embedding_scores(pca_pipeline().fit_transform(x_log), labels))
 
     # ---------------------------------------------------------------- the jobs
     cfg_dict = asdict(config)

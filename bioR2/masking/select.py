@@ -9,7 +9,8 @@ import torch
 
 from .noise import RNGLike, uniform_at, uniform_like
 
-__all__ = ["select_positions", "select_all_positions", "CountMode", "masked_count", "Ratio", "row_ratios"]
+__all__ = ["select_positions", "select_all_positions", "CountMode", "masked_count", "Ratio", "row_ratios",
+           "row_counts"]
 
 CountMode = Literal["exact", "bernoulli"]
 
@@ -69,7 +70,7 @@ def masked_count(n_eligible: torch.Tensor, ratio: Ratio, min_one: bool = True) -
     return torch.minimum(k, n_eligible.to(torch.int64))
 
 
-def _row_counts(flags: torch.Tensor) -> torch.Tensor:
+def row_counts(flags: torch.Tensor) -> torch.Tensor:
     """Per-row number of True entries of a 2-D bool tensor, as int64.
 
     Summed through a uint8 view: torch's bool reductions (``any``, ``count_nonzero``) are
@@ -107,7 +108,7 @@ def select_positions(
     if rows is not None:
         ratio = rows
     eligible = eligible.to(torch.bool)
-    n_eligible = _row_counts(eligible)
+    n_eligible = row_counts(eligible)
     if int(n_eligible.sum()) < _SPARSE_FRACTION * eligible.numel():
         return _select_sparse(eligible, n_eligible, ratio, rng, stream, count, min_one)
     return _select_dense(eligible, n_eligible, ratio, rng, stream, count, min_one)
@@ -147,7 +148,7 @@ def _select_dense(eligible, n_eligible, ratio, rng, stream, count, min_one, shap
         if not all_eligible:
             mask &= eligible
         if min_one:
-            empty = (_row_counts(mask) == 0) & (n_eligible > 0)
+            empty = (row_counts(mask) == 0) & (n_eligible > 0)
             if bool(empty.any()):
                 rows = empty.nonzero(as_tuple=True)[0]
                 mask[rows, scores[rows].argmin(dim=1)] = True
@@ -194,7 +195,7 @@ def _band_select(scores: torch.Tensor, k: torch.Tensor, n_eligible: torch.Tensor
     n = n_eligible.clamp(min=1).to(torch.float64)
     q = (k.to(torch.float64) / n).to(scores.dtype)
     below = scores < q[:, None]
-    d = k - _row_counts(below)
+    d = k - row_counts(below)
     # Band width: the deficit plus a margin of several binomial sds; expected entries ~ |d| + 4√|d| + 8.
     dist = d.abs().to(torch.float64)
     width = ((dist + 4.0 * dist.sqrt() + 8.0) / n).to(scores.dtype)

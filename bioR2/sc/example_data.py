@@ -12,10 +12,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-__all__ = ["pbmc68k"]
+__all__ = ["pbmc68k", "labelled_anndata"]
 
 
-def _anndata(counts, labels, genes, label_key: str, source: str):
+def labelled_anndata(counts, labels, genes, label_key: str, source: str):
+    """An AnnData of raw ``counts`` (cells x ``genes``, CSR float32) with ``obs[label_key]`` and
+    ``uns["source"]``: how the bundled example datasets are handed out."""
     import anndata
 
     obs = pd.DataFrame({label_key: pd.Categorical(labels)}, index=[f"cell_{i}" for i in range(counts.shape[0])])
@@ -33,5 +35,5 @@ def pbmc68k():
     raw = ref.raw.X
     raw = raw.toarray() if sp.issparse(raw) else np.asarray(raw)
     counts = np.round(np.expm1(raw) * ref.obs["n_counts"].to_numpy()[:, None] / 1e4)
-    return _anndata(counts, ref.obs["bulk_labels"].astype(str).to_numpy(), list(ref.raw.var_names), "bulk_labels",
-                    "scanpy pbmc68k_reduced; counts = round(expm1(raw.X) * n_counts / 1e4)")
+    return labelled_anndata(counts, ref.obs["bulk_labels"].astype(str).to_numpy(), list(ref.raw.var_names),
+                            "bulk_labels", "scanpy pbmc68k_reduced; counts = round(expm1(raw.X) * n_counts / 1e4)")

@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from ..train import PretrainedModule
 
-__all__ = ["ExpressionMAE", "nb_log_likelihood"]
+__all__ = ["as_float_mask", "ExpressionMAE", "nb_log_likelihood"]
 
 
 def _mlp(sizes: Sequence[int], dropout: float, final_act: bool) -> nn.Sequential:
@@ -38,7 +38,7 @@ def _mlp(sizes: Sequence[int], dropout: float, final_act: bool) -> nn.Sequential
     return nn.Sequential(*layers)
 
 
-def _as_float_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+def as_float_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """A bool mask as 0/1 values of ``dtype`` (through a uint8 view: bool casts are slow on CPU)."""
     if mask.dtype == torch.bool:
         return mask.view(torch.uint8).to(dtype)
@@ -225,7 +225,7 @@ class ExpressionMAE(PretrainedModule):
         same forward, a backward without the gradient of the layer's input."""
         first = self.encoder[0]
         if mask_float is None:
-            mask_float = _as_float_mask(mask, z.dtype)
+            mask_float = as_float_mask(mask, z.dtype)
         if (torch.is_grad_enabled() and not z.requires_grad and z.dim() == 2 and first.bias is not None
                 and not torch.is_autocast_enabled(z.device.type)):
             h = _MaskedInputLinear.apply(z, mask_float, self.mask_value, first.weight, first.bias)

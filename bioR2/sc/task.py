@@ -9,9 +9,9 @@ from typing import Any, Dict, Optional
 import torch
 
 from ..masking import RNGLike, mask_expression
-from ..masking.select import _row_counts
+from ..masking.select import row_counts
 from ..train import Task, TaskOutput
-from .model import ExpressionMAE, _as_float_mask, nb_log_likelihood
+from .model import ExpressionMAE, as_float_mask, nb_log_likelihood
 
 __all__ = ["ExpressionMAETask", "masked_mse"]
 
@@ -62,7 +62,7 @@ class ExpressionMAETask(Task):
         z = model.standardise(x)  # once: the encoder's input and the mse target
         # The mask as 0/1 values: multiplying by it is masked_fill(~mask, 0) for the finite values
         # here (the same numbers), at a fraction of a bool-conditioned kernel's cost on CPU.
-        hidden = _as_float_mask(mask, z.dtype)
+        hidden = as_float_mask(mask, z.dtype)
         if observed is None:
             latent = model.encode_standardised(z, mask, hidden)
         else:
@@ -81,7 +81,7 @@ class ExpressionMAETask(Task):
         loss_sum = (per_entry * hidden).sum()
         # Per-row int32 counts, then their total: a whole-batch sum(dtype=int64) converts every
         # entry to int64 first, a batch-sized temporary many times slower.
-        n_items = _row_counts(mask).sum() if mask.dtype == torch.bool and mask.dim() == 2 else mask.sum()
+        n_items = row_counts(mask).sum() if mask.dtype == torch.bool and mask.dim() == 2 else mask.sum()
         with torch.no_grad():  # the reported MSE: no graph
             if model.loss == "nb":
                 recon = torch.log1p(share * model.target_sum)
