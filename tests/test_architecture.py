@@ -116,3 +116,14 @@ def test_every_benchmark_preset_resolves():
         for name in presets:
             cfg, train = typed_sections(spec, resolve_run_config(spec, preset=name))
             assert train.steps or train.epochs, (spec.name, name)
+
+
+def test_no_private_name_crosses_a_module():
+    """A module uses another module's public names only (``_name`` is the module's own)."""
+    crossing = []
+    for name, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("bioR2")):
+                crossing += [f"{name}: {a.name}" for a in node.names
+                             if a.name.startswith("_") and not a.name.startswith("__")]
+    assert not crossing, f"private names imported from other modules: {crossing}"
