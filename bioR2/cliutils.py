@@ -161,16 +161,12 @@ def add_domain_pretrain_arguments(parser: argparse.ArgumentParser, spec: Any) ->
                     group.add_argument(flag, dest=dest, action="store_true", default=None,
                                        help=text if "default" in text else f"{text} (off by default)")
                 continue
-            if meta.get("nargs"):  # several values after one flag (e.g. --h5ad a.h5ad b.h5ad)
-                group.add_argument(flag, dest=dest, nargs=meta["nargs"], default=None,
-                                   metavar=meta.get("metavar"), help=f"{text} (default {default})")
-                continue
             parse = _list_parser(item, flag) if kind == "list" else item
             shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
             metavar = meta.get("metavar") or (None if meta.get("choices") else flag[2:].replace("-", "_").upper())
             # one default per help line: none when the text states it or there is none to show
             suffix = "" if "default" in text or shown is None or shown == "" else f" (default {shown})"
-            if meta.get("nargs"):
+            if meta.get("nargs"):  # several values after one flag (--h5ad a.h5ad b.h5ad); one stays a scalar
                 group.add_argument(flag, dest=dest, type=parse, default=None, nargs=meta["nargs"], metavar=metavar,
                                    action=_OneOrMany, help=f"{text}{suffix}")
                 continue
