@@ -19,11 +19,11 @@ is below 0, and ``"tie"`` otherwise (also when fewer than two pairs leave no int
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-__all__ = ["paired_comparison", "t_interval", "verdict"]
+__all__ = ["paired_comparison", "t_interval", "verdict", "comparison_table"]
 
 ArrayLike = Union[Sequence[float], Sequence[Sequence[float]], np.ndarray]
 
@@ -113,3 +113,15 @@ def paired_comparison(model: ArrayLike, baseline: ArrayLike, *, metric: str, hig
     return {"metric": metric, "diff": round(mean, 6),
             "ci95": [round(lo, 6), round(hi, 6)] if finite else [None, None],
             "unit": unit, "n": int(diffs.size), "verdict": word}
+
+
+def comparison_table(comparisons: Mapping[str, Mapping[str, Any]]) -> List[str]:
+    """Markdown rows of ``{name: paired_comparison(...)}``: diff, 95 % CI, unit (n), verdict."""
+    if not comparisons:
+        return []
+    lines = ["| comparison | metric | diff | 95% CI | unit (n) | verdict |", "|---|---|---|---|---|---|"]
+    for name, c in comparisons.items():
+        lo, hi = c["ci95"]
+        ci = f"[{lo:+.4f}, {hi:+.4f}]" if lo is not None else "—"
+        lines.append(f"| {name} | {c['metric']} | {c['diff']:+.4f} | {ci} | {c['unit']} ({c['n']}) | {c['verdict']} |")
+    return lines

@@ -349,13 +349,9 @@ def _cap(df: pd.DataFrame, max_positives: int, by: List[str], seed: int) -> pd.D
 
 
 # ---------------------------------------------------------------------------- baselines
-def kmer_scores(train_seqs: Sequence[str], contexts: Sequence[str], ref: Sequence[str], alt: Sequence[str],
-                flank: int = 3, pseudocount: float = 1.0) -> np.ndarray:
-    """A (2 x ``flank``)-mer context model: ``log P(alt | context) - log P(ref | context)``.
-
-    Counts of every (left flank, centre, right flank) word in the training sequences, both
-    strands. ``contexts`` are ``2 * flank + 1``-long strings centred on each variant.
-    """
+def kmer_counts(train_seqs: Sequence[str], flank: int = 3) -> np.ndarray:
+    """Counts of every (left flank, centre, right flank) word of ``train_seqs``, both strands,
+    as a ``[4**flank, 4, 4**flank]`` array (words with a non-ACGT base are skipped)."""
     k = 2 * flank + 1
     counts = np.zeros(4 ** k, dtype=np.int64)
     weights = 4 ** np.arange(k - 1, -1, -1, dtype=np.int64)
@@ -367,7 +363,18 @@ def kmer_scores(train_seqs: Sequence[str], contexts: Sequence[str], ref: Sequenc
             win = np.lib.stride_tricks.sliding_window_view(codes, k)
             win = win[(win < 4).all(1)]
             counts += np.bincount(win @ weights, minlength=4 ** k)
-    table = counts.reshape(4 ** flank, 4, 4 ** flank).astype(np.float64) + pseudocount
+    return counts.reshape(4 ** flank, 4, 4 ** flank)
+
+
+def kmer_llr(counts: np.ndarray, contexts: Sequence[str], ref: Sequence[str], alt: Sequence[str],
+             pseudocount: float = 1.0) -> np.ndarray:
+    """``log P(alt | context) - log P(ref | context)`` under the word counts of :func:`kmer_counts`
+    (possibly a weighted sum of several); ``contexts`` are ``2 * flank + 1``-long strings
+    centred on each variant (0 where a context has a non-ACGT base)."""
+    flank = int(round(np.log(counts.shape[0]) / np.log(4)))
+    k = 2 * flank + 1
+    weights = 4 ** np.arange(k - 1, -1, -1, dtype=np.int64)
+    table = counts.astype(np.float64) + pseudocount
     logp = np.log(table / table.sum(1, keepdims=True))
     ctx = np.stack([encode_acgt(c) for c in contexts]).astype(np.int64)
     if ctx.shape[1] != k:
@@ -380,6 +387,16 @@ def kmer_scores(train_seqs: Sequence[str], contexts: Sequence[str], ref: Sequenc
     out = logp[left, a, right] - logp[left, r, right]
     out[bad] = 0.0
     return out
+
+
+def kmer_scores(train_seqs: Sequence[str], contexts: Sequence[str], ref: Sequence[str], alt: Sequence[str],
+                flank: int = 3, pseudocount: float = 1.0) -> np.ndarray:
+    """A (2 x ``flank``)-mer context model: ``log P(alt | context) - log P(ref | context)``.
+
+    Counts of every (left flank, centre, right flank) word in the training sequences, both
+    strands. ``contexts`` are ``2 * flank + 1``-long strings centred on each variant.
+    """
+    return kmer_llr(kmer_counts(train_seqs, flank), contexts, ref, alt, pseudocount)
 
 
 def _best_window_score(pwm: PWM, codes: np.ndarray, pos: int) -> float:

@@ -715,18 +715,9 @@ def _verdict(results: Dict[str, Any], main: str) -> List[str]:
     return lines
 
 
-def _comparison_table(comparisons: Dict[str, Any]) -> List[str]:
-    if not comparisons:
-        return []
-    lines = ["| comparison | metric | diff | 95% CI | unit (n) | verdict |", "|---|---|---|---|---|---|"]
-    for name, c in comparisons.items():
-        lo, hi = c["ci95"]
-        ci = f"[{lo:+.4f}, {hi:+.4f}]" if lo is not None else "—"
-        lines.append(f"| {name} | {c['metric']} | {c['diff']:+.4f} | {ci} | {c['unit']} ({c['n']}) | {c['verdict']} |")
-    return lines
-
-
 def _markdown(results: Dict[str, Any], main: str) -> str:
+    from ..stats import comparison_table
+
     cfg = results["config"]
     lines = [
         f"# Single-cell annotation benchmark: {results['dataset']}",
@@ -754,7 +745,7 @@ def _markdown(results: Dict[str, Any], main: str) -> str:
         f"{results['selection']['overlap_with_test']} of them in the test fold they choose for."
         if results.get("selection") else "",
         "",
-        *_comparison_table(results.get("comparisons", {})),
+        *comparison_table(results.get("comparisons", {})),
         "",
         "## Is R²MAE better? (paired over matched seed x fold pairs)",
         "",
