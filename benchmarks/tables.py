@@ -52,24 +52,28 @@ def _ci(c: Dict[str, Any]) -> str:
     return "—" if lo is None else f"[{lo:+.4f}, {hi:+.4f}]"
 
 
+def _cell(c: Dict[str, Any] | None) -> str:
+    return "—" if c is None else f"{c['diff']:+.4f} {_ci(c)} **{c['verdict']}**"
+
+
 def sc_table() -> str:
-    rows = ["| dataset, run | selection | model | vs | macro-F1 diff | 95% CI | unit (n) | verdict |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| dataset, run | selection | vs | frozen R²MAE − it (macro-F1) | fine-tuned − it | unit (n) |",
+            "|---|---|---|---|---|---|"]
     for label, rel in SC_RUNS.items():
         results = _load(rel)
         if results is None:
             continue
         sel = results.get("selection")
-        selection = (f"nested, {sel['n']} cells, overlap {sel['overlap_with_test']}" if sel
-                     else "old split; untuned baselines")
+        selection = (f"nested ({sel['n']} cells; {sel['overlap_with_test']} in a test fold)" if sel
+                     else "old split, untuned baselines")
         comps = sc_comparisons(results)
-        for model in ("r2mae", "finetune"):
-            for base in SC_BASELINES:
-                c = comps.get(f"{model}_vs_{base}")
-                if c is None:
-                    continue
-                rows.append(f"| {label} | {selection} | {'frozen' if model == 'r2mae' else 'fine-tuned'} | {base} | "
-                            f"{c['diff']:+.4f} | {_ci(c)} | {c['unit']} ({c['n']}) | {c['verdict']} |")
+        for base in SC_BASELINES:
+            frozen, tuned = comps.get(f"r2mae_vs_{base}"), comps.get(f"finetune_vs_{base}")
+            if frozen is None and tuned is None:
+                continue
+            unit = frozen or tuned
+            rows.append(f"| {label} | {selection} | {base} | {_cell(frozen)} | {_cell(tuned)} | "
+                        f"{unit['unit']} ({unit['n']}) |")
     return "\n".join(rows) + "\n"
 
 
@@ -78,7 +82,9 @@ def dna_table() -> str:
     rows = ["| task | vs | AUPRC diff (R²MAE − it) | 95% CI | unit (n) | verdict |", "|---|---|---|---|---|---|"]
     if results is None:
         return "\n".join(rows) + "\n"
-    for name, c in results["comparisons"].items():
+    order = {t: i for i, t in enumerate(("motif", "motif_oct4", "motif_mafk", "bacterial"))}
+    for name, c in sorted(results["comparisons"].items(),
+                          key=lambda kv: (order.get(kv[0].split("/")[0], 9), kv[0].split("/")[1])):
         task, vs = name.split("/")
         rows.append(f"| {task} | {vs.replace('r2mae_vs_', '')} | {c['diff']:+.4f} | {_ci(c)} | {c['unit']} ({c['n']}) "
                     f"| {c['verdict']} |")
