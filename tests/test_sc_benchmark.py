@@ -20,8 +20,9 @@ def test_benchmark_writes_every_method(tmp_path, monkeypatch):
         adata = datasets.pbmc68k()
         return adata[:, :120].copy(), "bulk_labels"
 
-    def fake_scvi(train, test, **kwargs):
-        return np.log1p(train[:, :10]), np.log1p(test[:, :10])
+    def fake_scvi(train, test, **kwargs):  # a projection that depends on the cells it is fit on
+        w = np.random.default_rng(train.shape[0]).normal(size=(train.shape[1], 10))
+        return np.log1p(train) @ w, np.log1p(test) @ w
 
     monkeypatch.setattr(datasets, "load_dataset", lambda name: small_pbmc())
     monkeypatch.setattr(baselines, "scvi_available", lambda: True)
@@ -62,6 +63,9 @@ def test_benchmark_writes_every_method(tmp_path, monkeypatch):
     assert results["selection"]["overlap_with_test"] == 0 and results["selection"]["n"] > 0
     assert set(results["tuning"]) == {"logreg", "logreg_balanced", "pca_logreg", "knn_pca", "scvi_logreg"}
     assert all(len(v) == 5 for v in results["tuning"].values())
+    # the transductive table's scVI is trained on every cell, like the transductive masked autoencoders
+    assert (results["transductive"]["scvi_logreg"]["macro_f1"]["values"]
+            != results["methods"]["scvi_logreg"]["macro_f1"]["values"])
     assert (tmp_path / "reconstruction.png").exists() and results["figures"] == ["reconstruction.png"]
 
     # every model's result is kept: a second run (an interrupted one resumed) trains nothing again

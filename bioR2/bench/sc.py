@@ -479,7 +479,7 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
     methods_store = dict(stores[main])
     methods_store.update(base)
     methods = _summarise(methods_store)
-    paired = {p: _paired(dict(stores[p], **base), n_seeds, config.n_folds) for p in config.protocols}
+    paired = {p: _paired(dict(base, **stores[p]), n_seeds, config.n_folds) for p in config.protocols}
     names_base = [*GRIDS, "scvi_logreg"]
     comparisons = sc_comparisons(dict(stores[main], **base), n_seeds, config.n_folds, names_base, config.schemes)
     if "transductive" in stores:
@@ -500,7 +500,7 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
                      "transductive": "pretrained on all labelled cells without labels, once per seed"},
         "config": asdict(config),
         "masking_schemes": SCHEMES,
-        "transductive": _summarise(dict(stores["transductive"], **base)) if "transductive" in stores else {},
+        "transductive": _summarise(dict(base, **stores["transductive"])) if "transductive" in stores else {},
         "paired": paired,
         "comparisons": comparisons,
         "selection": selection,
