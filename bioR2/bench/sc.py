@@ -336,8 +336,10 @@ def _scvi_job(config: BenchmarkConfig, c: Dict[str, Any], task: Dict[str, Any]) 
     best, scores = select(grid, score)
     z_train, z_test = latent(train, test, best)
     both = np.concatenate([z_train, z_test])
+    # the probe's C on the same inner split as every other probe (positions within the training rows)
+    inner = (np.searchsorted(train, fit), np.searchsorted(train, val))
     pred = _probe(both, np.concatenate([labels[train], labels[test]]), np.arange(train.size),
-                  np.arange(train.size, train.size + test.size))
+                  np.arange(train.size, train.size + test.size), inner)
     return {"metrics": classification_metrics(labels[test], pred), "params": best, "inner_scores": scores}
 
 
