@@ -56,6 +56,10 @@ def test_benchmark_writes_every_method(tmp_path, monkeypatch):
         assert c["verdict"] == ("ahead" if lo > 0 else "behind" if hi < 0 else "tie"), name
         assert c["unit"] == "fold" and c["n"] == 5, name  # one seed: every comparison pairs over the 5 folds
         assert f"| {name} | macro_f1 | {c['diff']:+.4f} |" in text and f"| {c['verdict']} |" in text
+    assert "Is R²MAE better?" in text and any(f"**{w}**." in text for w in ("ahead", "tie", "behind"))
+    best = max(["pca_logreg", "logreg", "logreg_balanced", "knn_pca", "scvi_logreg"],
+               key=lambda m: results["methods"][m]["macro_f1"]["mean"])
+    assert f"`{best}`" in text and f"**{comparisons['r2mae_vs_' + best]['verdict']}**." in text
     r2 = np.asarray(results["methods"]["r2mae"]["macro_f1"]["values"])
     lr = np.asarray(results["methods"]["logreg"]["macro_f1"]["values"])
     assert comparisons["r2mae_vs_logreg"]["diff"] == pytest.approx(float((r2 - lr).mean()), abs=1e-6)
