@@ -131,7 +131,9 @@ class DomainSpec:
     0.75), ``per_example_ratios`` (whether one ratio per example is possible: MAE keeps one
     number of patches per batch), ``compare_ratios`` (the fixed ratios a benchmark compares the
     R²MAE range with, besides U(0, 1)), ``eval_ratios`` (the fixed ratios at which held-out masked
-    loss is scored when schedules are compared) and ``commands`` (:class:`Command`).
+    loss is scored when schedules are compared), ``published_schedules`` (schedules as a paper
+    published them for this domain, which replace the scoreboard family's entry of that name)
+    and ``commands`` (:class:`Command`).
     """
 
     name: str
@@ -152,6 +154,9 @@ class DomainSpec:
     per_example_ratios: bool = True
     compare_ratios: Tuple[str, ...] = ()
     eval_ratios: Tuple[float, ...] = ()
+    # schedules as their papers published them for this domain, replacing the scoreboard family's
+    # entry of the same name (which is kept as "<name>-range"), e.g. vision's MAGE truncated Gaussian
+    published_schedules: Mapping[str, str] = field(default_factory=dict)
     commands: Tuple[Command, ...] = ()
 
     def resolve_train(self, cfg: "SectionConfigs", train_cfg: Any, data: DomainData) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import os
+from pathlib import Path
 import warnings
 
 import numpy as np
@@ -299,17 +300,44 @@ def test_a_read_only_bgzip_genome_folder_gets_its_indexes_in_the_cache(tmp_path,
     assert len(list((tmp_path / "cache" / "fai").glob("*/g.fa.gz.gzi"))) == 1
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root can write anywhere")
 def test_a_really_read_only_genome_folder(tmp_path, monkeypatch):
+    """A folder nobody may write to: the index goes to the cache and nothing is written beside
+    the FASTA. Root may write anywhere, so writes into the folder are made to fail for real and
+    ``os.access`` answers as it does for other users (the code path is the same for root)."""
+    import builtins
+
     folder = tmp_path / "genomes"
     folder.mkdir()
     path = write_fasta(folder / "g.fa", {"chr1": SEQ})
     monkeypatch.setenv("BIOR2_CACHE", str(tmp_path / "cache"))
+    inside = lambda p: Path(os.fspath(p)).resolve().parent == folder.resolve()  # noqa: E731
+    real_open, real_os_open, real_access = builtins.open, os.open, os.access
+
+    def no_write_open(file, mode="r", *args, **kwargs):
+        if isinstance(file, (str, os.PathLike)) and any(c in mode for c in "wax+") and inside(file):
+            raise PermissionError(13, "Permission denied", os.fspath(file))
+        return real_open(file, mode, *args, **kwargs)
+
+    def no_write_os_open(file, flags, *args, **kwargs):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and inside(file):
+            raise PermissionError(13, "Permission denied", os.fspath(file))
+        return real_os_open(file, flags, *args, **kwargs)
+
+    def access(p, mode, *args, **kwargs):
+        if mode & os.W_OK and Path(os.fspath(p)).resolve() == folder.resolve():
+            return False
+        return real_access(p, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", no_write_open)
+    monkeypatch.setattr(os, "open", no_write_os_open)
+    monkeypatch.setattr(os, "access", access)
     folder.chmod(0o555)
     try:
         assert Genome(path).fetch("chr1", 0, 10) == SEQ[:10]
     finally:
         folder.chmod(0o755)
+    assert sorted(p.name for p in folder.iterdir()) == ["g.fa"]
+    assert list((tmp_path / "cache").rglob("g.fa.fai"))
 
 
 def test_soft_masked_and_iupac_bases_stay_valid(tmp_path):

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 
-from bioR2.bench.dna_data import _bacterial_variants, _cap, _motif_variants, kmer_scores
+from bioR2.bench.dna_data import bacterial_variants, cap_positives, motif_variants, kmer_scores
 from bioR2.bench.dna import BenchmarkConfig, _evaluate, _markdown
 from bioR2.dna.motifs import PWM, encode_acgt
 
@@ -39,7 +39,7 @@ def test_motif_negatives_match_ref_and_alt():
         s[90:98] = list("ATGCAAAT")
         seqs.append("".join(s))
     peaks = pd.DataFrame({"contig": [f"p{i}" for i in range(40)], "seq": seqs})
-    df = _motif_variants(peaks, "oct", [pwm], [pwm], np.random.default_rng(1), negatives_per_positive=9)
+    df = motif_variants(peaks, "oct", [pwm], [pwm], np.random.default_rng(1), negatives_per_positive=9)
     pos = df[df.label == 1]
     assert len(pos) >= 40 and ((pos.pos >= 91) & (pos.pos <= 98)).all()
     for pair, block in df.groupby("pair"):
@@ -48,7 +48,7 @@ def test_motif_negatives_match_ref_and_alt():
         assert len(negs) == 9
         assert (negs.ref == p.ref).all() and (negs.alt == p.alt).all()  # substitution type carries no signal
         assert ((negs.pos < 91 - 10) | (negs.pos > 98 + 10)).all()       # >= 10 bp from the hit
-    capped = _cap(df, 5, ["factor"], seed=0)
+    capped = cap_positives(df, 5, ["factor"], seed=0)
     assert capped.label.sum() == 5 and len(capped) == 50
 
 
@@ -58,7 +58,7 @@ def test_bacterial_positives_sit_on_start_codon_and_sd():
     orf = "ATG" + "".join(rng.choice(["GCT", "GCA", "CTG", "AAA"], 200)) + "TAA"
     gene = bg(30) + "AGGAGG" + bg(7) + orf
     seq = bg(300) + gene + bg(300)
-    df = _bacterial_variants(seq, "c", rng, min_orf=450, negatives_per_positive=4)
+    df = bacterial_variants(seq, "c", rng, min_orf=450, negatives_per_positive=4)
     pos = df[df.label == 1].set_index("kind")
     sd = seq.index("AGGAGG")
     atg = seq.index("ATG", sd)  # 0-based A of the start codon
@@ -88,8 +88,17 @@ def test_evaluate_and_markdown_tables():
         for seed in cfg.seeds:
             df[f"{s}_seed{seed}"] = y * 1.0 + rng.normal(size=200)
     df["kmer"], df["pwm_oracle"] = rng.normal(size=200), y + 0.1 * rng.normal(size=200)
+    df["kmer_tuned"] = y * 3.0 + rng.normal(size=200)  # far better than every model
     out = _evaluate(df, "motif", cfg)
-    assert set(out["methods"]) == {"r2mae", "fixed_0.15", "uniform_0-1", "kmer", "pwm_oracle", "positive_fraction"}
+    assert set(out["methods"]) == {"r2mae", "fixed_0.15", "uniform_0-1", "kmer", "kmer_tuned", "pwm_oracle",
+                                   "positive_fraction"}
+    comp = out["comparisons"]
+    assert comp["r2mae_vs_kmer"]["verdict"] == "ahead" and comp["r2mae_vs_kmer"]["unit"] == "seed"
+    assert comp["r2mae_vs_kmer_tuned"]["verdict"] == "behind"
+    assert comp["r2mae_vs_kmer"]["diff"] == pytest.approx(
+        out["methods"]["r2mae"]["auprc"]["mean"] - out["methods"]["kmer"]["auprc"]["mean"], abs=1e-6)
+    assert {"r2mae_vs_kmer_tuned_a", "r2mae_vs_kmer_tuned_b", "r2mae_vs_fixed_0.15_a"} <= set(comp)  # per factor
+    assert comp["r2mae_vs_fixed_0.15"]["n"] == 3
     assert len(out["methods"]["r2mae"]["auprc"]["values"]) == 3
     assert out["methods"]["pwm_oracle"]["auprc"]["mean"] > 0.9
     assert out["methods"]["positive_fraction"]["auprc"]["mean"] == pytest.approx(0.1)
@@ -99,6 +108,7 @@ def test_evaluate_and_markdown_tables():
                "tasks": {"motif": out}}
     md = _markdown(results)
     assert "| r2mae |" in md and "What it does not measure" in md and "r2mae - fixed_0.15" in md
+    assert "| r2mae_vs_kmer_tuned | auprc |" in md and "| behind |" in md
     with pytest.raises(ValueError, match="unknown masking scheme"):
         BenchmarkConfig.make(schemes=["r2mae", "nope"])
 
@@ -163,3 +173,44 @@ def test_long_preset_and_the_auprc_vs_steps_curve(tmp_path):
                     "config": {"steps": 6, "batch_size": 4, "window": 32, "layers": 1, "hidden": 8}, "tasks": {},
                     "curve": curve})
     assert "AUPRC vs training steps" in md and "k-mer" in md
+
+
+def test_kmer_tuning_picks_the_context_and_data_that_score_best_on_validation(tmp_path):
+    """A motif only the human peaks carry, while E. coli repeats a decoy with another centre
+    base in the same context: the tuner leaves E. coli out (or outweighs it) and its choice
+    has the best validation score of the grid."""
+    from bioR2.bench.dna_kmer import FLANKS, WEIGHTINGS, ValidationSplit, selection_section, tune_kmer
+    from bioR2.dna.data import Genome
+
+    rng = np.random.default_rng(0)
+    motif = "GATTACAGT"
+    peaks = ["".join(rng.choice(list("ACGT"), 20)) + motif + "".join(rng.choice(list("ACGT"), 20)) for _ in range(60)]
+    ecoli = "".join(rng.choice(list("ACGT"), 4000)) + ("GATTCCAGT" * 200)  # the E. coli words disagree
+    val = peaks[:20]
+    fasta = tmp_path / "g.fa"
+    fasta.write_text("".join(f">p{i}\n{s}\n" for i, s in enumerate(val)))
+    genome = Genome(fasta)
+    rows = []
+    for i in range(20):
+        rows.append({"chrom": f"p{i}", "pos": 25, "ref": "A", "alt": "C", "label": 1})  # breaks the motif centre
+        for pos in (3, 8, 14, 45):
+            ref = val[i][pos - 1]
+            rows.append({"chrom": f"p{i}", "pos": pos, "ref": ref, "alt": {"A": "C", "C": "G", "G": "T", "T": "A"}[ref],
+                         "label": 0})
+    frames = {"motif": pd.DataFrame(rows)}
+    split = ValidationSplit(frames, [ecoli], peaks[20:], [f"p{i}" for i in range(20)], ("v",))
+    choice = tune_kmer(split, genome)["motif"]
+    scores = choice["validation_auprc"]
+    assert len(scores) == len(FLANKS) * len(WEIGHTINGS)
+    assert choice["chosen"]["weighting"] != "all"
+    flank = choice["chosen"]["flank"]
+    assert scores[f"flank={flank},weighting=human_only"] > scores[f"flank={flank},weighting=all"]
+    key = f"flank={choice['chosen']['flank']},weighting={choice['chosen']['weighting']}"
+    assert scores[key] == max(scores.values()) > scores["flank=1,weighting=all"]
+
+    class Data:
+        held_out = ["p3"]  # a validation peak that is also a test sequence: counted
+
+    assert selection_section(split, Data(), {})["overlap_with_test"] == 1
+    Data.held_out = ["elsewhere"]
+    assert selection_section(split, Data(), {"motif": frames["motif"].iloc[:0]})["overlap_with_test"] == 0

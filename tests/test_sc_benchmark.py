@@ -20,8 +20,9 @@ def test_benchmark_writes_every_method(tmp_path, monkeypatch):
         adata = datasets.pbmc68k()
         return adata[:, :120].copy(), "bulk_labels"
 
-    def fake_scvi(train, test, **kwargs):
-        return np.log1p(train[:, :10]), np.log1p(test[:, :10])
+    def fake_scvi(train, test, **kwargs):  # a projection that depends on the cells it is fit on
+        w = np.random.default_rng(train.shape[0]).normal(size=(train.shape[1], 10))
+        return np.log1p(train) @ w, np.log1p(test) @ w
 
     monkeypatch.setattr(datasets, "load_dataset", lambda name: small_pbmc())
     monkeypatch.setattr(baselines, "scvi_available", lambda: True)
@@ -45,7 +46,30 @@ def test_benchmark_writes_every_method(tmp_path, monkeypatch):
     assert set(results["transductive"]) >= set(bench.SCHEMES)
     text = (tmp_path / "results.md").read_text()
     assert "Paired differences" in text and "Masked-value MSE" in text
-    assert any(word in text for word in ("no clear winner", "is better", "is **worse**"))
+    # every comparison's verdict follows from its interval, and the text reports that verdict
+    comparisons = results["comparisons"]
+    assert {"r2mae_vs_logreg", "r2mae_vs_logreg_balanced", "r2mae_vs_pca_logreg", "r2mae_vs_knn_pca",
+            "r2mae_vs_scvi_logreg", "finetune_vs_logreg", "transductive_r2mae_vs_scvi_logreg"} <= set(comparisons)
+    for name, c in comparisons.items():
+        lo, hi = c["ci95"]
+        assert lo <= c["diff"] <= hi, name
+        assert c["verdict"] == ("ahead" if lo > 0 else "behind" if hi < 0 else "tie"), name
+        assert c["unit"] == "fold" and c["n"] == 5, name  # one seed: every comparison pairs over the 5 folds
+        assert f"| {name} | macro_f1 | {c['diff']:+.4f} |" in text and f"| {c['verdict']} |" in text
+    assert "Is R²MAE better?" in text and any(f"**{w}**." in text for w in ("ahead", "tie", "behind"))
+    best = max(["pca_logreg", "logreg", "logreg_balanced", "knn_pca", "scvi_logreg"],
+               key=lambda m: results["methods"][m]["macro_f1"]["mean"])
+    assert f"`{best}`" in text and f"**{comparisons['r2mae_vs_' + best]['verdict']}**." in text
+    r2 = np.asarray(results["methods"]["r2mae"]["macro_f1"]["values"])
+    lr = np.asarray(results["methods"]["logreg"]["macro_f1"]["values"])
+    assert comparisons["r2mae_vs_logreg"]["diff"] == pytest.approx(float((r2 - lr).mean()), abs=1e-6)
+    # selection: nested inside every training fold, never a test cell of its fold
+    assert results["selection"]["overlap_with_test"] == 0 and results["selection"]["n"] > 0
+    assert set(results["tuning"]) == {"logreg", "logreg_balanced", "pca_logreg", "knn_pca", "scvi_logreg"}
+    assert all(len(v) == 5 for v in results["tuning"].values())
+    # the transductive table's scVI is trained on every cell, like the transductive masked autoencoders
+    assert (results["transductive"]["scvi_logreg"]["macro_f1"]["values"]
+            != results["methods"]["scvi_logreg"]["macro_f1"]["values"])
     assert (tmp_path / "reconstruction.png").exists() and results["figures"] == ["reconstruction.png"]
 
     # every model's result is kept: a second run (an interrupted one resumed) trains nothing again

@@ -79,6 +79,19 @@ def test_schedule_family_parses_and_cli_prints_json(tmp_path, capsys):
     assert printed["overall"] == {"a": 1.0, "b": 2.0}
 
 
+def test_vision_tnorm_is_mages_own_and_the_range_one_is_kept():
+    from bioR2.bench.scoreboard import domain_family
+    from bioR2.masking import TruncNormRatio
+
+    fam = domain_family("vision")
+    assert parse_mask_ratio(fam["tnorm"]) == TruncNormRatio(0.55, 0.25, 0.5, 1.0)  # MAGE: N(0.55, 0.25²) on [0.5, 1]
+    assert fam["tnorm-range"] == "tnorm:0.75,0.075,0.6-0.9"  # the family's generic one on vision's range
+    assert list(fam).index("tnorm-range") == list(fam).index("tnorm") + 1
+    assert "tnorm-range" not in domain_family("dna") and domain_family("dna")["tnorm"].startswith("tnorm:0.175,")
+    with pytest.raises(KeyError, match="not in the family"):
+        schedule_family(0.6, 0.9, 0.75, published={"nope": "0.5"})
+
+
 def test_a_schedule_one_domain_lacks_stays_out_of_the_overall_and_moves_no_rank(tmp_path):
     # dna has "sample" (best there); vision does not: the overall ranks a, b among themselves.
     _results(tmp_path / "dna", "dna", "motif", {"t": _task({"sample": 0.9, "a": 0.8, "b": 0.7}, noise=0.01)})
@@ -107,13 +120,14 @@ def test_domain_families_share_names_and_use_each_domains_range():
 
     names = set(domain_family("dna"))
     assert {"fixed", "r2mae", "mdlm", "mdlm-flat", "set", "sched", "tnorm", "beta", "sample"} == names
-    assert set(domain_family("vision")) == names - {"sample"}  # MAE: one ratio per batch
+    # MAE: one ratio per batch; MAGE's own tnorm, the range-derived one kept as tnorm-range
+    assert set(domain_family("vision")) == names - {"sample"} | {"tnorm-range"}
     for domain in ("dna", "sc", "vision", "text"):
         fam = domain_family(domain)
         spec = __import__(f"bioR2.{domain}.spec", fromlist=["DEFAULT_RATIO"])
         assert parse_mask_ratio(fam["r2mae"]) == parse_mask_ratio(spec.DEFAULT_RATIO)
         assert float(fam["fixed"]) == {"dna": 0.15, "sc": 0.15, "vision": 0.75, "text": 0.15}[domain]  # BERT, MAE
-        assert set(domain_family(domain)) <= names
+        assert set(domain_family(domain)) - {"tnorm-range"} <= names
     assert list(select_schedules(domain_family("sc"), ["r2mae", "fixed"])) == ["fixed", "r2mae"]  # family order
     with pytest.raises(ValueError, match="unknown schedule"):
         select_schedules(domain_family("sc"), ["fixed_0.15"])

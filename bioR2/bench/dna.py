@@ -37,7 +37,7 @@ def _schemes() -> Dict[str, str]:
 
 
 SCHEMES = _schemes()
-BASELINES = ("kmer", "pwm_oracle", "positive_fraction")
+BASELINES = ("kmer", "kmer_tuned", "pwm_oracle", "positive_fraction")
 # Run sizes: the model and training recipe of each is a preset of the DNA spec; what is the
 # harness's own (the data mix, scoring, the checkpoints kept) is set here. ``long``: the recipe
 # chosen on the validation split of the training sequences (benchmarks/dna_recipe_search.py;
@@ -179,6 +179,7 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir, task: str = "all") -> Dict[str,
 
     from ..train import load_model
     from .dna_data import build_benchmark_data, kmer_scores, pwm_oracle_scores, save_variant_sets, sd_oracle_scores
+    from .dna_kmer import selection_section as dna_selection, tune_kmer, tuned_kmer_scores, validation_split
     from ..dna.data import Genome
     from ..dna.scorer import VariantScorer
 
@@ -202,6 +203,12 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir, task: str = "all") -> Dict[str,
         df["kmer"] = -kmer_scores(train_seqs, ctx, df.ref.tolist(), df.alt.tolist())
         df["pwm_oracle"] = pwm_oracle_scores(genome, df, data.pwms) if name == "motif" else sd_oracle_scores(genome, df)
     del train_seqs
+    # the k-mer baseline tuned (context, data weighting) on the validation split of the training data
+    split = validation_split(data, genome, max_positives=cfg.max_positives)
+    kmer_choice = tune_kmer(split, genome)
+    for name, scores in tuned_kmer_scores(data, genome, frames, kmer_choice).items():
+        frames[name]["kmer_tuned"] = scores
+    selection = {**dna_selection(split, data, frames), "kmer_tuned": kmer_choice}
 
     # scores of models an earlier (interrupted) invocation already trained and scored
     cached: Dict[str, pd.DataFrame] = {}
@@ -253,7 +260,8 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir, task: str = "all") -> Dict[str,
     results = build_results(
         "dna", "motif+bacterial" if task == "all" else task, cfg.seeds, tasks_out[primary]["methods"],
         time.perf_counter() - t0, primary_task=primary, tasks=tasks_out, config=dataclasses.asdict(cfg),
-        data=data.info, timings_s=timings, pretrain_windows=len(windows),
+        data=data.info, timings_s=timings, pretrain_windows=len(windows), selection=selection,
+        comparisons={name: t["comparisons"] for name, t in tasks_out.items()},
         human_window_fraction=round(float((windows.chrom != "ecoli_train").mean()), 3), **extra,
     )
     write_results(out, results, _markdown(results))
@@ -475,6 +483,36 @@ def run_scoreboard(cfg: BenchmarkConfig, out_dir, schedules: Optional[Dict[str, 
     return results
 
 
+def _baselines(df: pd.DataFrame) -> List[str]:
+    return [b for b in ("kmer", "kmer_tuned", "pwm_oracle") if b in df]
+
+
+def _comparisons(methods: Dict[str, Any], cfg: BenchmarkConfig, flat: bool = False) -> Dict[str, Any]:
+    """``r2mae_vs_<method>`` on AUPRC: one fixed test set, so paired over seeds (the baselines are
+    deterministic; the other schemes share R²MAE's seeds). ``flat``: a stratum's entries
+    (``{scheme: summary, baseline: value}``) rather than ``{method: {"auprc": summary}}``."""
+    from ..stats import paired_comparison
+
+    def values(m):
+        v = methods.get(m)
+        if v is None:
+            return None
+        v = v if flat else v["auprc"]
+        return v["values"] if isinstance(v, dict) else [v]
+
+    r2 = values("r2mae")
+    if r2 is None:
+        return {}
+    out = {}
+    for other in [*(s for s in cfg.schemes if s != "r2mae"), "kmer", "kmer_tuned", "pwm_oracle"]:
+        b = values(other)
+        if b is None:
+            continue
+        seeded = other in cfg.schemes and len(b) == len(r2)
+        out[f"r2mae_vs_{other}"] = paired_comparison(r2, [[v] for v in b] if seeded else b[0], metric="auprc")
+    return out
+
+
 def _evaluate(df: pd.DataFrame, name: str, cfg: BenchmarkConfig) -> Dict[str, Any]:
     y = df["label"].to_numpy()
     groups = df["group"].to_numpy()
@@ -490,7 +528,7 @@ def _evaluate(df: pd.DataFrame, name: str, cfg: BenchmarkConfig) -> Dict[str, An
             cis.append({"seed": seed, **m})
         methods[scheme] = {k: summarize(v) for k, v in vals.items()}
         per_seed_ci[scheme] = cis
-    for base in ("kmer", "pwm_oracle"):
+    for base in _baselines(df):
         m = _metrics(y, df[base].to_numpy(), groups, cfg)
         methods[base] = {k: {**summarize([m[k]["value"]]), "ci_low": m[k]["ci_low"], "ci_high": m[k]["ci_high"]}
                          for k in ("auprc", "auroc")}
@@ -513,7 +551,7 @@ def _evaluate(df: pd.DataFrame, name: str, cfg: BenchmarkConfig) -> Dict[str, An
             entry = {"positives": int(ys.sum()), "variants": int(len(ys)), "positive_fraction": float(ys.mean())}
             for scheme in cfg.schemes:
                 entry[scheme] = summarize([auprc(ys, sub[f"{scheme}_seed{s}"]) for s in cfg.seeds])
-            for base in ("kmer", "pwm_oracle"):
+            for base in _baselines(df):
                 entry[base] = auprc(ys, sub[base])
             strata[str(level)] = entry
     else:  # bacterial: each positive kind against all negatives
@@ -524,10 +562,15 @@ def _evaluate(df: pd.DataFrame, name: str, cfg: BenchmarkConfig) -> Dict[str, An
             entry = {"positives": int(ys.sum()), "variants": int(len(ys)), "positive_fraction": float(ys.mean())}
             for scheme in cfg.schemes:
                 entry[scheme] = summarize([auprc(ys, both[f"{scheme}_seed{s}"]) for s in cfg.seeds])
-            for base in ("kmer", "pwm_oracle"):
+            for base in _baselines(df):
                 entry[base] = auprc(ys, both[base])
             strata[str(level)] = entry
+    comparisons = _comparisons(methods, cfg)
+    if name == "motif":  # Oct4 and MafK each on their own
+        for level, entry in strata.items():
+            comparisons.update({f"{k}_{level}": v for k, v in _comparisons(entry, cfg, flat=True).items()})
     return {"methods": methods, "bootstrap_ci_per_seed": per_seed_ci, "paired_differences": paired,
+            "comparisons": comparisons,
             f"per_{key}_auprc": strata, "variants": int(len(y)), "positives": int(y.sum()),
             "bootstrap": f"{cfg.n_boot} resamples of {'peaks' if name == 'motif' else 'loci (ORFs / 2-kb bins)'}"}
 
@@ -599,18 +642,25 @@ def _markdown(results: Dict[str, Any]) -> str:
                 lines.append(f"| {k} | {v['auprc']['mean']:+.3f} ± {v['auprc']['se']:.3f} | "
                              f"{v['auroc']['mean']:+.3f} ± {v['auroc']['se']:.3f} |")
             lines.append("")
+        if t.get("comparisons"):
+            from ..stats import comparison_table
+
+            lines += ["R²MAE minus each method (AUPRC; 95% t-interval over seeds, which covers seed-to-seed spread, "
+                      "not the sampling of the test set; `ahead` only when it excludes 0; `_oct4` / `_mafk`: "
+                      "that factor's variants only):", "", *comparison_table(t["comparisons"]), ""]
         strata_key = next(k for k in t if k.startswith("per_"))
         strata = t[strata_key]
         if strata:
             schemes = [s for s in SCHEMES if s in next(iter(strata.values()))]
+            bases = [b for b in ("kmer", "kmer_tuned", "pwm_oracle") if b in next(iter(strata.values()))]
             lines += [f"AUPRC {strata_key.replace('_', ' ')[4:]}:", "",
                       "| stratum | positives / variants | positive fraction | " + " | ".join(schemes)
-                      + " | k-mer | oracle |",
-                      "|---|---|---|" + "---|" * (len(schemes) + 2)]
+                      + " | " + " | ".join(bases) + " |",
+                      "|---|---|---|" + "---|" * (len(schemes) + len(bases))]
             for level, e in strata.items():
-                cells = [f"{e[s]['mean']:.3f} ± {e[s]['sd']:.3f}" for s in schemes]
+                cells = [f"{e[s]['mean']:.3f} ± {e[s]['sd']:.3f}" for s in schemes] + [f"{e[b]:.3f}" for b in bases]
                 lines.append(f"| {level} | {e['positives']} / {e['variants']} | {e['positive_fraction']:.3f} | "
-                             + " | ".join(cells) + f" | {e['kmer']:.3f} | {e['pwm_oracle']:.3f} |")
+                             + " | ".join(cells) + " |")
             lines.append("")
         lines += [f"![PR curves](pr_curves_{name}.png)", ""]
     curve = results.get("curve")

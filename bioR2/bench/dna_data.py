@@ -95,7 +95,7 @@ def _rc(seq: str) -> str:
 
 
 # ---------------------------------------------------------------------------- motif variants
-def _motif_variants(peaks: pd.DataFrame, factor: str, pwms: List[PWM], related: List[PWM],
+def motif_variants(peaks: pd.DataFrame, factor: str, pwms: List[PWM], related: List[PWM],
                     rng: np.random.Generator, negatives_per_positive: int, min_fraction: float = 0.8,
                     related_fraction: float = 0.8,
                     ic_min: float = 1.0, exclusion: int = 10) -> pd.DataFrame:
@@ -192,7 +192,7 @@ def _sd_match(upstream: str) -> Tuple[int, int]:
     return best, where
 
 
-def _bacterial_variants(seq: str, contig: str, rng: np.random.Generator, min_orf: int,
+def bacterial_variants(seq: str, contig: str, rng: np.random.Generator, min_orf: int,
                         negatives_per_positive: int) -> pd.DataFrame:
     n = len(seq)
     upper = seq.upper()
@@ -311,12 +311,12 @@ def build_benchmark_data(cache: Optional[Path] = None, *, holdout_fraction: floa
         pwms[factor] = load_jaspar(names=spec["names"])
         related = load_jaspar(patterns=spec["related"])
         fp = held_peaks[held_peaks.factor == factor]
-        motif_parts.append(_motif_variants(fp, factor, pwms[factor], related, rng, negatives_per_positive))
+        motif_parts.append(motif_variants(fp, factor, pwms[factor], related, rng, negatives_per_positive))
     motif = pd.concat(motif_parts, ignore_index=True)
-    bacterial = _bacterial_variants(ecoli[cut:], "ecoli_heldout", rng, min_orf, negatives_per_positive)
+    bacterial = bacterial_variants(ecoli[cut:], "ecoli_heldout", rng, min_orf, negatives_per_positive)
     if max_positives is not None:
-        motif = _cap(motif, max_positives, ["factor"], seed)
-        bacterial = _cap(bacterial, max_positives, [], seed)
+        motif = cap_positives(motif, max_positives, ["factor"], seed)
+        bacterial = cap_positives(bacterial, max_positives, [], seed)
     info = {
         "sources": {"peaks": {f: "==".join(PEAKS[f][:2]) + ":" + PEAKS[f][2] for f in PEAKS},
                     "ecoli": "==".join(ECOLI[:2]) + ":" + ECOLI[2], "jaspar": "pyjaspar==4.0.0:JASPAR2024"},
@@ -335,7 +335,7 @@ def build_benchmark_data(cache: Optional[Path] = None, *, holdout_fraction: floa
     return BenchmarkData(fasta, held_out, pretrain_contigs, motif, bacterial, pwms, info)
 
 
-def _cap(df: pd.DataFrame, max_positives: int, by: List[str], seed: int) -> pd.DataFrame:
+def cap_positives(df: pd.DataFrame, max_positives: int, by: List[str], seed: int) -> pd.DataFrame:
     """Keep at most ``max_positives`` positives per ``by`` group, with their own matched negatives."""
     rng = np.random.default_rng(seed + 1)
     groups = [df] if not by else [g for _, g in df.groupby(by, sort=False)]
@@ -349,13 +349,9 @@ def _cap(df: pd.DataFrame, max_positives: int, by: List[str], seed: int) -> pd.D
 
 
 # ---------------------------------------------------------------------------- baselines
-def kmer_scores(train_seqs: Sequence[str], contexts: Sequence[str], ref: Sequence[str], alt: Sequence[str],
-                flank: int = 3, pseudocount: float = 1.0) -> np.ndarray:
-    """A (2 x ``flank``)-mer context model: ``log P(alt | context) - log P(ref | context)``.
-
-    Counts of every (left flank, centre, right flank) word in the training sequences, both
-    strands. ``contexts`` are ``2 * flank + 1``-long strings centred on each variant.
-    """
+def kmer_counts(train_seqs: Sequence[str], flank: int = 3) -> np.ndarray:
+    """Counts of every (left flank, centre, right flank) word of ``train_seqs``, both strands,
+    as a ``[4**flank, 4, 4**flank]`` array (words with a non-ACGT base are skipped)."""
     k = 2 * flank + 1
     counts = np.zeros(4 ** k, dtype=np.int64)
     weights = 4 ** np.arange(k - 1, -1, -1, dtype=np.int64)
@@ -367,7 +363,18 @@ def kmer_scores(train_seqs: Sequence[str], contexts: Sequence[str], ref: Sequenc
             win = np.lib.stride_tricks.sliding_window_view(codes, k)
             win = win[(win < 4).all(1)]
             counts += np.bincount(win @ weights, minlength=4 ** k)
-    table = counts.reshape(4 ** flank, 4, 4 ** flank).astype(np.float64) + pseudocount
+    return counts.reshape(4 ** flank, 4, 4 ** flank)
+
+
+def kmer_llr(counts: np.ndarray, contexts: Sequence[str], ref: Sequence[str], alt: Sequence[str],
+             pseudocount: float = 1.0) -> np.ndarray:
+    """``log P(alt | context) - log P(ref | context)`` under the word counts of :func:`kmer_counts`
+    (possibly a weighted sum of several); ``contexts`` are ``2 * flank + 1``-long strings
+    centred on each variant (0 where a context has a non-ACGT base)."""
+    flank = int(round(np.log(counts.shape[0]) / np.log(4)))
+    k = 2 * flank + 1
+    weights = 4 ** np.arange(k - 1, -1, -1, dtype=np.int64)
+    table = counts.astype(np.float64) + pseudocount
     logp = np.log(table / table.sum(1, keepdims=True))
     ctx = np.stack([encode_acgt(c) for c in contexts]).astype(np.int64)
     if ctx.shape[1] != k:
@@ -380,6 +387,16 @@ def kmer_scores(train_seqs: Sequence[str], contexts: Sequence[str], ref: Sequenc
     out = logp[left, a, right] - logp[left, r, right]
     out[bad] = 0.0
     return out
+
+
+def kmer_scores(train_seqs: Sequence[str], contexts: Sequence[str], ref: Sequence[str], alt: Sequence[str],
+                flank: int = 3, pseudocount: float = 1.0) -> np.ndarray:
+    """A (2 x ``flank``)-mer context model: ``log P(alt | context) - log P(ref | context)``.
+
+    Counts of every (left flank, centre, right flank) word in the training sequences, both
+    strands. ``contexts`` are ``2 * flank + 1``-long strings centred on each variant.
+    """
+    return kmer_llr(kmer_counts(train_seqs, flank), contexts, ref, alt, pseudocount)
 
 
 def _best_window_score(pwm: PWM, codes: np.ndarray, pos: int) -> float:

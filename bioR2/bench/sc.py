@@ -129,10 +129,25 @@ def _folds(labels: np.ndarray, n_folds: int):
     return list(splitter.split(np.zeros(labels.size), labels))
 
 
-def _probe(emb: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+def _probe(emb: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray,
+           inner: Optional[tuple] = None) -> np.ndarray:
+    """Logistic-regression probe fit on ``train``, predicting ``test``; with ``inner`` (the
+    nested (fit, validation) split of ``train``) its C is chosen there first, over the same grid
+    as the logistic-regression baselines."""
     from ..sc.annotate import LinearProbe
+    from .sc_baselines import GRIDS
+    from .sc_protocol import select
 
-    return LinearProbe().fit(emb[train], labels[train]).predict(emb[test])
+    C = 1.0
+    if inner is not None:
+        fit, val = inner
+
+        def score(params):
+            pred = LinearProbe(C=params["C"]).fit(emb[fit], labels[fit]).predict(emb[val])
+            return classification_metrics(labels[val], pred)["macro_f1"]
+
+        C = select(GRIDS["logreg"], score)[0]["C"]
+    return LinearProbe(C=C).fit(emb[train], labels[train]).predict(emb[test])
 
 
 def _record(store: Dict[str, Dict[str, list]], method: str, metrics: Dict[str, Any]) -> None:
@@ -209,9 +224,12 @@ def _context(config: BenchmarkConfig) -> Dict[str, Any]:
     pool.var_names = adata.var_names
     reader = ExpressionReader(MemorySource(pool, where=config.dataset))
     _CONTEXT.clear()
+    from .sc_protocol import inner_splits
+
+    folds = _folds(labels, config.n_folds)
     _CONTEXT.update(key=key, adata=adata, label_key=label_key, labels=labels, n_lab=n_lab, n_extra=n_extra,
-                    extra_note=extra_note, reader=reader, x_log=reader.read(np.arange(n_lab)),
-                    folds=_folds(labels, config.n_folds), extra_rows=np.arange(n_lab, n_lab + n_extra))
+                    extra_note=extra_note, reader=reader, x_log=reader.read(np.arange(n_lab)), counts=counts,
+                    folds=folds, inner=inner_splits(folds, labels), extra_rows=np.arange(n_lab, n_lab + n_extra))
     return _CONTEXT
 
 
@@ -234,7 +252,7 @@ def _job(task: Dict[str, Any]) -> Dict[str, Any]:
 
     from ..sc.annotate import embed_reader, fine_tune
     from ..sc.task import reconstruction_error
-    from .sc_baselines import embedding_scores, scvi_latent
+    from .sc_baselines import embedding_scores
 
     config = BenchmarkConfig(**task["config"])
     torch.set_num_threads(config.threads)
@@ -242,22 +260,13 @@ def _job(task: Dict[str, Any]) -> Dict[str, Any]:
     labels, folds, reader, n_lab, x_log = c["labels"], c["folds"], c["reader"], c["n_lab"], c["x_log"]
     kind, seed = task["kind"], task.get("seed", 0)
     if kind == "scvi":
-        dense = np.asarray(c["adata"].X.toarray())
-        if task["fold"] is None:  # all labelled cells: for the embedding metrics
-            return {"embedding": embedding_scores(scvi_latent(dense, dense[:1], max_epochs=config.scvi_epochs)[0],
-                                                  labels)}
-        train, test = folds[task["fold"]]
-        z_train, z_test = scvi_latent(dense[train], dense[test], max_epochs=config.scvi_epochs)
-        both = np.concatenate([z_train, z_test])
-        return {"metrics": classification_metrics(labels[test], _probe(
-            both, np.concatenate([labels[train], labels[test]]), np.arange(train.size),
-            np.arange(train.size, train.size + test.size)))}
+        return _scvi_job(config, c, task)
     ratio = SCHEMES[task["scheme"]]
     if kind == "transductive":
         model = _train_model(config, reader, np.arange(reader.n_obs), ratio, seed)
         emb = embed_reader(reader, model, rows=np.arange(n_lab), device="cpu")
-        out: Dict[str, Any] = {"folds": [classification_metrics(labels[test], _probe(emb, labels, train, test))
-                                         for train, test in folds]}
+        out: Dict[str, Any] = {"folds": [classification_metrics(labels[test], _probe(emb, labels, train, test, inner))
+                                         for (train, test), inner in zip(folds, c["inner"])]}
         if task.get("embedding_metrics"):
             out["embedding"] = embedding_scores(emb, labels)
         if task.get("save_embedding"):
@@ -267,7 +276,7 @@ def _job(task: Dict[str, Any]) -> Dict[str, Any]:
     train, test = folds[k]
     model = _train_model(config, reader, np.concatenate([train, c["extra_rows"]]), ratio, seed)
     emb = embed_reader(reader, model, rows=np.arange(n_lab), device="cpu")
-    out = {"metrics": classification_metrics(labels[test], _probe(emb, labels, train, test))}
+    out = {"metrics": classification_metrics(labels[test], _probe(emb, labels, train, test, c["inner"][k]))}
     if task["scheme"] == "r2mae":
         from ..probe import standardized_logreg
 
@@ -285,6 +294,55 @@ def _job(task: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
+def _scvi_job(config: BenchmarkConfig, c: Dict[str, Any], task: Dict[str, Any]) -> Dict[str, Any]:
+    """scVI + the tuned probe. On a fold: its size and length chosen on the fold's inner split
+    (fit on the inner fit cells plus the unlabelled cells, probe scored on the inner validation
+    cells), then refit on the training fold plus the unlabelled cells. ``fold`` None: trained once
+    on every cell (transductive, like the transductive masked autoencoders) with the grid's
+    first full-length entry, probed on every fold (and scored by scib-metrics when installed)."""
+    from .sc_baselines import embedding_scores, scib_available, scvi_grid, scvi_latent
+    from .sc_protocol import select
+
+    labels, folds, counts, extra = c["labels"], c["folds"], c["counts"], c["extra_rows"]
+    dense = lambda rows: np.asarray(counts[rows].toarray())  # noqa: E731
+
+    def latent(fit_rows, other_rows, params):
+        # the unlabelled cells join every scVI fit; only the labelled rows' latents are returned
+        rows = np.concatenate([fit_rows, extra])
+        z_fit, z_other = scvi_latent(dense(rows), dense(other_rows), **params)
+        return z_fit[:fit_rows.size], z_other
+
+    grid = scvi_grid(config.scvi_epochs)
+    if task["fold"] is None:
+        params = next(p for p in grid if p["max_epochs"] == config.scvi_epochs)
+        emb = latent(np.arange(c["n_lab"]), np.arange(1), params)[0]
+        out: Dict[str, Any] = {"params": params, "folds": [
+            classification_metrics(labels[test], _probe(emb, labels, train, test, inner))
+            for (train, test), inner in zip(folds, c["inner"])]}
+        if config.embedding_metrics and scib_available():
+            out["embedding"] = embedding_scores(emb, labels)
+        return out
+    k = task["fold"]
+    train, test = folds[k]
+    fit, val = c["inner"][k]
+
+    def score(params):
+        z_fit, z_val = latent(fit, val, params)
+        both = np.concatenate([z_fit, z_val])
+        pred = _probe(both, np.concatenate([labels[fit], labels[val]]), np.arange(fit.size),
+                      np.arange(fit.size, fit.size + val.size))
+        return classification_metrics(labels[val], pred)["macro_f1"]
+
+    best, scores = select(grid, score)
+    z_train, z_test = latent(train, test, best)
+    both = np.concatenate([z_train, z_test])
+    # the probe's C on the same inner split as every other probe (positions within the training rows)
+    inner = (np.searchsorted(train, fit), np.searchsorted(train, val))
+    pred = _probe(both, np.concatenate([labels[train], labels[test]]), np.arange(train.size),
+                  np.arange(train.size, train.size + test.size), inner)
+    return {"metrics": classification_metrics(labels[test], pred), "params": best, "inner_scores": scores}
+
+
 def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optional[str] = None) -> Dict[str, Any]:
     """Run the benchmark described by ``config``; write results.json/results.md/figures to ``out_dir``.
 
@@ -296,7 +354,8 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
     from threadpoolctl import threadpool_limits
 
     from .common import run_all
-    from .sc_baselines import BASELINES, pca_pipeline, embedding_scores, fit_predict, scib_available, scvi_available
+    from .sc_baselines import GRIDS, pca_pipeline, embedding_scores, fit_predict_params, scib_available, scvi_available
+    from .sc_protocol import sc_comparisons, select, selection_section
 
     t0 = time.perf_counter()
     # Torch and BLAS each default to every core; on a shared machine that oversubscription is
@@ -317,12 +376,22 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
     if c["extra_note"]:
         notes.append(c["extra_note"])
 
-    # ---------------------------------------------------------------- baselines (deterministic, fast)
+    # ---------------------------------------------------------------- baselines (deterministic, tuned)
+    # Each baseline's setting is chosen on the fold's inner validation split (never a test cell of
+    # the fold), then refit on the whole training fold; the unlabelled cells join every PCA fit.
     base: Dict[str, Dict[str, list]] = {}
-    for k, (train, test) in enumerate(folds):
-        for name in BASELINES:
-            _record(base, name, classification_metrics(labels[test],
-                                                       fit_predict(name, x_log[train], labels[train], x_log[test])))
+    tuning: Dict[str, List[Dict[str, Any]]] = {}
+    x_extra = c["reader"].read(c["extra_rows"]) if n_extra else None
+    for k, ((train, test), (fit, val)) in enumerate(zip(folds, c["inner"])):
+        for name, grid in GRIDS.items():
+            def score(params, name=name, fit=fit, val=val):
+                pred = fit_predict_params(name, params, x_log[fit], labels[fit], x_log[val], x_extra)
+                return classification_metrics(labels[val], pred)["macro_f1"]
+
+            best, scores = select(grid, score)
+            tuning.setdefault(name, []).append({"fold": k, "chosen": best, "inner_macro_f1": scores})
+            _record(base, name, classification_metrics(
+                labels[test], fit_predict_params(name, best, x_log[train], labels[train], x_log[test], x_extra)))
     log.info("baselines done (%.0fs)", time.perf_counter() - t0)
     scib = config.embedding_metrics and scib_available()
     emb_scores: Dict[str, Dict[str, List[float]]] = {}
@@ -333,6 +402,9 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
 
     if scib:
         add_embedding("pca", embedding_scores(pca_pipeline().fit_transform(x_log), labels))
+    selection = selection_section(folds, c["inner"])
+    if selection["overlap_with_test"]:  # pragma: no cover - a broken split must never be reported as clean
+        raise RuntimeError(f"selection cells overlap the test folds: {selection}")
 
     # ---------------------------------------------------------------- the jobs
     cfg_dict = asdict(config)
@@ -344,7 +416,7 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
         for k in range(len(folds)):
             tasks.append({"config": cfg_dict, "kind": "scvi", "fold": k})
             names.append(f"scvi_fold{k}")
-        if scib:
+        if scib or "transductive" in config.protocols:
             tasks.append({"config": cfg_dict, "kind": "scvi", "fold": None})
             names.append("scvi_all")
     for seed in config.seeds:
@@ -361,7 +433,7 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
     # What a job's result depends on (not which seeds/schemes are run, nor threads/jobs/figures).
     fingerprint = {k: v for k, v in cfg_dict.items() if k not in ("seeds", "schemes", "threads", "jobs", "umap",
                                                                  "quick", "protocols", "embedding_metrics")}
-    fingerprint.update(n_extra=n_extra, schemes=SCHEMES, version=2)
+    fingerprint.update(n_extra=n_extra, schemes=SCHEMES, version=3)  # 3: nested selection, tuned probes
     results_list = run_all(_job, tasks, names, out_dir / "runs", fingerprint, jobs=config.jobs)
     log.info("%d jobs done (%.0fs)", len(results_list), time.perf_counter() - t0)
 
@@ -371,9 +443,15 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
     for task, res in zip(tasks, results_list):
         if task["kind"] == "scvi":
             if task["fold"] is None:
-                add_embedding("scvi", res["embedding"])
+                if "embedding" in res:
+                    add_embedding("scvi", res["embedding"])
+                if "transductive" in stores:
+                    for m in res["folds"]:
+                        _record(stores["transductive"], "scvi_logreg", m)
             else:
                 _record(base, "scvi_logreg", res["metrics"])
+                tuning.setdefault("scvi_logreg", []).append({"fold": task["fold"], "chosen": res["params"],
+                                                             "inner_macro_f1": res["inner_scores"]})
         elif task["kind"] == "transductive":
             for m in res["folds"]:
                 _record(stores["transductive"], task["scheme"], m)
@@ -389,8 +467,9 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
             for r, err in res["sweep"].items():
                 sweep.setdefault(task["scheme"], {}).setdefault(r, []).append(err)
     if with_scvi:
-        notes.append(f"scVI (scvi-tools, n_latent=30, {config.scvi_epochs} epochs) "
-                     "trained on each training fold's counts.")
+        notes.append(f"scVI (scvi-tools): n_latent, n_layers and epochs (up to {config.scvi_epochs}) chosen on each "
+                     "fold's inner validation split, trained on the training fold's counts plus the unlabelled "
+                     "cells; transductive scVI is trained once on every cell.")
     else:
         notes.append("scvi_logreg skipped: scvi-tools is not installed (pip install 'bior2[scvi]').")
     umap_emb = np.load(umap_path) if (config.umap and umap_path.exists()) else None
@@ -402,7 +481,20 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
     methods_store = dict(stores[main])
     methods_store.update(base)
     methods = _summarise(methods_store)
-    paired = {p: _paired(dict(stores[p], **base), n_seeds, config.n_folds) for p in config.protocols}
+    paired = {p: _paired(dict(base, **stores[p]), n_seeds, config.n_folds) for p in config.protocols}
+    names_base = [*GRIDS, "scvi_logreg"]
+    comparisons = sc_comparisons(dict(stores[main], **base), n_seeds, config.n_folds, names_base, config.schemes)
+    if "transductive" in stores:
+        # the transductive table compares transductive models only: R²MAE and scVI trained on every cell
+        trans = sc_comparisons(dict(base, **stores["transductive"]), n_seeds, config.n_folds, names_base,
+                               config.schemes)
+        comparisons.update({f"transductive_{k}": v for k, v in trans.items()})
+    notes.append("selection: every baseline setting (C, components, k, scVI size and epochs) and every probe's C "
+                 "is chosen by macro-F1 on the inner validation split of its outer training fold "
+                 f"({selection['n']} cells over {config.n_folds} folds, none a test cell of its fold); "
+                 "comparisons: 95% t-intervals, paired over folds for per-fold-deterministic baselines (seeds "
+                 "averaged within a fold first), over seed x fold otherwise; 'ahead' only when the interval "
+                 "excludes 0.")
     reconstruction = {s: {r: summarize(v) for r, v in d.items()} for s, d in sweep.items()}
     extra = {
         "protocol": {"main": main, "folds": f"stratified {config.n_folds}-fold, shuffle, random_state=0",
@@ -410,8 +502,11 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
                      "transductive": "pretrained on all labelled cells without labels, once per seed"},
         "config": asdict(config),
         "masking_schemes": SCHEMES,
-        "transductive": _summarise(dict(stores["transductive"], **base)) if "transductive" in stores else {},
+        "transductive": _summarise(dict(base, **stores["transductive"])) if "transductive" in stores else {},
         "paired": paired,
+        "comparisons": comparisons,
+        "selection": selection,
+        "tuning": tuning,
         "reconstruction": reconstruction,
         "notes": notes,
     }
@@ -595,34 +690,32 @@ def _fmt_pair(p: Dict[str, Any]) -> str:
 
 
 def _verdict(results: Dict[str, Any], main: str) -> List[str]:
-    methods, paired = results["methods"], results["paired"].get(main, {})
+    """R²MAE against the best other masking scheme and the best baseline by mean macro-F1, in the
+    words of its ``comparisons`` entry (95 % interval over the pairing unit)."""
+    methods, comparisons = results["methods"], results.get("comparisons", {})
     lines = []
     if "r2mae" not in methods:
         return lines
-    r2 = methods["r2mae"]
-    for metric in ("accuracy", "macro_f1"):
-        fixed = {k: methods[k][metric]["mean"] for k in SCHEMES if k != "r2mae" and k in methods}
-        baselines = {k: methods[k][metric]["mean"] for k in BASELINE_NAMES if k in methods}
-        for group, values in (("masking scheme", fixed), ("baseline", baselines)):
-            if not values:
-                continue
-            best = max(values, key=values.get)
-            p = paired.get(best, {}).get(metric)
-            if p is None:
-                continue
-            diff = -p["mean"]  # paired stores other - r2mae
-            if diff > 2 * p["se"]:
-                verdict = "R²MAE is better beyond 2 paired standard errors"
-            elif diff < -2 * p["se"]:
-                verdict = "R²MAE is **worse** beyond 2 paired standard errors"
-            else:
-                verdict = "the difference is within 2 paired standard errors: **no clear winner**"
-            lines.append(f"- {metric}: R²MAE {r2[metric]['mean']:.4f} vs best other {group} `{best}` "
-                         f"{values[best]:.4f}; R²MAE − {best} = {diff:+.4f} ± {p['se']:.4f} (paired SE): {verdict}.")
+    r2 = methods["r2mae"]["macro_f1"]["mean"]
+    fixed = {k: methods[k]["macro_f1"]["mean"] for k in SCHEMES if k != "r2mae" and k in methods}
+    baselines = {k: methods[k]["macro_f1"]["mean"] for k in BASELINE_NAMES if k in methods}
+    for group, values in (("masking scheme", fixed), ("baseline", baselines)):
+        if not values:
+            continue
+        best = max(values, key=values.get)
+        c = comparisons.get(f"r2mae_vs_{best}")
+        if c is None:
+            continue
+        lo, hi = c["ci95"]
+        ci = f"[{lo:+.4f}, {hi:+.4f}]" if lo is not None else "(no interval)"
+        lines.append(f"- macro_f1: R²MAE {r2:.4f} vs best other {group} `{best}` {values[best]:.4f}; "
+                     f"R²MAE − {best} = {c['diff']:+.4f} {ci} (95%, over {c['unit']}): **{c['verdict']}**.")
     return lines
 
 
 def _markdown(results: Dict[str, Any], main: str) -> str:
+    from ..stats import comparison_table
+
     cfg = results["config"]
     lines = [
         f"# Single-cell annotation benchmark: {results['dataset']}",
@@ -644,7 +737,15 @@ def _markdown(results: Dict[str, Any], main: str) -> str:
         "",
         methods_table(results["methods"], ["accuracy", "macro_f1"]),
         "",
-        "## Is R²MAE better? (paired over matched seed x fold pairs)",
+        "## Comparisons (model − baseline, 95% t-interval over the pairing unit)",
+        "",
+        f"Selection: {results['selection']['scheme']}; {results['selection']['n']} selection cells, "
+        f"{results['selection']['overlap_with_test']} of them in the test fold they choose for."
+        if results.get("selection") else "",
+        "",
+        *comparison_table(results.get("comparisons", {})),
+        "",
+        "## Is R²MAE better? (95% interval over the pairing unit; ahead / behind only when it excludes 0)",
         "",
         *_verdict(results, main),
         "",

@@ -1,15 +1,20 @@
 """Annotation baselines, each fit on the training fold only: logistic regression on z-scored
 log-normalised expression (plain and class-balanced), PCA-50 + logistic regression, kNN on
-PCA-50, and scVI latent + logistic regression (scvi-tools, optional)."""
+PCA-50, and scVI latent + logistic regression (scvi-tools, optional).
+
+Each is tuned over its :data:`GRIDS` entry on the nested inner split of the training fold
+(:mod:`bioR2.bench.sc_protocol`); :func:`fit_predict_params` fits one candidate, with the
+unlabelled cells (when given) joining the fit of the unsupervised part (PCA)."""
 
 from __future__ import annotations
 
 import logging
-from typing import Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-__all__ = ["BASELINES", "scvi_available", "scvi_latent", "scib_available", "embedding_scores"]
+__all__ = ["BASELINES", "GRIDS", "fit_predict_params", "scvi_grid", "scvi_available", "scvi_latent", "scib_available",
+           "embedding_scores"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,47 @@ BASELINES: Dict[str, Callable[[], object]] = {
 }
 
 
+# The tuning grid of each baseline (the same few-candidate budget as a recipe search; chosen on
+# the inner validation split). These are the baselines' own settings, not R²MAE's.
+C_GRID = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0]
+GRIDS: Dict[str, List[Dict[str, Any]]] = {
+    "logreg": [{"C": c} for c in C_GRID],
+    "logreg_balanced": [{"C": c} for c in C_GRID],
+    "pca_logreg": [{"n_components": n} for n in (10, 20, 30, 50, 100)],
+    "knn_pca": [{"k": k} for k in (5, 10, 15, 30, 50)],
+}
+
+
+def scvi_grid(max_epochs: int) -> List[Dict[str, Any]]:
+    """scVI's grid: latent size, encoder/decoder depth, and half or all of ``max_epochs``."""
+    return [{"n_latent": n, "n_layers": layers, "max_epochs": e}
+            for n in (10, 30) for layers in (1, 2) for e in (max(1, max_epochs // 2), max_epochs)]
+
+
+def _pca_fit_transform(n: int, x_train: np.ndarray, x_test: np.ndarray,
+                       x_unlabelled: Optional[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    fit_on = x_train if x_unlabelled is None or not len(x_unlabelled) else np.concatenate([x_train, x_unlabelled])
+    pca = pca_pipeline(min(n, fit_on.shape[1], fit_on.shape[0] - 1)).fit(fit_on)
+    return pca.transform(x_train), pca.transform(x_test)
+
+
+def fit_predict_params(name: str, params: Dict[str, Any], x_train: np.ndarray, y_train: np.ndarray,
+                       x_test: np.ndarray, x_unlabelled: Optional[np.ndarray] = None) -> np.ndarray:
+    """Fit baseline ``name`` with ``params`` (one entry of :data:`GRIDS`) on the training cells
+    and predict ``x_test``; the PCA of ``pca_logreg`` / ``knn_pca`` is also fit on ``x_unlabelled``."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    if name in ("logreg", "logreg_balanced"):
+        return _logreg(name == "logreg_balanced", C=params["C"]).fit(x_train, y_train).predict(x_test)
+    if name == "pca_logreg":
+        z_train, z_test = _pca_fit_transform(params["n_components"], x_train, x_test, x_unlabelled)
+        return _logreg().fit(z_train, y_train).predict(z_test)
+    if name == "knn_pca":
+        z_train, z_test = _pca_fit_transform(50, x_train, x_test, x_unlabelled)
+        return KNeighborsClassifier(n_neighbors=min(params["k"], len(y_train))).fit(z_train, y_train).predict(z_test)
+    raise KeyError(f"unknown baseline {name!r}; known: {sorted(GRIDS)}")
+
+
 def scib_available() -> bool:
     try:
         import scib_metrics  # noqa: F401
@@ -85,7 +131,7 @@ def scvi_available() -> bool:
 
 
 def scvi_latent(train_counts, test_counts, *, n_latent: int = 30, max_epochs: int = 100, seed: int = 0,
-                batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
+                batch_size: int = 128, n_layers: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Train scVI on the training cells' counts and return latent means of train and test cells."""
     import anndata
     import scvi
@@ -95,7 +141,7 @@ def scvi_latent(train_counts, test_counts, *, n_latent: int = 30, max_epochs: in
     train = anndata.AnnData(train_counts.astype(np.float32))
     test = anndata.AnnData(test_counts.astype(np.float32))
     scvi.model.SCVI.setup_anndata(train)
-    model = scvi.model.SCVI(train, n_latent=n_latent)
+    model = scvi.model.SCVI(train, n_latent=n_latent, n_layers=n_layers)
     model.train(max_epochs=max_epochs, accelerator="cpu", batch_size=batch_size, enable_progress_bar=False,
                 early_stopping=False)
     return model.get_latent_representation(train), model.get_latent_representation(test)

@@ -32,10 +32,13 @@ __all__ = ["load_scoreboard_inputs", "build_scoreboard", "scoreboard_markdown", 
 PathLike = Union[str, Path]
 
 
-def schedule_family(low: float, high: float, fixed: float, per_sample: bool = True) -> Dict[str, str]:
+def schedule_family(low: float, high: float, fixed: float, per_sample: bool = True,
+                    published: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
     """The schedules the field uses, instantiated on one domain's R²MAE range ``[low, high]``
     and its classic fixed ratio: names are the same in every domain, so ranks can be averaged
-    across domains. ``per_sample=False`` leaves out ``sample`` (MAE needs one ratio per batch)."""
+    across domains. ``per_sample=False`` leaves out ``sample`` (MAE needs one ratio per batch).
+    ``published``: schedules as a paper published them for this domain (the spec's
+    ``published_schedules``); each replaces the entry of its name, which stays as ``<name>-range``."""
     mid, half = 0.5 * (low + high), 0.5 * (high - low)
     fam = {
         "fixed": f"{fixed:g}",                                   # BERT 0.15 / MAE 0.75
@@ -49,6 +52,16 @@ def schedule_family(low: float, high: float, fixed: float, per_sample: bool = Tr
     }
     if per_sample:
         fam["sample"] = f"sample:{low:g}-{high:g}"               # one ratio per example
+    for name, ratio in (published or {}).items():
+        if name not in fam:
+            raise KeyError(f"published schedule {name!r} is not in the family {list(fam)}")
+        if fam[name] != ratio:  # the published one takes the name; the range-derived one follows it
+            items = []
+            for key, value in fam.items():
+                items.append((key, ratio if key == name else value))
+                if key == name:
+                    items.append((f"{key}-range", value))
+            fam = dict(items)
     return fam
 
 
@@ -60,7 +73,8 @@ def domain_family(domain: str) -> Dict[str, str]:
 
     spec = get_domain(domain)
     low, high = spec.ratio_range
-    return schedule_family(low, high, spec.fixed_ratio, per_sample=spec.per_example_ratios)
+    return schedule_family(low, high, spec.fixed_ratio, per_sample=spec.per_example_ratios,
+                           published=spec.published_schedules)
 
 
 def select_schedules(family: Mapping[str, str], names: Optional[Sequence[str]] = None) -> Dict[str, str]:

@@ -135,6 +135,7 @@ SPEC = DomainSpec(
     per_example_ratios=False,  # MAE keeps one number of patches per batch
     compare_ratios=("0.75", "0.6", "0.9"),
     eval_ratios=(0.5, 0.75),
+    published_schedules={"tnorm": "tnorm:0.55,0.25,0.5-1"},  # MAGE (Li et al. 2023): mean 0.55, sd 0.25 on [0.5, 1]
     commands=(
         Command("benchmark", "vision", "bioR2.bench.cli", "benchmark_vision",
                 "linear-probe benchmark on digits/MNIST"),

@@ -1,0 +1,144 @@
+"""README / RESULTS tables of the comparisons, generated from the committed results.json files.
+
+Each table sits in the text between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->``; this
+script rewrites what is between the markers from the JSON (``--write``) or says where the text
+and the JSON disagree (``--check``, exit status 1; tests/test_tables.py runs it).
+
+    python benchmarks/tables.py --check
+    python benchmarks/tables.py --write
+
+A results.json with a ``comparisons`` section is read as it is. An older one (written before the
+section existed) gets its comparisons computed here from the per-(seed, fold) values it stores,
+with the same function (:func:`bioR2.stats.paired_comparison`), and its row says the selection of
+that run was not the nested one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any, Dict, List
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+DOCUMENTS = [ROOT / "README.md", ROOT / "benchmarks" / "RESULTS.md"]
+SC_BASELINES = ["logreg", "logreg_balanced", "pca_logreg", "knn_pca", "scvi_logreg"]
+SC_RUNS = {"cbmc, full (issue 13 recipe)": "sc/full_cbmc", "pbmc68k, full (issue 13 recipe)": "sc/full_pbmc68k",
+           "pbmc68k, quick, nested selection": "sc/protocol_quick_pbmc68k"}
+MARKER = re.compile(r"(<!-- table:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table:(?P=name) -->)", re.S)
+
+
+def _load(rel: str) -> Dict[str, Any] | None:
+    path = RESULTS / rel / "results.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def sc_comparisons(results: Dict[str, Any]) -> Dict[str, Any]:
+    """The run's ``comparisons``, or (an older run) the same computed from its stored values."""
+    if "comparisons" in results:
+        return results["comparisons"]
+    from bioR2.bench.sc_protocol import sc_comparisons as compute
+
+    cfg = results["config"]
+    store = {m: {"macro_f1": v["macro_f1"]["values"]} for m, v in results["methods"].items() if "macro_f1" in v}
+    return compute(store, len(results["seeds"]), cfg["n_folds"], SC_BASELINES, [])
+
+
+def _ci(c: Dict[str, Any]) -> str:
+    lo, hi = c["ci95"]
+    return "—" if lo is None else f"[{lo:+.4f}, {hi:+.4f}]"
+
+
+def _cell(c: Dict[str, Any] | None) -> str:
+    return "—" if c is None else f"{c['diff']:+.4f} {_ci(c)} **{c['verdict']}**"
+
+
+def sc_table() -> str:
+    rows = ["| dataset, run | selection | vs | frozen R²MAE − it (macro-F1) | fine-tuned − it | unit (n) |",
+            "|---|---|---|---|---|---|"]
+    for label, rel in SC_RUNS.items():
+        results = _load(rel)
+        if results is None:
+            continue
+        sel = results.get("selection")
+        selection = (f"nested ({sel['n']} cells; {sel['overlap_with_test']} in a test fold)" if sel
+                     else "old split, untuned baselines")
+        comps = sc_comparisons(results)
+        for base in SC_BASELINES:
+            frozen, tuned = comps.get(f"r2mae_vs_{base}"), comps.get(f"finetune_vs_{base}")
+            if frozen is None and tuned is None:
+                continue
+            unit = frozen or tuned
+            rows.append(f"| {label} | {selection} | {base} | {_cell(frozen)} | {_cell(tuned)} | "
+                        f"{unit['unit']} ({unit['n']}) |")
+    return "\n".join(rows) + "\n"
+
+
+def dna_table() -> str:
+    results = _load("dna_kmer_tuned")
+    rows = ["| task | vs | AUPRC diff (R²MAE − it) | 95% CI | unit (n) | verdict |", "|---|---|---|---|---|---|"]
+    if results is None:
+        return "\n".join(rows) + "\n"
+    order = {t: i for i, t in enumerate(("motif", "motif_oct4", "motif_mafk", "bacterial"))}
+    for name, c in sorted(results["comparisons"].items(),
+                          key=lambda kv: (order.get(kv[0].split("/")[0], 9), kv[0].split("/")[1])):
+        task, vs = name.split("/")
+        rows.append(f"| {task} | {vs.replace('r2mae_vs_', '')} | {c['diff']:+.4f} | {_ci(c)} | {c['unit']} ({c['n']}) "
+                    f"| {c['verdict']} |")
+    tuned = results["kmer_tuned_auprc"]
+    choice = results["selection"]["kmer_tuned"]
+    rows.append("")
+    rows.append("Tuned k-mer test AUPRC: " + ", ".join(f"{k} {v:.4f}" for k, v in tuned.items())
+                + "; chosen on the validation split: " + ", ".join(
+                    f"{t}: {c['chosen']['flank']}+{c['chosen']['flank']} bp, {c['chosen']['weighting']}"
+                    for t, c in choice.items()) + ".")
+    return "\n".join(rows) + "\n"
+
+
+TABLES = {"sc-comparisons": sc_table, "dna-comparisons": dna_table}
+
+
+def render(text: str) -> str:
+    """``text`` with every marked table regenerated."""
+    def fill(m: re.Match) -> str:
+        name = m.group("name")
+        if name not in TABLES:
+            raise KeyError(f"unknown table marker {name!r}; known: {sorted(TABLES)}")
+        return m.group(1) + TABLES[name]() + m.group(4)
+
+    return MARKER.sub(fill, text)
+
+
+def check(paths: List[Path]) -> List[str]:
+    """Names of the documents whose marked tables differ from the JSON."""
+    return [str(p) for p in paths if p.exists() and render(p.read_text()) != p.read_text()]
+
+
+def main(argv: List[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mode = ap.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--check", action="store_true", help="exit 1 when a table disagrees with the JSON")
+    mode.add_argument("--write", action="store_true", help="rewrite the marked tables")
+    args = ap.parse_args(argv)
+    if args.check:
+        stale = check(DOCUMENTS)
+        for path in stale:
+            print(f"{path}: a table disagrees with benchmarks/results/*/results.json; "
+                  "run python benchmarks/tables.py --write", file=sys.stderr)
+        return 1 if stale else 0
+    from bioR2.utils.io import atomic_write_text
+
+    for path in DOCUMENTS:
+        new = render(path.read_text())
+        if new != path.read_text():
+            atomic_write_text(path, new)
+            print(f"rewrote the tables of {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    raise SystemExit(main())

@@ -1,0 +1,111 @@
+"""The single-cell benchmark's selection protocol: every choice (a baseline's C, k or number of
+components, scVI's size, the probe's C) is made on cells that are never a test cell of the fold
+it is scored on.
+
+Nested selection: inside each outer training fold, a stratified ``INNER_FRACTION`` of the
+training cells is the **inner validation** set. A candidate is fit on the rest of the training
+fold, scored (macro-F1) on the inner validation cells, and the best candidate is refit on the
+whole training fold and scored once on the test fold. Every method gets the same grid budget
+on the same inner split (:data:`bioR2.bench.sc_baselines.GRIDS`), and the same unlabelled cells
+(the external cells go to every method that can use them: PCA and scVI fit on them too).
+
+:func:`selection_section` is the ``"selection"`` entry of results.json, with the overlap of
+selection and test cells counted (0 by construction; the test checks it).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+__all__ = ["INNER_FRACTION", "inner_split", "inner_splits", "select", "selection_section", "sc_comparisons"]
+
+INNER_FRACTION = 0.2  # share of each outer training fold held out as its inner validation set
+INNER_SEED = 0        # the inner split is the same for every method and seed
+
+
+def inner_split(train: np.ndarray, labels: np.ndarray, fraction: float = INNER_FRACTION,
+                seed: int = INNER_SEED) -> Tuple[np.ndarray, np.ndarray]:
+    """Split the outer training rows ``train`` into (fit, validation) rows, stratified by label.
+
+    Classes too small to stratify (fewer than 2 cells in the training fold) stay in the fit part.
+    """
+    from sklearn.model_selection import train_test_split
+
+    train = np.asarray(train)
+    y = np.asarray(labels)[train]
+    values, counts = np.unique(y, return_counts=True)
+    small = np.isin(y, values[counts < 2])
+    rows, keep = train[~small], train[small]
+    fit, val = train_test_split(rows, test_size=fraction, random_state=seed, stratify=y[~small])
+    return np.sort(np.concatenate([fit, keep])), np.sort(val)
+
+
+def inner_splits(folds: Sequence[Tuple[np.ndarray, np.ndarray]], labels: np.ndarray) -> List[Tuple[np.ndarray,
+                                                                                                    np.ndarray]]:
+    """:func:`inner_split` of every outer fold's training rows."""
+    return [inner_split(train, labels) for train, _ in folds]
+
+
+def select(candidates: Sequence[Mapping[str, Any]], score: Callable[[Mapping[str, Any]], float]
+           ) -> Tuple[Dict[str, Any], Dict[str, float]]:
+    """The candidate with the highest ``score`` (first on ties) and every candidate's score."""
+    if not candidates:
+        raise ValueError("nothing to select from: the grid is empty")
+    scores = {_label(c): float(score(c)) for c in candidates}
+    best = max(candidates, key=lambda c: scores[_label(c)])
+    return dict(best), scores
+
+
+def _label(params: Mapping[str, Any]) -> str:
+    return ",".join(f"{k}={v}" for k, v in params.items()) or "default"
+
+
+def selection_section(folds: Sequence[Tuple[np.ndarray, np.ndarray]],
+                      inner: Sequence[Tuple[np.ndarray, np.ndarray]]) -> Dict[str, Any]:
+    """``{"scheme", "n", "n_per_fold", "overlap_with_test"}``: the inner validation cells of each
+    outer fold and how many of them (or of the fit cells) are test cells of that fold."""
+    overlap = sum(int(np.intersect1d(np.concatenate([fit, val]), test).size)
+                  for (fit, val), (_, test) in zip(inner, folds))
+    sizes = [int(val.size) for _, val in inner]
+    return {"scheme": f"nested: a stratified {INNER_FRACTION:g} of each outer training fold is its inner "
+                      "validation set; choices are fit on the rest, scored there, refit on the training fold",
+            "n": int(sum(sizes)), "n_per_fold": sizes, "overlap_with_test": overlap}
+
+
+def _grid(values: Sequence[float], n_seeds: int, n_folds: int) -> Optional[np.ndarray]:
+    """Seed-major values as ``[n_seeds, n_folds]``, or ``None`` when they do not fill the grid."""
+    arr = np.asarray(values, dtype=float)
+    if arr.size == n_folds * n_seeds:
+        return arr.reshape(n_seeds, n_folds)
+    return None
+
+
+def sc_comparisons(store: Mapping[str, Mapping[str, Sequence[float]]], n_seeds: int, n_folds: int,
+                   baselines: Sequence[str], schemes: Sequence[str], metric: str = "macro_f1") -> Dict[str, Any]:
+    """``{"r2mae_vs_<m>": ..., "finetune_vs_<m>": ...}`` from a protocol's per-(seed, fold) values:
+    the frozen R²MAE embedding (``r2mae``) and the fine-tuned encoder (``r2mae_finetune``) against
+    every baseline (deterministic per fold: paired over folds, unless it has a value per seed)
+    and every other masking scheme (paired over seed x fold)."""
+    from ..stats import paired_comparison
+
+    out: Dict[str, Any] = {}
+    for model, prefix in (("r2mae", "r2mae"), ("r2mae_finetune", "finetune")):
+        if model not in store:
+            continue
+        m = _grid(store[model][metric], n_seeds, n_folds)
+        if m is None:
+            continue
+        for other in [*baselines, *schemes]:
+            if other == "r2mae" or other not in store:
+                continue
+            vals = np.asarray(store[other][metric], dtype=float)
+            if vals.size == n_folds:
+                b: Any = vals
+            else:
+                b = _grid(vals, n_seeds, n_folds)
+                if b is None:
+                    continue
+            out[f"{prefix}_vs_{other}"] = paired_comparison(m, b, metric=metric)
+    return out
