@@ -55,7 +55,7 @@ def main() -> None:
 
     import torch
 
-    from bioR2.bench.dna_data import (FACTORS, HELD_OUT_CHROMS, PEAKS, _bacterial_variants, _motif_variants,
+    from bioR2.bench.dna_data import (FACTORS, HELD_OUT_CHROMS, PEAKS, bacterial_variants, motif_variants,
                                       build_benchmark_data, kmer_scores, read_peaks)
     from bioR2.dna import pretrain
     from bioR2.dna.data import Genome, make_windows
@@ -81,12 +81,12 @@ def main() -> None:
     val_peaks = peaks[peaks.chrom.isin(val_chroms)]
     fit_peaks = [c for c in data.pretrain_contigs if c != "ecoli_train" and c not in set(val_peaks.contig)]
     rng = np.random.default_rng(0)
-    motif = pd.concat([_motif_variants(val_peaks[val_peaks.factor == f], f, load_jaspar(names=s["names"]),
+    motif = pd.concat([motif_variants(val_peaks[val_peaks.factor == f], f, load_jaspar(names=s["names"]),
                                        load_jaspar(patterns=s["related"]), rng, 9) for f, s in FACTORS.items()],
                       ignore_index=True)
     ecoli = genome.fetch("ecoli_train", 0, genome.length("ecoli_train"))
     cut = int(len(ecoli) * 0.85)
-    bact = _bacterial_variants(ecoli[cut:], "ecoli_train", rng, 450, 9)
+    bact = bacterial_variants(ecoli[cut:], "ecoli_train", rng, 450, 9)
     bact["pos"] = bact["pos"] + cut
     frames = {"motif": motif, "bacterial": bact}
     # k-mer baseline on the same pretraining sequences

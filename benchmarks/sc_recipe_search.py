@@ -1,11 +1,18 @@
 """Choosing the single-cell recipe without touching a test fold.
 
-The split: the training cells of fold 0 of the benchmark's stratified 5-fold split (the same
-folds as ``bior2 benchmark sc``) are split again, 80 / 20 stratified (random_state 1), into
-*fit* and *validation* cells. Every candidate recipe is pretrained on the fit cells only (the
+The split: the nested inner split of outer fold ``--fold`` (the benchmark's own,
+:mod:`bioR2.bench.sc_protocol`: a stratified 20 % of that fold's training cells is the
+*validation* set, the rest the *fit* cells), the cells every baseline of ``bior2 benchmark sc``
+is tuned on for that fold. Every candidate recipe is pretrained on the fit cells only (the
 train-fold protocol), a logistic-regression probe on its embedding is fit on the fit cells and
-scored on the validation cells. The baselines a user would try first are scored on the same
-split. Fold 0's test cells are never read.
+scored on the validation cells. The baselines a user would try first are scored on the same split.
+
+A choice made on fold k's inner split is clean for fold k's test cells only: fold k's training
+cells are the other folds' test cells. A recipe used on every fold must therefore be chosen on
+each fold (``--fold 0`` ... ``--fold 4``, reporting each fold with its own choice) or on another
+dataset than the one reported (search on pbmc68k, report cbmc, and the reverse), never on the
+reported folds. ``--legacy-split`` reproduces the issue-13 search (fold 0's training cells split
+80 / 20 with random_state 1), whose choice touched cbmc's test folds 1-4.
 
     python benchmarks/sc_recipe_search.py --dataset cbmc --out runs/sc_search/cbmc.jsonl \\
         --variants base,long,wide --seeds 0,1
@@ -65,6 +72,7 @@ FINETUNE: Dict[str, Dict[str, Any]] = {
 
 
 def split(labels: np.ndarray):
+    """The issue-13 split (``--legacy-split``): fold 0's training cells, 80 / 20, random_state 1."""
     from sklearn.model_selection import StratifiedKFold, train_test_split
 
     folds = list(StratifiedKFold(n_splits=5, shuffle=True, random_state=0).split(np.zeros(labels.size), labels))
@@ -82,6 +90,8 @@ def main() -> None:
     ap.add_argument("--baselines", action="store_true", help="also score the baselines (and scVI if installed)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--finetune", action="store_true", help="also score the fine-tuning recipes on each model")
+    ap.add_argument("--fold", type=int, default=0, help="outer fold whose nested inner split is searched on")
+    ap.add_argument("--legacy-split", action="store_true", help="the issue-13 split (touches other folds' tests)")
     args = ap.parse_args()
 
     import torch
@@ -104,21 +114,26 @@ def main() -> None:
     if out.exists():
         for line in out.read_text().splitlines():
             r = json.loads(line)
-            done.add((r["variant"], r["seed"]))
+            done.add((r["variant"], r["seed"], r.get("fold", "legacy")))
 
     # the benchmark's own data set-up: labelled cells first, then (pbmc68k) external unlabelled ones
     c = _context(BenchmarkConfig(dataset=args.dataset))
     adata, labels, reader, n_lab, n_extra, x_log = (c["adata"], c["labels"], c["reader"], c["n_lab"], c["n_extra"],
                                                     c["x_log"])
-    fit, val = split(labels)
+    if not 0 <= args.fold < len(c["folds"]):
+        raise SystemExit(f"--fold {args.fold}: the benchmark has folds 0-{len(c['folds']) - 1}")
+    fit, val = split(labels) if args.legacy_split else c["inner"][args.fold]
     pre_rows = np.concatenate([fit, np.arange(n_lab, n_lab + n_extra)])
 
+    where = "legacy" if args.legacy_split else args.fold
+
     def record(row: Dict[str, Any]) -> None:
+        row = {"fold": where, **row}  # which split scored it: a file may hold several folds' searches
         print(json.dumps(row), flush=True)
         with out.open("a") as fh:
             fh.write(json.dumps(row) + "\n")
 
-    if args.baselines and ("baselines", -1) not in done:
+    if args.baselines and ("baselines", -1, where) not in done:
         row: Dict[str, Any] = {"variant": "baselines", "seed": -1}
         for name in ("logreg", "logreg_balanced", "pca_logreg"):
             m = classification_metrics(labels[val], fit_predict(name, x_log[fit], labels[fit], x_log[val]))
@@ -136,7 +151,7 @@ def main() -> None:
     for variant in args.variants.split(","):
         opts = dict(BASE, **VARIANTS[variant])
         for seed in [int(s) for s in args.seeds.split(",")]:
-            if (variant, seed) in done:
+            if (variant, seed, where) in done:
                 continue
             t0 = time.perf_counter()
             steps = opts["steps"]
@@ -154,7 +169,7 @@ def main() -> None:
             record({"variant": variant, "seed": seed, "steps": steps, "macro_f1": round(m["macro_f1"], 4),
                     "accuracy": round(m["accuracy"], 4), "seconds": round(time.perf_counter() - t0, 1)})
             for ft_name, ft_opts in (FINETUNE.items() if args.finetune else ()):
-                if (f"{variant}/{ft_name}", seed) in done:
+                if (f"{variant}/{ft_name}", seed, where) in done:
                     continue
                 t1 = time.perf_counter()
                 ft = fine_tune(model, reader, labels[fit], rows=fit, seed=seed, device="cpu", **ft_opts)

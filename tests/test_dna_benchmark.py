@@ -214,3 +214,20 @@ def test_kmer_tuning_picks_the_context_and_data_that_score_best_on_validation(tm
     assert selection_section(split, Data(), {})["overlap_with_test"] == 1
     Data.held_out = ["elsewhere"]
     assert selection_section(split, Data(), {"motif": frames["motif"].iloc[:0]})["overlap_with_test"] == 0
+
+
+def test_kmer_counts_match_a_brute_force_count():
+    from collections import Counter
+
+    from bioR2.bench.dna_data import _rc, kmer_counts
+
+    rng = np.random.default_rng(3)
+    seqs = ["".join(rng.choice(list("ACGTNacg"), n)) for n in (2, 9, 120)]
+    for flank in (1, 2):
+        k = 2 * flank + 1
+        want = Counter(w.upper() for s in seqs for strand in (s, _rc(s)) for w in
+                       (strand[i:i + k] for i in range(len(strand) - k + 1)) if "N" not in w.upper())
+        got = kmer_counts(seqs, flank).ravel()
+        index = {w: sum("ACGT".index(b) * 4 ** (k - 1 - j) for j, b in enumerate(w)) for w in want}
+        assert got.sum() == sum(want.values())
+        assert all(got[index[w]] == n for w, n in want.items())

@@ -27,6 +27,10 @@ def test_benchmark_writes_every_method(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", lambda name: small_pbmc())
     monkeypatch.setattr(baselines, "scvi_available", lambda: True)
     monkeypatch.setattr(baselines, "scvi_latent", fake_scvi)
+    # two candidates per grid: the tuning plumbing is what is tested (tests/test_sc_protocol.py has the rest)
+    monkeypatch.setattr(baselines, "GRIDS", {k: v[:2] for k, v in baselines.GRIDS.items()})
+    real_grid = baselines.scvi_grid
+    monkeypatch.setattr(baselines, "scvi_grid", lambda epochs: real_grid(epochs)[:2])
 
     config = bench.BenchmarkConfig(dataset="pbmc68k", seeds=[0], steps=3, batch_size=64, hidden=[16], latent=4,
                                    extra_cells=False, scvi_epochs=1, sweep=[0.1, 0.5], finetune=True, finetune_steps=2,

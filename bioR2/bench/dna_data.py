@@ -354,15 +354,19 @@ def kmer_counts(train_seqs: Sequence[str], flank: int = 3) -> np.ndarray:
     as a ``[4**flank, 4, 4**flank]`` array (words with a non-ACGT base are skipped)."""
     k = 2 * flank + 1
     counts = np.zeros(4 ** k, dtype=np.int64)
-    weights = 4 ** np.arange(k - 1, -1, -1, dtype=np.int64)
     for seq in train_seqs:
         for s in (seq, _rc(seq)):
             codes = encode_acgt(s).astype(np.int64)
-            if codes.size < k:
+            n = codes.size - k + 1
+            if n <= 0:
                 continue
-            win = np.lib.stride_tricks.sliding_window_view(codes, k)
-            win = win[(win < 4).all(1)]
-            counts += np.bincount(win @ weights, minlength=4 ** k)
+            # each word's index built base by base (memory of one index per position, not k)
+            bad = codes >= 4
+            idx = np.zeros(n, dtype=np.int64)
+            for j in range(k):
+                idx = idx * 4 + np.where(bad[j:j + n], 0, codes[j:j + n])
+            keep = np.convolve(bad.astype(np.int32), np.ones(k, dtype=np.int32), "valid") == 0
+            counts += np.bincount(idx[keep], minlength=4 ** k)
     return counts.reshape(4 ** flank, 4, 4 ** flank)
 
 
