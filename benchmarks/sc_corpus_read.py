@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 
 
-def _make_corpus(folder: Path, n_files: int, n_cells: int, n_genes: int, keep: float, seed: int):
+def make_corpus(folder: Path, n_files: int, n_cells: int, n_genes: int, keep: float, seed: int):
+    """``n_files`` synthetic ``.h5ad`` files of ``n_cells`` each in ``folder``, each measuring a random
+    ``keep`` share of ``n_genes`` genes: ``(paths, AnnDatas, the genes)``."""
     import anndata
     import pandas as pd
     import scipy.sparse as sp
@@ -43,7 +45,7 @@ def _make_corpus(folder: Path, n_files: int, n_cells: int, n_genes: int, keep: f
     return paths, adatas, list(genes)
 
 
-def _throughput(reader, seconds: float, batch: int, chunk: int, buffer_chunks: int) -> float:
+def read_throughput(reader, seconds: float, batch: int, chunk: int, buffer_chunks: int) -> float:
     import torch
 
     from bioR2.masking import mask_expression
@@ -84,17 +86,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         t0 = time.perf_counter()
-        paths, adatas, genes = _make_corpus(folder, args.files, args.cells, args.genes, 0.8, 0)
+        paths, adatas, genes = make_corpus(folder, args.files, args.cells, args.genes, 0.8, 0)
         out["write_h5ad_s"] = round(time.perf_counter() - t0, 1)
         names = [p.stem for p in paths]
         entries = [CorpusEntry(p, p.stem) for p in paths]
         backed = CorpusReader([open_entry(e, backed=True)[0] for e in entries], names, genes)
-        out["cells_per_s"]["h5ad_backed_unbuffered"] = round(_throughput(backed, args.seconds, args.batch,
+        out["cells_per_s"]["h5ad_backed_unbuffered"] = round(read_throughput(backed, args.seconds, args.batch,
                                                                          8 * args.batch, 8))
         backed.buffer_reads(8 * args.batch, 8)
-        out["cells_per_s"]["h5ad_backed"] = round(_throughput(backed, args.seconds, args.batch, 8 * args.batch, 8))
+        out["cells_per_s"]["h5ad_backed"] = round(read_throughput(backed, args.seconds, args.batch, 8 * args.batch,
+                                                                  8))
         memory = CorpusReader([open_entry(CorpusEntry(a, n))[0] for a, n in zip(adatas, names)], names, genes)
-        out["cells_per_s"]["in_memory"] = round(_throughput(memory, args.seconds, args.batch, 64, 8))
+        out["cells_per_s"]["in_memory"] = round(read_throughput(memory, args.seconds, args.batch, 64, 8))
         try:
             import anndata
             import tiledbsoma.io
@@ -106,10 +109,11 @@ def main() -> None:
             tiledbsoma.io.from_anndata(str(folder / "soma"), whole, measurement_name="RNA", X_layer_name="raw")
             out["write_soma_s"] = round(time.perf_counter() - t0, 1)
             soma = CorpusReader([SomaSource(str(folder / "soma"), gene_key="var_id")], ["soma"], genes)
-            out["cells_per_s"]["soma_unbuffered"] = round(_throughput(soma, args.seconds, args.batch,
+            out["cells_per_s"]["soma_unbuffered"] = round(read_throughput(soma, args.seconds, args.batch,
                                                                       8 * args.batch, 8))
             soma.buffer_reads(8 * args.batch, 8)
-            out["cells_per_s"]["soma"] = round(_throughput(soma, args.seconds, args.batch, 8 * args.batch, 8))
+            out["cells_per_s"]["soma"] = round(read_throughput(soma, args.seconds, args.batch, 8 * args.batch,
+                                                               8))
         except ImportError:
             out["cells_per_s"]["soma"] = None
             out["soma_note"] = "tiledbsoma not installed"

@@ -55,6 +55,7 @@ def test_smoke_run_passes_every_stage(tmp_path):
     assert "digits" in stages["vision_quality"]["data"]
     assert stages["resume"]["exact"] is True
     assert stages["dna_throughput"]["pretrain"]["nt_per_s"] > 0
+    assert stages["sc_throughput"]["corpus"]["cells_per_s"] > 0  # the corpus loader is measured too
     # what comes back: flat, at most 8 files
     files = sorted(p.name for p in out.iterdir())
     assert files == ["dna_quality.json", "log.txt", "results.json", "sc_quality.json", "vision_quality.json"]

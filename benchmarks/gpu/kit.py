@@ -74,7 +74,8 @@ SIZES: Dict[str, Dict[str, Any]] = {
         "dna_tp": {"preset": "dna-gpn-size", "window": 512, "batch_size": 128, "steps": 40, "warmup": 8,
                    "num_workers": 4, "bench_window": 128, "bench_batch": 256, "bench_steps": 25, "bare_steps": 20},
         "sc_tp": {"cells": 60_000, "genes": 2000, "steps": 100, "batch_size": 1024, "hidden": [1024, 512],
-                  "latent": 128, "embed_cells": 60_000, "embed_batch": 8192, "rounds": 1},
+                  "latent": 128, "embed_cells": 60_000, "embed_batch": 8192, "rounds": 1,
+                  "corpus_files": 5, "corpus_cells": 20_000, "corpus_seconds": 15},
         "dna_q": {"hidden": 512, "layers": 25, "window": 128, "batch_size": 256, "lr": 1e-3, "n_boot": 200,
                   "score_batch": 1024, "min_steps": 300, "max_steps": 20_000, "precision": "bf16",
                   "fixed_s": 45.0, "per_model_s": 15.0, "synthetic_variants": 20_000},
@@ -95,7 +96,8 @@ SIZES: Dict[str, Dict[str, Any]] = {
         "dna_tp": {"preset": "dna-tiny", "window": 128, "batch_size": 8, "steps": 6, "warmup": 2, "num_workers": 0,
                    "bench_window": 64, "bench_batch": 8, "bench_steps": 5, "bare_steps": 3},
         "sc_tp": {"cells": 2000, "genes": 200, "steps": 8, "batch_size": 64, "hidden": [64], "latent": 16,
-                  "embed_cells": 2000, "embed_batch": 512, "rounds": 1},
+                  "embed_cells": 2000, "embed_batch": 512, "rounds": 1,
+                  "corpus_files": 2, "corpus_cells": 200, "corpus_seconds": 0.5},
         "dna_q": {"hidden": 32, "layers": 4, "window": 64, "batch_size": 16, "lr": 2e-3, "n_boot": 20,
                   "score_batch": 64, "min_steps": 10, "max_steps": 30, "precision": "fp32", "fixed_s": 20.0,
                   "per_model_s": 5.0, "synthetic_variants": 20_000},
@@ -761,9 +763,30 @@ class Kit:
         path.unlink()
         self.facts["sc_cells_per_s"] = report["train"]["in_memory"]["cells_per_s"]
         speeds = [report["train"][m]["cells_per_s"] for m in ("in_memory", "backed")]
+        report["corpus"] = self._corpus_read(s)
         report["checks"] = [check("training and embedding speeds measured", finite(*speeds) and min(speeds) > 0,
-                                  {"train_cells_per_s": speeds})]
+                                  {"train_cells_per_s": speeds}),
+                            check("corpus read speed measured", finite(report["corpus"]["cells_per_s"])
+                                  and report["corpus"]["cells_per_s"] > 0, report["corpus"])]
         return report
+
+    def _corpus_read(self, s: Dict[str, Any]) -> Dict[str, Any]:
+        """The corpus loader (bioR2.sc.corpus): backed .h5ad files with different genes, read in
+        training order through the shuffle buffer, aligned and masked over the observed genes."""
+        import sc_corpus_read
+
+        from bioR2.sc.corpus import CorpusEntry, CorpusReader, open_entry
+
+        batch = int(s["batch_size"])
+        with tempfile.TemporaryDirectory(dir=self.work) as tmp:
+            paths, _, genes = sc_corpus_read.make_corpus(Path(tmp), s["corpus_files"], s["corpus_cells"], s["genes"],
+                                                         0.8, 0)
+            reader = CorpusReader([open_entry(CorpusEntry(p, p.stem), backed=True)[0] for p in paths],
+                                  [p.stem for p in paths], genes)
+            reader.buffer_reads(8 * batch, 8)
+            rate = sc_corpus_read.read_throughput(reader, float(s["corpus_seconds"]), batch, 8 * batch, 8)
+        return {"files": s["corpus_files"], "cells_per_file": s["corpus_cells"], "genes": s["genes"],
+                "batch": batch, "cells_per_s": round(rate, 1)}
 
     # ------------------------------------------------------------------ stages: quality
     def quality_budget(self, name: str, order: List[str]) -> float:
