@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from bioR2.dna import DNAMaskedLM
@@ -44,3 +47,14 @@ def snv_rows(positions, chrom="chr1"):
 def variants_tsv(path, rows):
     pd.DataFrame(rows, columns=["chrom", "pos", "ref", "alt"]).to_csv(path, sep="\t", index=False)
     return path
+
+
+def assert_one_clear_error(call, error, message) -> None:
+    """``call()`` raises ``error`` matching ``message``: one line, no traceback text in it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(error, match=message) as info:
+            call()
+    text = str(info.value)
+    assert "\n" not in text, text
+    assert "Traceback" not in text

@@ -35,7 +35,7 @@ from .common import (
     summarize_methods,
 )
 
-__all__ = ["ProbeBenchmarkConfig", "ProbeDomain", "run_probe_benchmark", "run_probe_scoreboard"]
+__all__ = ["ProbeBenchmarkConfig", "ProbeDomain", "run_probe_benchmark", "run_probe_scoreboard", "entry_points"]
 
 
 @dataclass
@@ -93,6 +93,7 @@ class ProbeDomain:
     implement the methods below."""
 
     name: str = ""
+    name_of_spec: str = ""  # the domain's spec ("vision", "text")
     words: str = "examples"
     references: Dict[str, str] = {}
     extra_figures: Tuple[str, ...] = ()
@@ -329,3 +330,34 @@ def config_from_options(domain: str, preset: str, *, seeds: Optional[Sequence[in
 
 
 Runner = Callable[..., Dict[str, Any]]
+
+
+def entry_points(domain_cls: type, quick_preset: str, full_preset: str) -> Tuple[Runner, Runner]:
+    """``(run_benchmark, run_scoreboard)`` of a probed domain: what ``bior2 benchmark <domain>``
+    and its ``--scoreboard`` call, with ``--quick`` choosing ``quick_preset`` over ``full_preset``."""
+    domain = domain_cls.name_of_spec
+
+    def options(quick: bool, ratios: Optional[Sequence[str]], **given: Any) -> ProbeBenchmarkConfig:
+        seeds = given.pop("seeds", None)
+        return config_from_options(domain, quick_preset if quick else full_preset, seeds=seeds, ratios=ratios,
+                                   **given)
+
+    def run_benchmark(out_dir: Union[str, Path], *, quick: bool = False, data: Optional[str] = None,
+                      seeds: Optional[Sequence[int]] = None, steps: Optional[int] = None,
+                      width: Optional[int] = None, ratios: Optional[Sequence[str]] = None,
+                      jobs: Optional[int] = None, config: Optional[ProbeBenchmarkConfig] = None) -> Dict[str, Any]:
+        """Run the benchmark and write its results into ``out_dir``; returns the results dict.
+        ``config`` replaces the command's options (tests: a smaller model through ``overrides``)."""
+        cfg = config or options(quick, ratios, data=data, seeds=seeds, steps=steps, width=width, jobs=jobs)
+        return run_probe_benchmark(domain_cls(), cfg, out_dir)
+
+    def run_scoreboard(out_dir: Union[str, Path], *, quick: bool = False, data: Optional[str] = None,
+                       seeds: Optional[Sequence[int]] = None, steps: Optional[int] = None,
+                       width: Optional[int] = None, schedules: Optional[Dict[str, str]] = None,
+                       jobs: Optional[int] = None) -> Dict[str, Any]:
+        """``bior2 benchmark <domain> --scoreboard``: the domain's schedule family with the
+        benchmark's recipe, scored by the probe and the domain's held-out scores."""
+        cfg = options(quick, None, data=data, seeds=seeds, steps=steps, width=width, jobs=jobs)
+        return run_probe_scoreboard(domain_cls(), cfg, out_dir, schedules)
+
+    return run_benchmark, run_scoreboard

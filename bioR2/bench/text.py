@@ -12,12 +12,11 @@ the spec's evaluation ratio with run-independent masks), ``results.md`` and ``lo
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Sequence, Tuple
 
 import torch
 
-from .probed import ProbeBenchmarkConfig, ProbeDomain, config_from_options, run_probe_benchmark, run_probe_scoreboard
+from .probed import ProbeDomain, entry_points
 
 __all__ = ["TextBenchmark", "QUICK_PRESET", "FULL_PRESET", "run_benchmark", "run_scoreboard",
            "SCOREBOARD_HELDOUT_WINDOWS"]
@@ -29,6 +28,7 @@ SCOREBOARD_HELDOUT_WINDOWS = 2048     # held-out windows scored (the first ones,
 class TextBenchmark(ProbeDomain):
     """Documents, the shared tokenizer, the TF-IDF reference and the text scoreboard's scores."""
 
+    name_of_spec = "text"
     name = "masked LM"
     words = "documents"
     loss_words = "MLM cross-entropy"
@@ -99,26 +99,5 @@ class TextBenchmark(ProbeDomain):
                 "at ratio r with the same masks for every model")
 
 
-def _options(quick: bool, data: Optional[str], seeds: Optional[Sequence[int]], steps: Optional[int],
-             width: Optional[int], jobs: Optional[int], ratios: Optional[Sequence[str]] = None):
-    return config_from_options("text", QUICK_PRESET if quick else FULL_PRESET, seeds=seeds, ratios=ratios,
-                               data=data, steps=steps, width=width, jobs=jobs)
+run_benchmark, run_scoreboard = entry_points(TextBenchmark, QUICK_PRESET, FULL_PRESET)
 
-
-def run_benchmark(out_dir: Union[str, Path], *, quick: bool = False, data: Optional[str] = None,
-                  seeds: Optional[Sequence[int]] = None, steps: Optional[int] = None, width: Optional[int] = None,
-                  ratios: Optional[Sequence[str]] = None, jobs: Optional[int] = None,
-                  config: Optional[ProbeBenchmarkConfig] = None) -> Dict[str, Any]:
-    """Run the benchmark and write its results into ``out_dir``; returns the results dict.
-    ``config`` replaces the command's options (tests: a smaller model through ``overrides``)."""
-    if config is not None:
-        return run_probe_benchmark(TextBenchmark(), config, out_dir)
-    return run_probe_benchmark(TextBenchmark(), _options(quick, data, seeds, steps, width, jobs, ratios), out_dir)
-
-
-def run_scoreboard(out_dir: Union[str, Path], *, quick: bool = False, data: Optional[str] = None,
-                   seeds: Optional[Sequence[int]] = None, steps: Optional[int] = None, width: Optional[int] = None,
-                   schedules: Optional[Dict[str, str]] = None, jobs: Optional[int] = None) -> Dict[str, Any]:
-    """``bior2 benchmark text --scoreboard``: the text schedule family with the benchmark's recipe;
-    the BBC linear probe and the MLM loss of the held-out windows at the spec's evaluation ratios."""
-    return run_probe_scoreboard(TextBenchmark(), _options(quick, data, seeds, steps, width, jobs), out_dir, schedules)

@@ -12,13 +12,13 @@ the spec's evaluation ratio with run-independent masks), ``results.md``, ``loss_
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Sequence, Tuple
 
 import torch
 
 from ..masking import mask_patches
 from ..utils.io import atomic_path
-from .probed import ProbeBenchmarkConfig, ProbeDomain, config_from_options, run_probe_benchmark, run_probe_scoreboard
+from .probed import ProbeDomain, entry_points
 
 __all__ = ["VisionBenchmark", "QUICK_PRESET", "FULL_PRESET", "run_benchmark", "run_scoreboard", "knn_accuracy"]
 
@@ -47,6 +47,7 @@ def knn_accuracy(train_x, train_y, test_x, test_y, k: int = KNN_K) -> float:
 class VisionBenchmark(ProbeDomain):
     """Images, the raw-pixel reference and the vision scoreboard's scores."""
 
+    name_of_spec = "vision"
     name = "ViT-MAE"
     words = "images"
     loss_words = "masked-patch MSE"
@@ -115,31 +116,7 @@ class VisionBenchmark(ProbeDomain):
         _reconstruction_figure(models, test, out_dir / "reconstructions.png", ratio=self.eval_ratio)
 
 
-def _options(quick: bool, data: Optional[str], seeds: Optional[Sequence[int]], steps: Optional[int],
-             width: Optional[int], jobs: Optional[int], ratios: Optional[Sequence[str]] = None):
-    return config_from_options("vision", QUICK_PRESET if quick else FULL_PRESET, seeds=seeds, ratios=ratios,
-                               data=data, steps=steps, width=width, jobs=jobs)
-
-
-def run_benchmark(out_dir: Union[str, Path], *, quick: bool = False, data: Optional[str] = None,
-                  seeds: Optional[Sequence[int]] = None, steps: Optional[int] = None, width: Optional[int] = None,
-                  ratios: Optional[Sequence[str]] = None, jobs: Optional[int] = None,
-                  config: Optional[ProbeBenchmarkConfig] = None) -> Dict[str, Any]:
-    """Run the benchmark and write its results into ``out_dir``; returns the results dict.
-    ``config`` replaces the command's options (tests: a smaller model through ``overrides``)."""
-    if config is not None:
-        return run_probe_benchmark(VisionBenchmark(), config, out_dir)
-    return run_probe_benchmark(VisionBenchmark(), _options(quick, data, seeds, steps, width, jobs, ratios), out_dir)
-
-
-def run_scoreboard(out_dir: Union[str, Path], *, quick: bool = False, data: Optional[str] = None,
-                   seeds: Optional[Sequence[int]] = None, steps: Optional[int] = None, width: Optional[int] = None,
-                   schedules: Optional[Dict[str, str]] = None, jobs: Optional[int] = None) -> Dict[str, Any]:
-    """``bior2 benchmark vision --scoreboard``: the vision schedule family (no per-sample
-    schedule) with the benchmark's recipe; linear probe, kNN accuracy (k = 5, cosine) and the
-    held-out reconstruction loss at the spec's evaluation ratios."""
-    return run_probe_scoreboard(VisionBenchmark(), _options(quick, data, seeds, steps, width, jobs), out_dir,
-                                schedules)
+run_benchmark, run_scoreboard = entry_points(VisionBenchmark, QUICK_PRESET, FULL_PRESET)
 
 
 def _reconstruction_figure(models: Dict[str, torch.nn.Module], test: Any, path: Path, ratio: float,
