@@ -30,7 +30,13 @@ import pandas as pd
 
 BASE: Dict[str, Any] = {"hidden": 64, "layers": 6, "window": 128, "batch_size": 64, "lr": 2e-3, "steps": 600,
                         "peak_stride": 36, "ecoli_stride": 128, "ratio": "0.05-0.3", "kernel_size": 9,
-                        "dilation_max": 32, "warmup_steps": -1, "weight_decay": 0.01}
+                        "dilation_max": 32, "dilation_cycle": None, "soft_weight_train": 0.1, "warmup_steps": -1,
+                        "weight_decay": 0.01}
+# the four levers of the table together (issue 22 item 4), then the dilation schedule and the loss
+# over soft-masked bases on top of them
+COMBINED: Dict[str, Any] = {"peak_stride": 8, "hidden": 128, "window": 64, "batch_size": 128, "kernel_size": 5,
+                            "layers": 8}
+LEAN: Dict[str, Any] = {**COMBINED, "hidden": 64}
 VARIANTS: Dict[str, Dict[str, Any]] = {
     "base": {},
     "human": {"peak_stride": 8},                       # ~3x more human windows per E. coli window
@@ -40,6 +46,13 @@ VARIANTS: Dict[str, Dict[str, Any]] = {
     "human_k5": {"peak_stride": 8, "kernel_size": 5, "layers": 8},
     "human_w64": {"peak_stride": 8, "window": 64, "batch_size": 128},
     "human_l4": {"peak_stride": 8, "layers": 4, "hidden": 96},
+    "combined": COMBINED,
+    # without the wider model (4x the convolution FLOPs per step): what fits 3 schemes x 3 seeds x
+    # 2,000 steps into the long preset's 2 hours
+    "lean": LEAN,
+    "lean_h96": {**LEAN, "hidden": 96},
+    "lean_dil8": {**LEAN, "dilation_max": 8},              # 1, 2, 4, 8, 1, 2, 4, 8: GPN-style cycles
+    "lean_soft1": {**LEAN, "soft_weight_train": 1.0},      # lowercase bases weigh as much as the rest
 }
 
 
@@ -69,7 +82,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     done = set()
     if out.exists():
-        done = {(r["variant"], r["seed"]) for r in map(json.loads, out.read_text().splitlines())}
+        done = {(r["variant"], r["seed"]) for r in map(json.loads, out.read_text().splitlines()) if "variant" in r}
 
     data = build_benchmark_data()
     genome = Genome(data.fasta)
@@ -121,7 +134,8 @@ def main() -> None:
             run = out.parent / f"{variant}_seed{seed}"
             res = pretrain((genome, windows), run,
                            model={"hidden": o["hidden"], "layers": o["layers"], "kernel_size": o["kernel_size"],
-                                  "dilation_max": o["dilation_max"]},
+                                  "dilation_max": o["dilation_max"], "dilation_cycle": o["dilation_cycle"]},
+                           task={"soft_weight_train": o["soft_weight_train"]},
                            data={"window": w},
                            train={"steps": o["steps"], "batch_size": o["batch_size"], "lr": o["lr"], "seed": seed,
                                   "mask_ratio": o["ratio"], "log_every": 100, "progress": False,

@@ -20,13 +20,13 @@ def test_benchmark_writes_every_method(tmp_path, monkeypatch):
         adata = datasets.pbmc68k()
         return adata[:, :120].copy(), "bulk_labels"
 
-    def fake_scvi(train, test, **kwargs):  # a projection that depends on the cells it is fit on
+    def fake_scvi(train, test, *, epochs, **kwargs):  # a projection that depends on the cells it is fit on
         w = np.random.default_rng(train.shape[0]).normal(size=(train.shape[1], 10))
-        return np.log1p(train) @ w, np.log1p(test) @ w
+        return {e: (np.log1p(train) @ w * e, np.log1p(test) @ w * e) for e in epochs}
 
     monkeypatch.setattr(datasets, "load_dataset", lambda name: small_pbmc())
     monkeypatch.setattr(baselines, "scvi_available", lambda: True)
-    monkeypatch.setattr(baselines, "scvi_latent", fake_scvi)
+    monkeypatch.setattr(baselines, "scvi_latents", fake_scvi)
     # two candidates per grid: the tuning plumbing is what is tested (tests/test_sc_protocol.py has the rest)
     monkeypatch.setattr(baselines, "GRIDS", {k: v[:2] for k, v in baselines.GRIDS.items()})
     real_grid = baselines.scvi_grid

@@ -69,3 +69,21 @@ def test_comparisons_pair_deterministic_baselines_over_folds():
     assert out["r2mae_vs_fixed_0.15"]["unit"] == "seed x fold" and out["r2mae_vs_fixed_0.15"]["n"] == 10
     assert out["finetune_vs_logreg"]["verdict"] == "behind"
     assert "r2mae_vs_scvi_logreg" not in out  # not run: no entry
+
+
+def test_scvi_lengths_from_one_run_equal_separate_runs():
+    """The scVI grid's epochs come from one run per shape: the weights after e epochs of a longer
+    run must be exactly those of a run of e epochs (else the grid's short entries are not what
+    they say)."""
+    pytest.importorskip("scvi")
+    from bioR2.bench.sc_baselines import scvi_latents
+
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(2.0, size=(200, 30)).astype(np.float32)
+    both = scvi_latents(counts, counts[:40], epochs=[2, 3], n_latent=4, seed=3)
+    short = scvi_latents(counts, counts[:40], epochs=[2], n_latent=4, seed=3)[2]
+    long = scvi_latents(counts, counts[:40], epochs=[3], n_latent=4, seed=3)[3]
+    np.testing.assert_array_equal(both[2][0], short[0])
+    np.testing.assert_array_equal(both[2][1], short[1])
+    np.testing.assert_array_equal(both[3][1], long[1])
+    assert np.abs(both[2][0] - both[3][0]).max() > 0  # the two lengths are different models

@@ -51,13 +51,15 @@ PRESETS: Dict[str, Dict[str, Any]] = {
 }
 # BenchmarkConfig field -> (section, key) of the spec preset that gives it when not overridden.
 RECIPE_FIELDS = {"steps": ("train", "steps"), "batch_size": ("train", "batch_size"), "lr": ("train", "lr"),
-                 "hidden": ("model", "hidden"), "layers": ("model", "layers"), "window": ("data", "window")}
+                 "hidden": ("model", "hidden"), "layers": ("model", "layers"), "window": ("data", "window"),
+                 "kernel_size": ("model", "kernel_size"), "dilation_max": ("model", "dilation_max")}
 
 
 @dataclasses.dataclass
 class BenchmarkConfig:
     """A benchmark run (``make(quick=True)`` for the < 10 minute version). ``steps``,
-    ``batch_size``, ``lr``, ``hidden``, ``layers`` and ``window`` are overrides of the DNA
+    ``batch_size``, ``lr``, ``hidden``, ``layers``, ``window``, ``kernel_size`` and
+    ``dilation_max`` are overrides of the DNA
     spec's ``spec_preset``; :meth:`make` fills in the preset's values."""
 
     seeds: List[int] = dataclasses.field(default_factory=lambda: [0, 1, 2])
@@ -67,6 +69,8 @@ class BenchmarkConfig:
     hidden: Optional[int] = None
     layers: Optional[int] = None
     window: Optional[int] = None
+    kernel_size: Optional[int] = None
+    dilation_max: Optional[int] = None
     peak_stride: int = 36
     batch_size: Optional[int] = None
     lr: Optional[float] = None
@@ -121,6 +125,8 @@ def _model_fingerprint(scheme: str, seed: int, cfg: BenchmarkConfig, ratio: Opti
     reused, nor resumed from its checkpoints."""
     out = {"steps": cfg.steps, "mask_ratio": ratio or SCHEMES[scheme], "seed": seed, "batch_size": cfg.batch_size,
            "lr": cfg.lr, "hidden": cfg.hidden, "layers": cfg.layers, "window": cfg.window}
+    if (cfg.kernel_size, cfg.dilation_max) != (9, 32):  # runs of the long-time default shape keep theirs
+        out.update(kernel_size=cfg.kernel_size, dilation_max=cfg.dilation_max)
     if cfg.precision != "fp32":  # fp32 runs keep the fingerprint (and cached models) they always had
         out["precision"] = cfg.precision
     if cfg.peak_stride != 36:  # the data mix (older runs all used 36)
@@ -154,7 +160,8 @@ def _train_one(genome, windows, scheme: str, seed: int, cfg: BenchmarkConfig, ou
     every, keep = max(100, cfg.steps // 5), 2
     if cfg.curve_points:  # evenly spaced checkpoints, all kept, for the AUPRC-vs-steps curve
         every, keep = max(1, cfg.steps // cfg.curve_points), cfg.curve_points + 1
-    pretrain((genome, windows), run, preset=cfg.spec_preset, model={"hidden": cfg.hidden, "layers": cfg.layers},
+    shape = {"hidden": cfg.hidden, "layers": cfg.layers, "kernel_size": cfg.kernel_size, "dilation_max": cfg.dilation_max}
+    pretrain((genome, windows), run, preset=cfg.spec_preset, model=shape,
              data={"window": cfg.window},
              train={"steps": cfg.steps, "batch_size": cfg.batch_size, "lr": cfg.lr, "seed": seed,
                     "mask_ratio": ratio, "log_every": 25, "progress": False, "keep_checkpoints": keep,

@@ -21,7 +21,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -300,17 +300,22 @@ def _scvi_job(config: BenchmarkConfig, c: Dict[str, Any], task: Dict[str, Any]) 
     cells), then refit on the training fold plus the unlabelled cells. ``fold`` None: trained once
     on every cell (transductive, like the transductive masked autoencoders) with the grid's
     first full-length entry, probed on every fold (and scored by scib-metrics when installed)."""
-    from .sc_baselines import embedding_scores, scib_available, scvi_grid, scvi_latent
+    from .sc_baselines import embedding_scores, scib_available, scvi_grid, scvi_latents
     from .sc_protocol import select
 
     labels, folds, counts, extra = c["labels"], c["folds"], c["counts"], c["extra_rows"]
     dense = lambda rows: np.asarray(counts[rows].toarray())  # noqa: E731
 
-    def latent(fit_rows, other_rows, params):
-        # the unlabelled cells join every scVI fit; only the labelled rows' latents are returned
+    def latents(fit_rows, other_rows, shape, epochs):
+        # the unlabelled cells join every scVI fit; only the labelled rows' latents are returned.
+        # One run per shape gives every length of the grid (sc_baselines.scvi_latents).
         rows = np.concatenate([fit_rows, extra])
-        z_fit, z_other = scvi_latent(dense(rows), dense(other_rows), **params)
-        return z_fit[:fit_rows.size], z_other
+        runs = scvi_latents(dense(rows), dense(other_rows), epochs=epochs, **shape)
+        return {e: (z_fit[:fit_rows.size], z_other) for e, (z_fit, z_other) in runs.items()}
+
+    def latent(fit_rows, other_rows, params):
+        shape = {k: v for k, v in params.items() if k != "max_epochs"}
+        return latents(fit_rows, other_rows, shape, [params["max_epochs"]])[params["max_epochs"]]
 
     grid = scvi_grid(config.scvi_epochs)
     if task["fold"] is None:
@@ -326,12 +331,18 @@ def _scvi_job(config: BenchmarkConfig, c: Dict[str, Any], task: Dict[str, Any]) 
     train, test = folds[k]
     fit, val = c["inner"][k]
 
+    inner_scores: Dict[Tuple[int, int, int], float] = {}
+    shapes = {(p["n_latent"], p["n_layers"]) for p in grid}
+    for n_latent, n_layers in sorted(shapes):
+        lengths = sorted(p["max_epochs"] for p in grid if (p["n_latent"], p["n_layers"]) == (n_latent, n_layers))
+        for e, (z_fit, z_val) in latents(fit, val, {"n_latent": n_latent, "n_layers": n_layers}, lengths).items():
+            both = np.concatenate([z_fit, z_val])
+            pred = _probe(both, np.concatenate([labels[fit], labels[val]]), np.arange(fit.size),
+                          np.arange(fit.size, fit.size + val.size))
+            inner_scores[(n_latent, n_layers, e)] = classification_metrics(labels[val], pred)["macro_f1"]
+
     def score(params):
-        z_fit, z_val = latent(fit, val, params)
-        both = np.concatenate([z_fit, z_val])
-        pred = _probe(both, np.concatenate([labels[fit], labels[val]]), np.arange(fit.size),
-                      np.arange(fit.size, fit.size + val.size))
-        return classification_metrics(labels[val], pred)["macro_f1"]
+        return inner_scores[(params["n_latent"], params["n_layers"], params["max_epochs"])]
 
     best, scores = select(grid, score)
     z_train, z_test = latent(train, test, best)

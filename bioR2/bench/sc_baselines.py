@@ -9,12 +9,12 @@ unlabelled cells (when given) joining the fit of the unsupervised part (PCA)."""
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["BASELINES", "GRIDS", "fit_predict_params", "scvi_grid", "scvi_available", "scvi_latent", "scib_available",
-           "embedding_scores"]
+__all__ = ["BASELINES", "GRIDS", "fit_predict_params", "scvi_grid", "scvi_available", "scvi_latent", "scvi_latents",
+           "scib_available", "embedding_scores"]
 
 log = logging.getLogger(__name__)
 
@@ -130,21 +130,54 @@ def scvi_available() -> bool:
     return True
 
 
-def scvi_latent(train_counts, test_counts, *, n_latent: int = 30, max_epochs: int = 100, seed: int = 0,
-                batch_size: int = 128, n_layers: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Train scVI on the training cells' counts and return latent means of train and test cells."""
+def scvi_latents(train_counts, test_counts, *, epochs: Sequence[int], n_latent: int = 30, seed: int = 0,
+                 batch_size: int = 128, n_layers: int = 1) -> Dict[int, Tuple[np.ndarray, np.ndarray]]:
+    """Train scVI once on the training cells' counts for ``max(epochs)`` epochs and return, for
+    every ``e`` in ``epochs``, the latent means of train and test cells after ``e`` epochs.
+
+    One run serves every length: nothing in scVI's schedule depends on ``max_epochs`` (the KL
+    warm-up counts epochs up to its own fixed length, the learning rate is constant, and the
+    shuffling draws the same stream), so the weights after ``e`` epochs of the long run are the
+    weights a ``max_epochs=e`` run ends with (tests/test_sc_protocol.py checks it). The weights are
+    copied at the end of each such epoch and the latents computed after training.
+    """
+    import copy
+
     import anndata
     import scvi
+    from lightning.pytorch.callbacks import Callback
+
+    wanted = sorted({int(e) for e in epochs})
+    if not wanted or wanted[0] < 1:
+        raise ValueError(f"scVI epochs must be positive integers, got {list(epochs)}")
+    snapshots: Dict[int, Dict[str, Any]] = {}
+
+    class _Snapshot(Callback):
+        def on_train_epoch_end(self, trainer, pl_module) -> None:  # noqa: D401 - Lightning hook
+            done = trainer.current_epoch + 1
+            if done in wanted:
+                snapshots[done] = copy.deepcopy(pl_module.module.state_dict())
 
     scvi.settings.seed = seed
     scvi.settings.verbosity = logging.WARNING
-    train = anndata.AnnData(train_counts.astype(np.float32))
-    test = anndata.AnnData(test_counts.astype(np.float32))
+    train = anndata.AnnData(np.asarray(train_counts, dtype=np.float32))
+    test = anndata.AnnData(np.asarray(test_counts, dtype=np.float32))
     scvi.model.SCVI.setup_anndata(train)
     model = scvi.model.SCVI(train, n_latent=n_latent, n_layers=n_layers)
-    model.train(max_epochs=max_epochs, accelerator="cpu", batch_size=batch_size, enable_progress_bar=False,
-                early_stopping=False)
-    return model.get_latent_representation(train), model.get_latent_representation(test)
+    model.train(max_epochs=wanted[-1], accelerator="cpu", batch_size=batch_size, enable_progress_bar=False,
+                early_stopping=False, callbacks=[_Snapshot()])
+    out: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
+    for e in wanted:
+        model.module.load_state_dict(snapshots[e])
+        out[e] = (model.get_latent_representation(train), model.get_latent_representation(test))
+    return out
+
+
+def scvi_latent(train_counts, test_counts, *, n_latent: int = 30, max_epochs: int = 100, seed: int = 0,
+                batch_size: int = 128, n_layers: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Train scVI on the training cells' counts and return latent means of train and test cells."""
+    return scvi_latents(train_counts, test_counts, epochs=[max_epochs], n_latent=n_latent, seed=seed,
+                        batch_size=batch_size, n_layers=n_layers)[max_epochs]
 
 
 def fit_predict(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
