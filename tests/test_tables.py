@@ -32,7 +32,8 @@ def test_the_numbers_in_the_text_are_the_json_numbers(tables):
     dna = json.loads((ROOT / "benchmarks/results/dna_kmer_tuned/results.json").read_text())
     c = dna["comparisons"]["motif/r2mae_vs_kmer_tuned"]
     lo, hi = c["ci95"]
-    assert f"| motif | kmer_tuned | {c['diff']:+.4f} | [{lo:+.4f}, {hi:+.4f}] | seed (3) | {c['verdict']} |" in readme
+    assert (f"| long, issue 14 recipe | motif | kmer_tuned | {c['diff']:+.4f} | [{lo:+.4f}, {hi:+.4f}] | seed (3) | "
+            f"{c['verdict']} |") in readme
     # an older sc run: the comparison is recomputed from its per-(seed, fold) values, paired over folds
     import numpy as np
 
@@ -48,8 +49,19 @@ def test_a_hand_edited_number_is_caught(tables, tmp_path):
     good = tables.render("intro\n<!-- table:dna-comparisons -->\n<!-- /table:dna-comparisons -->\n")
     doc.write_text(good)
     assert tables.check([doc]) == []
-    row = next(line for line in good.splitlines() if line.startswith("| motif | kmer_tuned |"))
+    row = next(line for line in good.splitlines() if "| motif | kmer_tuned |" in line)
     doc.write_text(good.replace(row, row.replace("behind", "ahead")))
     assert tables.check([doc]) == [str(doc)]
     with pytest.raises(KeyError, match="unknown table"):
         tables.render("<!-- table:nope -->\n<!-- /table:nope -->")
+
+
+def test_a_benchmark_runs_own_dna_section_reads_per_factor(tables):
+    """A ``bior2 benchmark dna`` results.json (per-task comparisons, factor entries suffixed) reads
+    as tasks motif_<factor>, like the flat form."""
+    c = {"metric": "auprc", "diff": 0.1, "ci95": [0.05, 0.15], "unit": "seed", "n": 3, "verdict": "ahead"}
+    results = {"comparisons": {"motif": {"r2mae_vs_kmer_tuned": c, "r2mae_vs_kmer_tuned_Oct4": c},
+                               "bacterial": {"r2mae_vs_kmer": c}},
+               "tasks": {"motif": {"per_factor_auprc": {"Oct4": {}, "MafK": {}}}, "bacterial": {}}}
+    assert set(tables.dna_comparisons(results)) == {"motif/r2mae_vs_kmer_tuned", "motif_oct4/r2mae_vs_kmer_tuned",
+                                                   "bacterial/r2mae_vs_kmer"}

@@ -42,8 +42,9 @@ BASELINES = ("kmer", "kmer_tuned", "pwm_oracle", "positive_fraction")
 # harness's own (the data mix, scoring, the checkpoints kept) is set here. ``long``: the recipe
 # chosen on the validation split of the training sequences (benchmarks/dna_recipe_search.py;
 # RESULTS.md "DNA recipe"): 3x denser tiling of the human peaks (peak_stride 8: two thirds of the
-# windows are human, where the motifs are), trained long enough to fill 2 hours of 2 cores with
-# 3 schemes x 3 seeds, scored at 5 points along the way.
+# windows are human, where the motifs are) and the model of the spec's dna-bench-long preset,
+# trained long enough to fill 2 hours of 2 cores with 3 schemes x 3 seeds, scored at 5 points
+# along the way.
 PRESETS: Dict[str, Dict[str, Any]] = {
     "default": {"spec_preset": "dna-bench"},
     "long": {"spec_preset": "dna-bench-long", "peak_stride": 8, "curve_points": 5, "threads": 2},
