@@ -26,8 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 DOCUMENTS = [ROOT / "README.md", ROOT / "benchmarks" / "RESULTS.md"]
 SC_BASELINES = ["logreg", "logreg_balanced", "pca_logreg", "knn_pca", "scvi_logreg"]
-SC_RUNS = {"cbmc, full (issue 13 recipe)": "sc/full_cbmc", "pbmc68k, full (issue 13 recipe)": "sc/full_pbmc68k",
-           "pbmc68k, quick, nested selection": "sc/protocol_quick_pbmc68k"}
+SC_RUNS = {"cbmc, full, nested selection": "sc/nested_full_cbmc",
+           "pbmc68k, full, nested selection": "sc/nested_full_pbmc68k",
+           "pbmc68k, quick, nested selection": "sc/protocol_quick_pbmc68k",
+           "cbmc, full (issue 13 recipe)": "sc/full_cbmc", "pbmc68k, full (issue 13 recipe)": "sc/full_pbmc68k"}
 MARKER = re.compile(r"(<!-- table:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table:(?P=name) -->)", re.S)
 
 
