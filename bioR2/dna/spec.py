@@ -92,10 +92,10 @@ SPEC = DomainSpec(
         Preset("dna-bench", "bior2 benchmark dna: convnet 6 x 128, 128-bp windows, 1500 steps x 64, lr 2e-3",
                {"data": {"window": 128}, "model": {"hidden": 128, "layers": 6},
                 "train": {"steps": 1500, "batch_size": 64, "lr": 2e-3}}),
-        Preset("dna-bench-long", "bior2 benchmark dna --preset long: convnet 8 x 64 with kernel 5, 64-bp windows, "
-               "2000 steps x 128, lr 2e-3", {"data": {"window": 64},
-                                            "model": {"hidden": 64, "layers": 8, "kernel_size": 5},
-                                            "train": {"steps": 2000, "batch_size": 128, "lr": 2e-3}}),
+        Preset("dna-bench-long", "bior2 benchmark dna --preset long: convnet 8 x 64, kernel 5, dilations 1-8 "
+               "twice, 64-bp windows, 2000 steps x 128, lr 2e-3",
+               {"data": {"window": 64}, "model": {"hidden": 64, "layers": 8, "kernel_size": 5, "dilation_max": 8},
+                "train": {"steps": 2000, "batch_size": 128, "lr": 2e-3}}),
     ),
     build_data=build_data,
     build_model=build_model,
