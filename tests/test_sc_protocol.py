@@ -68,6 +68,7 @@ def test_comparisons_pair_deterministic_baselines_over_folds():
     assert out["r2mae_vs_logreg"]["diff"] == pytest.approx(0.055, abs=1e-6)
     assert out["r2mae_vs_fixed_0.15"]["unit"] == "seed x fold" and out["r2mae_vs_fixed_0.15"]["n"] == 10
     assert out["finetune_vs_logreg"]["verdict"] == "behind"
+    assert "finetune_vs_fixed_0.15" not in out  # fine-tuned vs a frozen scheme says nothing about masking
     assert "r2mae_vs_scvi_logreg" not in out  # not run: no entry
 
 
