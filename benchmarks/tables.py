@@ -105,7 +105,8 @@ def dna_comparisons(results: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
 
 
 def dna_table() -> str:
-    rows = ["| run | task | vs | AUPRC diff (R²MAE − it) | 95% CI | unit (n) | verdict |", "|---|---|---|---|---|---|---|"]
+    rows = ["| run | task | vs | AUPRC diff (R²MAE − it) | 95% CI | unit (n) | verdict |",
+            "|---|---|---|---|---|---|---|"]
     notes = []
     order = {t: i for i, t in enumerate(TASK_ORDER)}
     for label, rel in DNA_RUNS.items():

@@ -40,7 +40,8 @@ def test_the_numbers_in_the_text_are_the_json_numbers(tables):
     cbmc = json.loads((ROOT / "benchmarks/results/sc/full_cbmc/results.json").read_text())
     r2 = np.asarray(cbmc["methods"]["r2mae"]["macro_f1"]["values"]).reshape(len(cbmc["seeds"]), -1).mean(0)
     scvi = np.asarray(cbmc["methods"]["scvi_logreg"]["macro_f1"]["values"])
-    row = next(line for line in readme.splitlines() if line.startswith("| cbmc, full (issue 13 recipe)") and "| scvi_logreg |" in line)
+    row = next(line for line in readme.splitlines()
+               if line.startswith("| cbmc, full (issue 13 recipe)") and "| scvi_logreg |" in line)
     assert f"{float((r2 - scvi).mean()):+.4f} [" in row and "fold (5)" in row
 
 

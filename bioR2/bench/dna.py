@@ -161,7 +161,8 @@ def _train_one(genome, windows, scheme: str, seed: int, cfg: BenchmarkConfig, ou
     every, keep = max(100, cfg.steps // 5), 2
     if cfg.curve_points:  # evenly spaced checkpoints, all kept, for the AUPRC-vs-steps curve
         every, keep = max(1, cfg.steps // cfg.curve_points), cfg.curve_points + 1
-    shape = {"hidden": cfg.hidden, "layers": cfg.layers, "kernel_size": cfg.kernel_size, "dilation_max": cfg.dilation_max}
+    shape = {"hidden": cfg.hidden, "layers": cfg.layers, "kernel_size": cfg.kernel_size,
+             "dilation_max": cfg.dilation_max}
     pretrain((genome, windows), run, preset=cfg.spec_preset, model=shape,
              data={"window": cfg.window},
              train={"steps": cfg.steps, "batch_size": cfg.batch_size, "lr": cfg.lr, "seed": seed,
