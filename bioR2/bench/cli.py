@@ -160,7 +160,8 @@ def add_benchmark_dna_arguments(parser: argparse.ArgumentParser) -> None:
                         help="which benchmark to score (the models are pretrained once for both)")
     parser.add_argument("--preset", choices=["default", "long"], default=None,
                         help="run size: default (the DNA spec's dna-bench preset) or long (dna-bench-long, the "
-                             "chosen recipe, AUPRC scored at 5 checkpoints; 2 h on 2 cores for 3 schemes x 3 seeds)")
+                             "chosen recipe, AUPRC scored at 5 checkpoints; about 37 min per model on 1 shared "
+                             "core: --schemes r2mae for the 3 R²MAE seeds only)")
     parser.add_argument("--hidden", type=int, default=None, help="model width")
     parser.add_argument("--layers", type=int, default=None, help="model depth")
     parser.add_argument("--batch-size", type=int, default=None, help="windows per step")
