@@ -18,6 +18,18 @@ reported folds. ``--legacy-split`` reproduces the issue-13 search (fold 0's trai
         --variants base,long,wide --seeds 0,1
 
 Each finished (variant, seed) appends one JSON line, so an interrupted search resumes.
+
+**Choosing** (issue 22: a recipe is chosen on at least two datasets, never on the reported test
+cells): search every fold of two or more datasets, then
+
+    python benchmarks/sc_recipe_search.py --choose runs/sc_search/cbmc.jsonl runs/sc_search/pbmc68k.jsonl \
+        --out benchmarks/results/sc_recipe_search/choice.json
+
+picks, for each outer fold k, the variant with the best mean (over datasets) of its seed-mean
+validation macro-F1 on fold k's inner splits, and the fine-tuning recipe the same way on that
+variant's models. Fold k's recipe has seen only fold k's training cells of each dataset, so
+``bior2 benchmark sc --fold-recipes choice.json`` uses it for fold k of any of those datasets
+(the benchmark checks the validation cells are its own inner split).
 """
 
 from __future__ import annotations
@@ -57,6 +69,7 @@ VARIANTS: Dict[str, Dict[str, Any]] = {
     "e30_wide_lat128": {"epochs": 30, "hidden": [512, 256], "latent": 128},
     "e30_wide_lat128_lr3": {"epochs": 30, "hidden": [512, 256], "latent": 128, "lr": 3e-3},
     "e50_wide_lat128_b512": {"epochs": 50, "hidden": [512, 256], "latent": 128, "batch_size": 512, "lr": 2e-3},
+    "e50_wide_lat128_do3": {"epochs": 50, "hidden": [512, 256], "latent": 128, "dropout": 0.3},
     # the chosen recipe (= e50_wide_lat128), re-trained to try the fine-tuning recipes on it
     "recipe": {"epochs": 50, "hidden": [512, 256], "latent": 128},
 }
@@ -81,10 +94,60 @@ def split(labels: np.ndarray):
     return np.sort(fit), np.sort(val)
 
 
+def benchmark_recipe(variant: str, finetune: str) -> Dict[str, Any]:
+    """A variant (+ fine-tuning recipe) as ``bior2 benchmark sc`` fold-recipe fields."""
+    opts = dict(BASE, **VARIANTS[variant])
+    # the benchmark's models always use these two: a variant changing them cannot be carried over
+    for key, value in (("loss", "mse"), ("weight_decay", 0.01)):
+        if opts[key] != value:
+            raise SystemExit(f"variant {variant}: {key}={opts[key]} is not a benchmark recipe field")
+    recipe: Dict[str, Any] = {"hidden": list(opts["hidden"]), "latent": opts["latent"], "dropout": opts["dropout"],
+                              "lr": opts["lr"], "batch_size": opts["batch_size"]}
+    recipe.update({"epochs": float(opts["epochs"])} if "epochs" in opts else {"steps": opts["steps"]})
+    ft = FINETUNE[finetune]
+    recipe.update(finetune_steps=ft["steps"], finetune_lr=ft["lr"], finetune_mask_ratio=ft.get("mask_ratio", "0"),
+                  finetune_balanced=bool(ft.get("balanced", False)))
+    return recipe
+
+
+def choose(paths: list, out: Path) -> None:
+    """Per outer fold, the recipe with the best mean validation macro-F1 over the datasets."""
+    from bioR2.bench.sc import BenchmarkConfig, _context
+    from bioR2.bench.sc_protocol import choose_per_fold, rows_digest
+
+    by_dataset: Dict[str, list] = {}
+    for path in paths:
+        rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+        datasets = {r.get("dataset", Path(path).stem) for r in rows}
+        if len(datasets) != 1:
+            raise SystemExit(f"{path}: rows of several datasets {sorted(datasets)}; one file per dataset")
+        by_dataset[datasets.pop()] = rows
+    if len(by_dataset) < 2:
+        raise SystemExit(f"--choose: a recipe is chosen on at least two datasets, got {sorted(by_dataset)}")
+    per_fold = choose_per_fold(by_dataset)
+    for name in by_dataset:  # the validation cells each fold was scored on, for the benchmark to check
+        inner = _context(BenchmarkConfig(dataset=name))["inner"]
+        for entry in per_fold:
+            entry.setdefault("validation", {})[name] = rows_digest(inner[entry["fold"]][1])
+    for entry in per_fold:
+        entry["recipe"] = benchmark_recipe(entry["variant"], entry.get("finetune", "ft300"))
+        print(f"fold {entry['fold']}: {entry['variant']} / {entry.get('finetune')} "
+              f"(mean validation macro-F1 {entry['mean'][entry['variant']]:.4f})")
+    choice = {"scheme": "per outer fold: every candidate pretrained on that fold's inner fit cells of each dataset "
+                        "(+ unlabelled cells), a logistic-regression probe scored on its inner validation cells; "
+                        "the recipe with the best mean macro-F1 over the datasets (seeds averaged), then the "
+                        "fine-tuning recipe the same way on that recipe's models",
+              "datasets": sorted(by_dataset), "sources": [str(p) for p in paths], "folds": per_fold}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(choice, indent=1) + "\n")
+    print(f"wrote {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="cbmc")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--choose", nargs="+", metavar="JSONL", help="choose per-fold recipes from these searches")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--seeds", default="0,1")
     ap.add_argument("--baselines", action="store_true", help="also score the baselines (and scVI if installed)")
@@ -93,6 +156,8 @@ def main() -> None:
     ap.add_argument("--fold", type=int, default=0, help="outer fold whose nested inner split is searched on")
     ap.add_argument("--legacy-split", action="store_true", help="the issue-13 split (touches other folds' tests)")
     args = ap.parse_args()
+    if args.choose:
+        return choose(args.choose, Path(args.out))
 
     import torch
     from threadpoolctl import threadpool_limits
@@ -128,7 +193,7 @@ def main() -> None:
     where = "legacy" if args.legacy_split else args.fold
 
     def record(row: Dict[str, Any]) -> None:
-        row = {"fold": where, **row}  # which split scored it: a file may hold several folds' searches
+        row = {"dataset": args.dataset, "fold": where, **row}  # a file may hold several folds' searches
         print(json.dumps(row), flush=True)
         with out.open("a") as fh:
             fh.write(json.dumps(row) + "\n")

@@ -88,3 +88,123 @@ def test_scvi_lengths_from_one_run_equal_separate_runs():
     np.testing.assert_array_equal(both[2][1], short[1])
     np.testing.assert_array_equal(both[3][1], long[1])
     assert np.abs(both[2][0] - both[3][0]).max() > 0  # the two lengths are different models
+
+
+def test_a_recipe_is_chosen_on_two_datasets_by_its_mean_score():
+    from bioR2.bench.sc_protocol import select_across
+
+    # "narrow" is best on one dataset only; "broad" holds on both and wins on the mean
+    scores = {"cbmc": {"narrow": 0.90, "broad": 0.88}, "pbmc68k": {"narrow": 0.60, "broad": 0.70}}
+    best, means = select_across(scores)
+    assert best == "broad" and means["narrow"] == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="at least two datasets"):
+        select_across({"cbmc": scores["cbmc"]})
+    with pytest.raises(ValueError, match="not scored on every dataset.*narrow"):
+        select_across({"cbmc": scores["cbmc"], "pbmc68k": {"broad": 0.7}})
+
+
+def test_per_fold_choice_uses_only_that_folds_rows_and_averages_seeds():
+    from bioR2.bench.sc_protocol import choose_per_fold
+
+    def row(d_fold, variant, seed, f1):
+        return {"fold": d_fold, "variant": variant, "seed": seed, "macro_f1": f1}
+
+    rows = {
+        "a": [row(0, "v1", 0, 0.8), row(0, "v1", 1, 0.6), row(0, "v2", 0, 0.75), row(0, "v2", 1, 0.75),
+              row(0, "v2/ft_x", 0, 0.9), row(0, "v2/ft_y", 0, 0.8), row(0, "v1/ft_y", 0, 0.99),
+              row(1, "v1", 0, 0.9), row(1, "v2", 0, 0.1), row("legacy", "v2", 0, 1.0),
+              {"fold": 0, "variant": "baselines", "seed": -1, "logreg": 0.99}],
+        "b": [row(0, "v1", 0, 0.7), row(0, "v2", 0, 0.7), row(0, "v2/ft_x", 0, 0.5), row(0, "v2/ft_y", 0, 0.7),
+              row(1, "v1", 0, 0.9), row(1, "v2", 0, 0.2)],
+    }
+    chosen = choose_per_fold(rows)
+    assert [c["fold"] for c in chosen] == [0, 1]  # the "legacy" split never counts
+    # fold 0: v1 averages 0.7 over seeds on "a", v2 0.75 -> v2; its fine-tuning: ft_y (0.75) over ft_x (0.7),
+    # v1's fine-tuned rows do not count
+    assert chosen[0]["variant"] == "v2" and chosen[0]["mean"]["v1"] == pytest.approx(0.7)
+    assert chosen[0]["finetune"] == "ft_y" and chosen[0]["finetune_mean"] == {"ft_x": 0.7, "ft_y": 0.75}
+    assert chosen[1]["variant"] == "v1" and "finetune" not in chosen[1]
+
+
+def test_fold_recipes_replace_the_recipe_of_their_fold_only():
+    from bioR2.bench.sc import BenchmarkConfig
+
+    base = BenchmarkConfig(dataset="cbmc", n_folds=2, epochs=50, hidden=[64], latent=8)
+    config = BenchmarkConfig(dataset="cbmc", n_folds=2, epochs=50, hidden=[64], latent=8,
+                             fold_recipes=[{"steps": 7, "latent": 4}, {"epochs": 3.0, "finetune_balanced": True}])
+    f0, f1 = config.for_fold(0), config.for_fold(1)
+    assert (f0.steps, f0.epochs, f0.latent, f0.hidden) == (7, None, 4, [64])  # steps replace the epochs
+    assert f0.steps_for(1000) == 7 and f1.steps_for(1000) == round(3 * 1000 / f1.batch_size)
+    assert f1.finetune_balanced and not f0.finetune_balanced and f1.latent == 8
+    assert base.for_fold(1) is base
+    with pytest.raises(ValueError, match="unknown field.*loss"):
+        BenchmarkConfig(dataset="cbmc", n_folds=1, fold_recipes=[{"loss": "nb"}])
+    with pytest.raises(ValueError, match="1 recipes for 2 folds"):
+        BenchmarkConfig(dataset="cbmc", n_folds=2, fold_recipes=[{}])
+
+
+def test_a_fold_job_trains_with_its_folds_recipe(monkeypatch):
+    from bioR2.bench import sc as bench
+
+    labels = np.array(["x", "y"] * 20)
+    folds = _folds(labels, 2)
+    stub = {"labels": labels, "folds": folds, "reader": None, "n_lab": labels.size, "x_log": None,
+            "inner": inner_splits(folds, labels), "extra_rows": np.arange(0)}
+    monkeypatch.setattr(bench, "_context", lambda config: stub)
+    seen = []
+
+    class Trained(Exception):
+        pass
+
+    def train(config, reader, rows, ratio, seed):
+        seen.append((config.latent, config.steps_for(rows.size)))
+        raise Trained
+
+    monkeypatch.setattr(bench, "_train_model", train)
+    config = bench.BenchmarkConfig(dataset="cbmc", n_folds=2, steps=5, latent=8,
+                                   fold_recipes=[{"latent": 3}, {"latent": 5, "steps": 2}])
+    for k in (0, 1):
+        with pytest.raises(Trained):
+            bench._job({"config": bench.asdict(config), "kind": "train_fold", "scheme": "r2mae", "seed": 0, "fold": k})
+    assert seen == [(3, 5), (5, 2)]
+
+
+def test_a_recipe_choice_scored_on_other_validation_cells_is_refused():
+    from bioR2.bench.sc import BenchmarkConfig, _recipe_selection_section
+    from bioR2.bench.sc_protocol import rows_digest
+
+    labels = np.array(["x", "y", "z"] * 30)
+    folds = _folds(labels, 2)
+    inner = inner_splits(folds, labels)
+    recipes = [{"latent": 3}, {"latent": 5}]
+    config = BenchmarkConfig(dataset="cbmc", n_folds=2, fold_recipes=recipes)
+    choice = {"scheme": "test", "folds": [
+        {"fold": k, "recipe": recipes[k], "datasets": ["cbmc", "other"],
+         "validation": {"cbmc": rows_digest(inner[k][1]), "other": "0"}} for k in (0, 1)]}
+    section = _recipe_selection_section(choice, config, inner)
+    assert section["overlap_with_test"] == 0 and len(section["folds"]) == 2
+    # fold 0's inner validation cells used to choose fold 1's recipe: they are fold 1's test cells
+    leaky = {"folds": [choice["folds"][0], {**choice["folds"][1], "validation": {"cbmc": rows_digest(inner[0][1])}}]}
+    with pytest.raises(ValueError, match="fold 1 was scored on other cbmc validation cells"):
+        _recipe_selection_section(leaky, config, inner)
+    missing = {"folds": [choice["folds"][0], {**choice["folds"][1], "validation": {}}]}
+    with pytest.raises(ValueError, match="fold 1"):
+        _recipe_selection_section(missing, config, inner)
+    with pytest.raises(ValueError, match="not the config's"):
+        _recipe_selection_section(choice, BenchmarkConfig(dataset="cbmc", n_folds=2, fold_recipes=recipes[::-1]),
+                                  inner)
+
+
+def test_fold_recipes_file_errors_name_the_file_and_field(tmp_path):
+    from bioR2.bench.cli import _read_fold_recipes
+
+    bad = tmp_path / "choice.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="choice.json: cannot read"):
+        _read_fold_recipes(str(bad))
+    bad.write_text('{"folds": [{"variant": "v"}]}')
+    with pytest.raises(ValueError, match="choice.json: field 'folds'"):
+        _read_fold_recipes(str(bad))
+    good = tmp_path / "good.json"
+    good.write_text('{"folds": [{"recipe": {"latent": 3}}]}')
+    assert _read_fold_recipes(str(good))["folds"][0]["recipe"] == {"latent": 3}

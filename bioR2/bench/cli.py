@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 import json
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from ..utils.device import DEFAULT_DEVICE, DEVICE_HELP
 
@@ -236,7 +236,24 @@ def add_benchmark_sc_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--finetune", action="store_true", help="also fine-tune the R²MAE encoder per fold")
     parser.add_argument("--no-extra-cells", action="store_true", help="do not add external unlabelled cells (pbmc68k)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default 1)")
+    parser.add_argument("--fold-recipes", default=None, metavar="JSON",
+                        help="one pretraining/fine-tuning recipe per outer fold, as chosen by "
+                             "benchmarks/sc_recipe_search.py --choose (default: the sc-bench preset for every fold)")
     _scoreboard_option(parser)
+
+
+def _read_fold_recipes(path: str) -> Dict[str, Any]:
+    """The recipe choice file of ``--fold-recipes``: ``{"folds": [{"recipe": {...}, ...}, ...], ...}``."""
+    try:
+        choice = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"--fold-recipes {path}: cannot read a JSON recipe choice ({exc})") from None
+    folds = choice.get("folds") if isinstance(choice, dict) else None
+    if not isinstance(folds, list) or not all(isinstance(f, dict) and isinstance(f.get("recipe"), dict)
+                                              for f in folds):
+        raise ValueError(f"--fold-recipes {path}: field 'folds' must be a list of {{'recipe': {{...}}}} entries, "
+                         "one per outer fold (benchmarks/sc_recipe_search.py --choose writes it)")
+    return choice
 
 
 def run_benchmark_sc(args: argparse.Namespace) -> int:
@@ -279,7 +296,13 @@ def run_benchmark_sc(args: argparse.Namespace) -> int:
     config.extra_cells = not args.no_extra_cells
     if args.threads:
         config.threads = args.threads
-    results = _run(config, args.out)
+    choice = None
+    if args.fold_recipes:
+        from dataclasses import replace
+
+        choice = _read_fold_recipes(args.fold_recipes)
+        config = replace(config, fold_recipes=[f["recipe"] for f in choice["folds"]])
+    results = _run(config, args.out, recipe_selection=choice)
     print(f"wrote {args.out}/results.json and results.md ({results['elapsed_s']:.0f} s)", file=sys.stderr)
     return 0
 
@@ -412,7 +435,6 @@ def add_benchmark_theory_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _theory_size_sweep(args: argparse.Namespace) -> int:
-    from typing import Any
 
     from .sizesweep import SizeSweepConfig, run_size_sweep
 

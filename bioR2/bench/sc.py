@@ -17,9 +17,10 @@ MSE on held-out cells (train-fold models) across test-time masking ratios.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -50,6 +51,9 @@ SWEEP = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
 # BenchmarkConfig field -> (section, key) of the sc spec preset that gives it when not set.
 RECIPE_FIELDS = {"batch_size": ("train", "batch_size"), "lr": ("train", "lr"), "hidden": ("model", "hidden"),
                  "latent": ("model", "latent"), "dropout": ("model", "dropout")}
+# What a per-fold recipe (BenchmarkConfig.fold_recipes) may set: the pretraining and fine-tuning recipe.
+FOLD_RECIPE_FIELDS = (*RECIPE_FIELDS, "steps", "epochs", "finetune_steps", "finetune_lr", "finetune_mask_ratio",
+                      "finetune_balanced")
 
 
 @dataclass
@@ -86,9 +90,24 @@ class BenchmarkConfig:
     finetune_lr: float = 1e-3
     embedding_metrics: bool = True  # scib-metrics scores of the transductive embeddings (when installed)
     jobs: int = 1  # worker processes (one thread each) training the models side by side
+    finetune_mask_ratio: str = "0"  # genes hidden while fine-tuning, as augmentation ("0": none)
+    finetune_balanced: bool = False  # fine-tuning loss weighted inversely to class frequency
+    # One recipe per outer fold (chosen on that fold's inner split, see benchmarks/sc_recipe_search.py):
+    # {field: value} over FOLD_RECIPE_FIELDS, replacing this config's value for that fold's models.
+    # The transductive models (one per seed, every fold) keep this config's own recipe.
+    fold_recipes: Optional[List[Dict[str, Any]]] = None
 
     def __post_init__(self) -> None:
         from ..pipeline import resolve_run_config, typed_sections
+
+        if self.fold_recipes is not None:
+            if len(self.fold_recipes) != self.n_folds:
+                raise ValueError(f"fold_recipes: {len(self.fold_recipes)} recipes for {self.n_folds} folds")
+            for k, recipe in enumerate(self.fold_recipes):
+                unknown = sorted(set(recipe) - set(FOLD_RECIPE_FIELDS))
+                if unknown:
+                    raise ValueError(f"fold_recipes[{k}]: unknown field(s) {unknown}; "
+                                     f"known: {list(FOLD_RECIPE_FIELDS)}")
 
         sections, train = typed_sections("sc", resolve_run_config("sc", preset=self.spec_preset))
         recipe = {"train": train, "model": sections.model}
@@ -97,6 +116,17 @@ class BenchmarkConfig:
                 setattr(self, name, getattr(recipe[section], key))
         if self.steps is None and self.epochs is None:  # the preset's length
             self.steps, self.epochs = train.steps, train.epochs
+
+    def for_fold(self, k: int) -> "BenchmarkConfig":
+        """This config with outer fold ``k``'s recipe (``fold_recipes[k]``) in place, or itself."""
+        if self.fold_recipes is None:
+            return self
+        recipe = dict(self.fold_recipes[k])
+        if "steps" in recipe and "epochs" not in recipe:  # a length in steps replaces the epochs, and back
+            recipe["epochs"] = None
+        if "epochs" in recipe and "steps" not in recipe:
+            recipe["steps"] = None
+        return replace(self, fold_recipes=None, **recipe)
 
     def train_options(self) -> Dict[str, Any]:
         """The train section of every model (over the preset): length, batch, learning rate."""
@@ -194,6 +224,8 @@ def _paired(store: Dict[str, Dict[str, list]], n_seeds: int, n_folds: int) -> Di
 
 
 # --------------------------------------------------------------------------- the run
+# Config fields added after runs were cached, with the default that reproduces those runs.
+_LATER_FIELDS: Dict[str, Any] = {"finetune_mask_ratio": "0", "finetune_balanced": False, "fold_recipes": None}
 _CONTEXT: Dict[str, Any] = {}
 
 
@@ -274,6 +306,7 @@ def _job(task: Dict[str, Any]) -> Dict[str, Any]:
         return out
     k = task["fold"]
     train, test = folds[k]
+    config = config.for_fold(k)
     model = _train_model(config, reader, np.concatenate([train, c["extra_rows"]]), ratio, seed)
     emb = embed_reader(reader, model, rows=np.arange(n_lab), device="cpu")
     out = {"metrics": classification_metrics(labels[test], _probe(emb, labels, train, test, c["inner"][k]))}
@@ -285,7 +318,8 @@ def _job(task: Dict[str, Any]) -> Dict[str, Any]:
         out["genes+emb"] = classification_metrics(labels[test], clf.predict(both[test]))
         if config.finetune:
             ft = fine_tune(model, reader, labels[train], rows=train, steps=config.finetune_steps,
-                           lr=config.finetune_lr, seed=seed, device="cpu")
+                           lr=config.finetune_lr, mask_ratio=config.finetune_mask_ratio,
+                           balanced=config.finetune_balanced, seed=seed, device="cpu")
             proba = ft.predict_proba_array(torch.from_numpy(x_log[test])).numpy()
             out["finetune"] = classification_metrics(labels[test], np.asarray(ft.classes)[proba.argmax(1)])
     x_test = torch.from_numpy(x_log[test])
@@ -354,8 +388,13 @@ def _scvi_job(config: BenchmarkConfig, c: Dict[str, Any], task: Dict[str, Any]) 
     return {"metrics": classification_metrics(labels[test], pred), "params": best, "inner_scores": scores}
 
 
-def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optional[str] = None) -> Dict[str, Any]:
+def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optional[str] = None,
+                  recipe_selection: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Run the benchmark described by ``config``; write results.json/results.md/figures to ``out_dir``.
+
+    ``recipe_selection`` (with ``config.fold_recipes``): how each fold's recipe was chosen, as
+    written by ``benchmarks/sc_recipe_search.py --choose``; it goes into the ``selection``
+    section after its validation cells are checked to be this run's inner splits.
 
     Every model (and every scVI fit) is one job whose result is kept in ``out_dir/runs`` as soon
     as it is done (:func:`bioR2.bench.common.run_all`), so an interrupted run resumes; ``jobs``
@@ -414,6 +453,8 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
     if scib:
         add_embedding("pca", embedding_scores(pca_pipeline().fit_transform(x_log), labels))
     selection = selection_section(folds, c["inner"])
+    if config.fold_recipes is not None:
+        selection["recipe"] = _recipe_selection_section(recipe_selection, config, c["inner"])
     if selection["overlap_with_test"]:  # pragma: no cover - a broken split must never be reported as clean
         raise RuntimeError(f"selection cells overlap the test folds: {selection}")
 
@@ -444,6 +485,9 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
     # What a job's result depends on (not which seeds/schemes are run, nor threads/jobs/figures).
     fingerprint = {k: v for k, v in cfg_dict.items() if k not in ("seeds", "schemes", "threads", "jobs", "umap",
                                                                  "quick", "protocols", "embedding_metrics")}
+    for name, default in _LATER_FIELDS.items():  # fields added later leave older runs' caches valid at their default
+        if fingerprint.get(name) == default:
+            fingerprint.pop(name)
     fingerprint.update(n_extra=n_extra, schemes=SCHEMES, version=3)  # 3: nested selection, tuned probes
     results_list = run_all(_job, tasks, names, out_dir / "runs", fingerprint, jobs=config.jobs)
     log.info("%d jobs done (%.0fs)", len(results_list), time.perf_counter() - t0)
@@ -534,6 +578,31 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, command: Optiona
     results["figures"] = figures
     write_results(out_dir, results, _markdown(results, main))
     return results
+
+
+def _recipe_selection_section(choice: Optional[Dict[str, Any]], config: BenchmarkConfig,
+                              inner: List[Tuple[np.ndarray, np.ndarray]]) -> Dict[str, Any]:
+    """The ``selection.recipe`` entry: per fold, the recipe chosen and the datasets it was chosen on.
+
+    A choice made on this dataset must have been scored on this run's own inner validation
+    cells of that fold (their digest is compared), otherwise it may have seen a test cell: refused."""
+    from .sc_protocol import rows_digest
+
+    if not choice:
+        return {"scheme": "per-fold recipes given without a record of how they were chosen", "folds": []}
+    per_fold = choice.get("folds", [])
+    if len(per_fold) != config.n_folds:
+        raise ValueError(f"recipe choice: {len(per_fold)} folds, the benchmark has {config.n_folds}")
+    for k, entry in enumerate(per_fold):
+        digest = entry.get("validation", {}).get(config.dataset)
+        if config.dataset in entry.get("datasets", []) and digest != rows_digest(inner[k][1]):
+            raise ValueError(f"recipe choice: fold {k} was scored on other {config.dataset} validation cells than "
+                             "this run's inner split, which may hold test cells of this fold")
+        if entry.get("recipe") != config.fold_recipes[k]:
+            raise ValueError(f"recipe choice: fold {k}'s recipe {entry.get('recipe')} is not the config's "
+                             f"{config.fold_recipes[k]}")
+    return {**{k: v for k, v in choice.items() if k != "folds"},
+            "folds": per_fold, "overlap_with_test": 0}
 
 
 # --------------------------------------------------------------------------- scoreboard
@@ -724,6 +793,19 @@ def _verdict(results: Dict[str, Any], main: str) -> List[str]:
     return lines
 
 
+def _recipe_lines(recipe: Optional[Dict[str, Any]]) -> List[str]:
+    """The per-fold recipes of a run with ``fold_recipes``, as a table (nothing otherwise)."""
+    if not recipe:
+        return []
+    lines = [f"Per-fold recipes ({recipe.get('scheme', '')}; chosen on {', '.join(recipe.get('datasets', []))}; "
+             "the transductive models keep the preset's recipe):", "",
+             "| fold | pretraining | fine-tuning | recipe |", "|---|---|---|---|"]
+    for entry in recipe.get("folds", []):
+        lines.append(f"| {entry.get('fold')} | {entry.get('variant', '')} | {entry.get('finetune', '')} | "
+                     f"{json.dumps(entry.get('recipe', {}))} |")
+    return [*lines, ""]
+
+
 def _markdown(results: Dict[str, Any], main: str) -> str:
     from ..stats import comparison_table
 
@@ -754,6 +836,7 @@ def _markdown(results: Dict[str, Any], main: str) -> str:
         f"{results['selection']['overlap_with_test']} of them in the test fold they choose for."
         if results.get("selection") else "",
         "",
+        *_recipe_lines(results.get("selection", {}).get("recipe")),
         *comparison_table(results.get("comparisons", {})),
         "",
         "## Is R²MAE better? (95% interval over the pairing unit; ahead / behind only when it excludes 0)",

@@ -19,7 +19,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["INNER_FRACTION", "inner_split", "inner_splits", "select", "selection_section", "sc_comparisons"]
+__all__ = ["INNER_FRACTION", "inner_split", "inner_splits", "select", "select_across", "choose_per_fold", "rows_digest",
+           "selection_section", "sc_comparisons"]
 
 INNER_FRACTION = 0.2  # share of each outer training fold held out as its inner validation set
 INNER_SEED = 0        # the inner split is the same for every method and seed
@@ -56,6 +57,68 @@ def select(candidates: Sequence[Mapping[str, Any]], score: Callable[[Mapping[str
     scores = {_label(c): float(score(c)) for c in candidates}
     best = max(candidates, key=lambda c: scores[_label(c)])
     return dict(best), scores
+
+
+def select_across(scores: Mapping[str, Mapping[str, float]]) -> Tuple[str, Dict[str, float]]:
+    """The candidate that does best across datasets: ``scores[dataset][candidate]`` is a candidate's
+    validation score on one dataset; the choice is the highest mean over the datasets (first on
+    ties), returned with every candidate's mean. A choice needs at least two datasets, each
+    scoring every candidate, so that it is never tuned to one dataset."""
+    if len(scores) < 2:
+        raise ValueError(f"a recipe is chosen on at least two datasets, got {sorted(scores)}")
+    names = [list(s) for s in scores.values()]
+    candidates = [c for c in names[0] if all(c in other for other in names[1:])]
+    missing = sorted({c for n in names for c in n} - set(candidates))
+    if missing:
+        raise ValueError(f"candidates not scored on every dataset: {missing}")
+    if not candidates:
+        raise ValueError("nothing to select from: no candidate scored")
+    means = {c: float(np.mean([s[c] for s in scores.values()])) for c in candidates}
+    best = max(candidates, key=lambda c: means[c])
+    return best, means
+
+
+def choose_per_fold(rows_by_dataset: Mapping[str, Sequence[Mapping[str, Any]]]) -> List[Dict[str, Any]]:
+    """Per outer fold, the pretraining recipe and then the fine-tuning recipe chosen across datasets.
+
+    ``rows_by_dataset[dataset]`` holds a recipe search's rows (``benchmarks/sc_recipe_search.py``):
+    ``{"fold": k, "variant": "v", "seed": s, "macro_f1": x}`` for a pretrained candidate's frozen
+    embedding scored on fold k's inner validation cells, and ``"variant": "v/ft"`` for fine-tuning
+    recipe ``ft`` applied to candidate v's models. Seeds are averaged within a dataset; the
+    candidate with the best mean over datasets wins (:func:`select_across`), then the fine-tuning
+    recipe with the best mean on the winner's models. Only folds scored on every dataset count.
+    """
+    def seed_means(rows, fold, keep) -> Dict[str, float]:
+        vals: Dict[str, List[float]] = {}
+        for r in rows:
+            if r.get("fold") == fold and "macro_f1" in r and keep(str(r["variant"])):
+                vals.setdefault(str(r["variant"]), []).append(float(r["macro_f1"]))
+        return {v: float(np.mean(x)) for v, x in vals.items()}
+
+    fold_sets = [{r["fold"] for r in rows if isinstance(r.get("fold"), int)} for rows in rows_by_dataset.values()]
+    folds = sorted(set.intersection(*fold_sets)) if fold_sets else []
+    chosen = []
+    for k in folds:
+        frozen = {d: seed_means(rows, k, lambda v: "/" not in v) for d, rows in rows_by_dataset.items()}
+        variant, means = select_across(frozen)
+        prefix = variant + "/"  # the winner's fine-tuned models
+        tuned = {d: {v[len(prefix):]: x for v, x in seed_means(rows, k, lambda v: v.startswith(prefix)).items()}
+                 for d, rows in rows_by_dataset.items()}
+        entry: Dict[str, Any] = {"fold": k, "variant": variant, "datasets": sorted(rows_by_dataset),
+                                 "scores": {d: {v: round(x, 4) for v, x in s.items()} for d, s in frozen.items()},
+                                 "mean": {v: round(x, 4) for v, x in means.items()}}
+        if any(tuned.values()):
+            finetune, ft_means = select_across(tuned)
+            entry.update(finetune=finetune, finetune_mean={v: round(x, 4) for v, x in ft_means.items()})
+        chosen.append(entry)
+    return chosen
+
+
+def rows_digest(rows: np.ndarray) -> str:
+    """A short fingerprint of a set of row indices (to check a selection was made on these cells)."""
+    import hashlib
+
+    return hashlib.sha1(np.sort(np.asarray(rows, dtype=np.int64)).tobytes()).hexdigest()[:16]
 
 
 def _label(params: Mapping[str, Any]) -> str:
