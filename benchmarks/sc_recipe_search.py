@@ -118,7 +118,8 @@ def choose(paths: list, out: Path) -> None:
     by_dataset: Dict[str, list] = {}
     for path in paths:
         rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-        datasets = {r.get("dataset", Path(path).stem) for r in rows}
+        # rows name their dataset (older rows do not: they take the file's, or the file name's)
+        datasets = {r["dataset"] for r in rows if "dataset" in r} or {Path(path).stem}
         if len(datasets) != 1:
             raise SystemExit(f"{path}: rows of several datasets {sorted(datasets)}; one file per dataset")
         by_dataset[datasets.pop()] = rows

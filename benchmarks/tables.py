@@ -26,7 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 DOCUMENTS = [ROOT / "README.md", ROOT / "benchmarks" / "RESULTS.md"]
 SC_BASELINES = ["logreg", "logreg_balanced", "pca_logreg", "knn_pca", "scvi_logreg"]
-SC_RUNS = {"cbmc, full, nested selection": "sc/nested_full_cbmc",
+SC_RUNS = {"cbmc, full, recipe chosen per fold on 2 datasets": "sc/clean_full_cbmc",
+           "pbmc68k, full, recipe chosen per fold on 2 datasets": "sc/clean_full_pbmc68k",
+           "cbmc, full, nested selection": "sc/nested_full_cbmc",
            "pbmc68k, full, nested selection": "sc/nested_full_pbmc68k",
            "pbmc68k, quick, nested selection": "sc/protocol_quick_pbmc68k",
            "cbmc, full (issue 13 recipe)": "sc/full_cbmc", "pbmc68k, full (issue 13 recipe)": "sc/full_pbmc68k"}
@@ -68,6 +70,10 @@ def sc_table() -> str:
         sel = results.get("selection")
         selection = (f"nested ({sel['n']} cells; {sel['overlap_with_test']} in a test fold)" if sel
                      else "old split, untuned baselines")
+        if sel and sel.get("recipe"):
+            selection += f"; recipe: inner splits of {' + '.join(sel['recipe'].get('datasets', []))}"
+        elif sel:
+            selection += "; recipe: issue 13's"
         comps = sc_comparisons(results)
         for base in SC_BASELINES:
             frozen, tuned = comps.get(f"r2mae_vs_{base}"), comps.get(f"finetune_vs_{base}")
