@@ -208,3 +208,20 @@ def test_fold_recipes_file_errors_name_the_file_and_field(tmp_path):
     good = tmp_path / "good.json"
     good.write_text('{"folds": [{"recipe": {"latent": 3}}]}')
     assert _read_fold_recipes(str(good))["folds"][0]["recipe"] == {"latent": 3}
+
+
+def test_results_md_says_per_fold_recipes_replace_the_preset():
+    """A reader of results.md starts at the preset line: with per-fold recipes it must point at them."""
+    import json
+    from pathlib import Path
+
+    from bioR2.bench.sc import _markdown
+
+    root = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "sc"
+    clean = json.loads((root / "clean_full_pbmc68k" / "results.json").read_text())
+    text = _markdown(clean, "train_fold")
+    header = next(line for line in text.splitlines() if line.startswith("Elapsed:"))
+    assert "each outer fold's own recipe is in the per-fold table" in header
+    assert "| fold | pretraining | fine-tuning | recipe |" in text
+    nested = json.loads((root / "nested_full_pbmc68k" / "results.json").read_text())
+    assert "per-fold table" not in _markdown(nested, "train_fold")

@@ -818,7 +818,10 @@ def _markdown(results: Dict[str, Any], main: str) -> str:
         + (f"{cfg['epochs']:g} epochs of each model's pretraining cells" if cfg.get("epochs") is not None
            else f"{cfg['steps']} pretraining steps")
         + f" x batch {cfg['batch_size']}, MLP {cfg['hidden']} -> {cfg['latent']}, "
-        f"masking {'nonzero genes' if cfg['only_nonzero'] else 'all genes'}.",
+        f"masking {'nonzero genes' if cfg['only_nonzero'] else 'all genes'}"
+        # per-fold recipes replace this preset in the train-fold models; say so where a reader starts
+        + ("; the preset of the transductive models: each outer fold's own recipe is in the per-fold table "
+           "below." if results.get("selection", {}).get("recipe") else "."),
         "",
         "Notes:",
         *[f"- {n}" for n in results["notes"]],
